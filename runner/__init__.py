@@ -1,0 +1,34 @@
+"""runner: a declarative YAML job runner.
+
+The public API is `load(path) -> Job` and `run(job) -> RunResult`. Heavy
+modules (multiprocessing, psutil, the engine) are imported on first use, so
+`runner validate` and `runner --help` start as fast as their own imports allow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Job", "RunResult", "__version__", "load", "run"]
+
+if TYPE_CHECKING:
+    from runner.api import RunResult, run
+    from runner.load import load
+    from runner.spec import Job
+
+
+def __getattr__(name: str) -> Any:
+    if name == "load":
+        from runner.load import load
+
+        return load
+    if name == "Job":
+        from runner.spec import Job
+
+        return Job
+    if name in ("run", "RunResult"):
+        from runner import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'runner' has no attribute {name!r}")

@@ -1,0 +1,141 @@
+"""`runner.run(job) -> RunResult`: plan, sinks and engine put together for one run.
+
+Flow: Job -> plan -> engine (with its executors) -> sinks -> RunResult.
+
+The CLI is a thin layer over this function; anything a command-line flag can
+do, a Python caller can do with an argument.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from runner.errors import ExitCode
+from runner.events import JobFinished, JobStarted, Sink, TaskFinished, TaskStarted
+from runner.spec import Job
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended. `tasks` holds each task's final record when collected."""
+
+    job: str
+    run_id: str
+    exit_code: ExitCode
+    counts: dict[str, int]
+    duration: float
+    journal: Path | None
+    interrupted_by: str | None = None
+    tasks: list[TaskFinished] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == ExitCode.OK
+
+    def results(self) -> dict[str, Any]:
+        """Task id -> returned value (decoded from JSON) of every task that ended ok."""
+        import json
+
+        return {t.task: json.loads(t.outcome.result) for t in self.tasks
+                if t.outcome.result is not None}
+
+
+def default_workers() -> int:
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return int(counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_journal(job: Job, started: float) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    if job.journal:
+        from runner.template import compile_value
+
+        return Path(compile_value(job.journal)({"job": job.job_name, "started": stamp}))
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in job.job_name)
+    return Path(".runner") / "runs" / f"{safe}-{stamp}.jsonl"
+
+
+def run(
+    job: Job,
+    *,
+    journal: Path | str | None = None,
+    write_journal: bool = True,
+    console: bool = False,
+    quiet: bool = False,
+    json_stream: TextIO | None = None,
+    collect: bool = True,
+    handle_signals: bool = True,
+) -> RunResult:
+    """Run every task of `job` and return how it went; never raises for a task's failure."""
+    from runner.engine import Engine, EngineOptions
+    from runner.plan import Plan
+
+    plan = Plan(job)
+    run_id = uuid.uuid4().hex[:12]
+    workers = job.workers or default_workers()
+    journal_path = Path(journal) if journal else default_journal(job, time.time())
+    sinks: list[Sink] = []
+    collector = _Collector() if collect else None
+    try:
+        if write_journal:
+            from runner.journal import Journal
+
+            sinks.append(Journal(journal_path, fsync=job.journal_fsync))
+        if console:
+            from runner.console import Console
+
+            printer = Console(quiet=quiet)
+            printer.describe_journal(str(journal_path) if write_journal else None)
+            sinks.append(printer)
+        if json_stream is not None:
+            from runner.journal import JsonLines
+
+            sinks.append(JsonLines(json_stream))
+        if collector is not None:
+            sinks.append(collector)
+        engine = Engine(job, plan, len(plan), sinks,
+                        EngineOptions(run_id, workers, job.start_method,
+                                      handle_signals=handle_signals))
+        finished = engine.run()
+    finally:
+        for sink in sinks:
+            sink.close()
+    return RunResult(job.job_name, run_id, ExitCode(finished.exit_code), finished.counts,
+                     finished.duration, journal_path if write_journal else None,
+                     finished.interrupted_by, collector.tasks if collector else [])
+
+
+class _Collector:
+    """A Sink that keeps each task's final record, for the Python API."""
+
+    def __init__(self) -> None:
+        self.tasks: list[TaskFinished] = []
+
+    def job_started(self, event: JobStarted) -> None:
+        pass
+
+    def task_started(self, event: TaskStarted) -> None:
+        pass
+
+    def task_finished(self, event: TaskFinished) -> None:
+        if event.final:
+            self.tasks.append(event)
+
+    def job_finished(self, event: JobFinished) -> None:
+        self.tasks.sort(key=lambda t: t.seq)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+

@@ -1,0 +1,161 @@
+"""The `runner` command: a thin typer layer over `runner.load`, `runner.run` and friends.
+
+Each command imports what it needs when it runs, so `runner --help` and
+`runner validate` never pay for multiprocessing, psutil or the engine. Every
+error the user can act on is a `RunnerError`; `main()` turns it into a message
+on stderr and the exit code DESIGN.md promises, in one place.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from runner import __version__
+from runner.errors import ExitCode, RunnerError
+
+app = typer.Typer(
+    name="runner",
+    help="Run the tasks of a YAML job file on processes, pools or a Dask cluster.",
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+class ModeChoice(str, Enum):
+    sync = "sync"
+    async_ = "async"
+
+
+class ExecutorChoice(str, Enum):
+    process = "process"
+    pool = "pool"
+    mp_pool = "mp-pool"
+    dask = "dask"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"runner {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Run the tasks of a YAML job file on processes, pools or a Dask cluster."""
+
+
+@app.command()
+def run(
+    job_file: Annotated[Path, typer.Argument(metavar="JOB.yml", help="The job file.")],
+    workers: Annotated[Optional[int], typer.Option(help="Processes at once.")] = None,  # noqa: UP045
+    mode: Annotated[Optional[ModeChoice], typer.Option(help="sync or async submission.")] = None,  # noqa: UP045
+    executor: Annotated[Optional[ExecutorChoice], typer.Option(help="Where tasks run.")] = None,  # noqa: UP045
+    set_: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--set", metavar="KEY=VALUE", help="Override a field, e.g. --set shutdown.grace=5s.")] = None,
+    journal: Annotated[Optional[Path], typer.Option(help="Where to write the journal.")] = None,  # noqa: UP045
+    no_journal: Annotated[bool, typer.Option("--no-journal", help="Write no journal.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="JSON Lines results on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+) -> None:
+    """Run a job: every task, on the executor the file names (or --executor)."""
+    from runner.load import load
+
+    overrides = list(set_ or [])
+    if workers is not None:
+        overrides.append(f"workers={workers}")
+    if mode is not None:
+        overrides.append(f"mode={mode.value}")
+    if executor is not None:
+        overrides.append(f"executor={executor.value}")
+    job = load(job_file, overrides=overrides)
+    if dry_run:
+        _print_plan(job, json_)
+        return
+    from runner.api import run as run_job
+    from runner.procs import become_subreaper
+
+    become_subreaper()
+    result = run_job(job, journal=journal, write_journal=not no_journal, console=not json_,
+                     quiet=quiet, json_stream=sys.stdout if json_ else None, collect=False)
+    raise typer.Exit(int(result.exit_code))
+
+
+def _print_plan(job: object, as_json: bool) -> None:
+    import json
+
+    from runner.plan import Plan
+    from runner.spec import Job
+
+    assert isinstance(job, Job)
+    for task in Plan(job):
+        if as_json:
+            typer.echo(json.dumps(task._asdict()))
+        else:
+            what = f"{task.call}(*{task.args!r}, **{task.kwargs!r})" if task.call else task.command
+            typer.echo(f"{task.index:>6}  {task.id}  {what}")
+
+
+@app.command()
+def validate(
+    job_files: Annotated[list[Path], typer.Argument(metavar="JOB.yml...", help="Job files.")],
+    format_: Annotated[Format, typer.Option("--format", help="text, json or github "
+                                            "(workflow annotations).")] = Format.text,
+    check_imports: Annotated[bool, typer.Option(
+        "--check-imports", help="Also import every `call:` target (runs module code).")] = False,
+) -> None:
+    """Check job files without running them; every problem as file:line:col: path: message."""
+    from runner.validate import validate_files
+
+    raise typer.Exit(validate_files(job_files, format_.value, check_imports))
+
+
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option(help="Write it here instead of stdout.")] = None,  # noqa: UP045
+    check: Annotated[bool, typer.Option("--check", help="Fail if OUTPUT is not current.")] = False,
+) -> None:
+    """Print (or write, or check) the JSON Schema of job files, for editors and CI."""
+    from runner.validate import job_schema_text
+
+    text = job_schema_text()
+    if check:
+        target = output or Path("schemas/job.schema.json")
+        current = target.read_text() if target.exists() else ""
+        if current != text:
+            typer.echo(f"{target} is out of date; run: runner schema --output {target}", err=True)
+            raise typer.Exit(int(ExitCode.TASK_FAILED))
+        typer.echo(f"{target} is current")
+    elif output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def main() -> None:
+    """Console entry point: typer handles usage errors (exit 2) and --help; every
+    `RunnerError` becomes its message on stderr and its exit code, with no traceback."""
+    try:
+        app()
+    except RunnerError as exc:
+        typer.echo(str(exc), err=True)
+        sys.exit(int(exc.exit_code))

@@ -1,0 +1,126 @@
+"""What a person watching sees: one line per finished task, in task order, then a summary.
+
+Flow: engine -> events -> **console**.
+
+Results are printed in the order tasks were admitted, like the seed's
+transcripts and GNU parallel's `--keep-order`, while the journal streams them
+as they complete. A finished task waits in a small buffer until every task
+before it has finished; if one task holds up more than `REORDER_LIMIT` others,
+the buffer is flushed out of order (and says so) rather than grow without
+bound. Retries are announced as they happen.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted, TaskStatus
+
+REORDER_LIMIT = 10_000
+OUTPUT_LINES = 10
+_MARKS = {
+    TaskStatus.OK: "✓",
+    TaskStatus.FAILED: "✗",
+    TaskStatus.TIMEOUT: "⏱",
+    TaskStatus.CRASHED: "☠",
+    TaskStatus.INTERRUPTED: "■",
+    TaskStatus.CANCELLED: "-",
+}
+
+
+class Console:
+    """A Sink that prints task lines in order and a summary; `quiet` prints the summary only."""
+
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self._next = 0
+        self._waiting: dict[int, str] = {}
+        self._out: list[str] = []
+        self._started: JobStarted | None = None
+        self._journal: str | None = None
+
+    def describe_journal(self, path: str | None) -> None:
+        self._journal = path
+
+    def job_started(self, event: JobStarted) -> None:
+        self._started = event
+        if not self.quiet:
+            self._out.append(f"{event.job}: {event.total} task(s) on {event.executor} "
+                             f"({event.mode}, {event.workers} workers), runner pid {event.pid}\n")
+            self.flush()
+
+    def task_started(self, event: TaskStarted) -> None:
+        pass
+
+    def task_finished(self, event: TaskFinished) -> None:
+        if self.quiet:
+            return
+        if not event.final:
+            self._out.append(f"↻ {event.outcome.status.value:<11} {event.name} "
+                             f"attempt {event.attempt} failed; retrying in "
+                             f"{event.retry_in:g}s\n")
+            return
+        self._waiting[event.seq] = format_task(event)
+        while self._next in self._waiting:
+            self._out.append(self._waiting.pop(self._next))
+            self._next += 1
+        if len(self._waiting) > REORDER_LIMIT:
+            self._out.append(f"(printing {len(self._waiting)} results out of order: task "
+                             f"#{self._next} is still running)\n")
+            for seq in sorted(self._waiting):
+                self._out.append(self._waiting.pop(seq))
+            self._next = max(self._next, seq + 1)
+
+    def job_finished(self, event: JobFinished) -> None:
+        for seq in sorted(self._waiting):
+            self._out.append(self._waiting.pop(seq))
+        counts = ", ".join(f"{n} {status}" for status, n in event.counts.items() if n)
+        total = sum(event.counts.values())
+        line = f"{total} task(s): {counts or 'nothing to do'} in {event.duration:.2f}s"
+        if event.interrupted_by:
+            line += f"; stopped by {event.interrupted_by}"
+        self._out.append(line + f"; exit code {event.exit_code}\n")
+        if self._journal:
+            self._out.append(f"journal: {self._journal}\n")
+        self.flush()
+
+    def flush(self) -> None:
+        if self._out:
+            self.stream.write("".join(self._out))
+            self._out.clear()
+            self.stream.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+
+def format_task(event: TaskFinished) -> str:
+    """`✓ ok          kitty1  pid 4242 ppid 4240  1.00s  → 1`, then the output's last lines."""
+    outcome = event.outcome
+    status = outcome.status
+    duration = outcome.finished - outcome.started
+    where = f"pid {outcome.pid} ppid {outcome.ppid}" if outcome.pid else "never started"
+    line = f"{_MARKS[status]} {status.value:<11} {event.name}  {where}  {duration:.2f}s"
+    if outcome.result is not None:
+        line += f"  → {_shorten(outcome.result)}"
+    elif outcome.exit_code is not None:
+        line += f"  exit {outcome.exit_code}"
+    if outcome.error is not None and status is not TaskStatus.OK:
+        line += f"  {outcome.error.type}: {_shorten(outcome.error.message)}"
+    if event.attempt > 1:
+        line += f"  (attempt {event.attempt})"
+    return line + "\n" + _output(outcome.stdout) + _output(outcome.stderr)
+
+
+def _output(text: str) -> str:
+    if not text.strip():
+        return ""
+    lines = text.rstrip("\n").splitlines()[-OUTPUT_LINES:]
+    return "".join(f"    │ {line}\n" for line in lines)
+
+
+def _shorten(text: str, width: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

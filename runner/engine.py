@@ -1,0 +1,537 @@
+"""All run policy: mode, backlog, batching, retries, timeouts, failures, signals, shutdown.
+
+Flow: plan -> **engine** -> executors -> worker ... -> engine -> events -> sinks.
+
+    plan (lazy) --admit while in flight < limit--> batch --submit--> Executor
+        ^                                                               |
+        |   retry timer <-- failed, attempts left                       |
+        |                                                               v
+    sinks <-- TaskStarted / TaskFinished <-- outcome or loss <-- Report (loop thread)
+                                   ^
+    tick: running() -> started events, timeouts -> stop(signal), SIGKILL after grace
+    SIGINT/SIGTERM handler -> flag + wake -> apply `shutdown` -> drain -> JobFinished
+
+Everything here runs on one thread, the loop's; executors call back into it
+through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
+Run state lives here alone: the plan and the job stay immutable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from runner.errors import ExitCode
+from runner.events import (
+    JobFinished,
+    JobStarted,
+    Outcome,
+    Sink,
+    TaskFinished,
+    TaskStarted,
+    TaskStatus,
+    death_error,
+)
+from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, Running, open_executors
+from runner.loop import Loop, Timer
+from runner.plan import PlannedTask
+from runner.procs import signal_number
+from runner.spec import Job
+from runner.worker import Work, WorkerSetup
+
+FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
+TICK = 0.05
+BATCH_SECONDS = 0.02
+MAX_BATCH = 512
+MAX_REQUEUES = 5
+
+
+class AttemptState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    DONE = "done"
+
+
+_ALLOWED = {
+    AttemptState.QUEUED: {AttemptState.RUNNING, AttemptState.STOPPING, AttemptState.DONE},
+    AttemptState.RUNNING: {AttemptState.STOPPING, AttemptState.DONE},
+    AttemptState.STOPPING: {AttemptState.DONE},
+    AttemptState.DONE: set(),
+}
+
+
+class Attempt:
+    """One try of one task, from submission to its outcome."""
+
+    __slots__ = ("announced", "key", "number", "requeues", "running", "seq", "state",
+                 "stop_reason", "task")
+
+    def __init__(self, key: int, task: PlannedTask, number: int, seq: int) -> None:
+        self.key = key
+        self.task = task
+        self.number = number
+        self.seq = seq
+        self.state = AttemptState.QUEUED
+        self.stop_reason: TaskStatus | None = None
+        self.running: Running | None = None
+        self.announced = False
+        self.requeues = 0
+
+    def move(self, state: AttemptState) -> None:
+        if state not in _ALLOWED[self.state]:
+            raise RuntimeError(f"attempt {self.key}: {self.state.value} -> {state.value}")
+        self.state = state
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    run_id: str
+    workers: int
+    start_method: str = "auto"
+    skip: frozenset[str] = frozenset()
+    handle_signals: bool = True
+
+
+class Engine:
+    def __init__(self, job: Job, tasks: Iterable[PlannedTask], total: int, sinks: Sequence[Sink],
+                 options: EngineOptions) -> None:
+        self.job = job
+        self.options = options
+        self.sinks = list(sinks)
+        self.total = total
+        self.loop = Loop()
+        self._plan: Iterator[PlannedTask] = iter(tasks)
+        self._lookahead: PlannedTask | None = None
+        self._plan_done = False
+        self._attempts: dict[int, Attempt] = {}
+        self._retrying: dict[int, Attempt] = {}
+        self._requeued: deque[Attempt] = deque()
+        self._keys = 0
+        self._in_flight_calls = self._in_flight_commands = self._in_flight_batches = 0
+        self._admitted = 0
+        self._batch_of: dict[int, int] = {}
+        self._batch_sizes: dict[int, int] = {}
+        self._durations: dict[int, float] = {}
+        self.counts = {status.value: 0 for status in TaskStatus}
+        self._failures = 0
+        self._stopping: str | None = None
+        self._signals: deque[int] = deque()
+        self._signalled: int | None = None
+        self._kill_all = False
+        self._ticker: Timer | None = None
+        self._grace = job.shutdown.grace
+        self._stop_signal = signal_number(job.shutdown.signal)
+        self._sync = job.mode == "sync"
+        self._limit_failures = _failure_threshold(job.max_failures, total)
+        worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder))
+        self._calls, self._commands = open_executors(ExecutorSetup(
+            job.executor, options.workers, options.start_method, job.max_tasks_per_worker,
+            worker, self.loop, self, job.dask.address, job.dask.upload))
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self) -> JobFinished:
+        started = time.time()
+        self._emit_job_started(started)
+        previous = self._install_signal_handlers()
+        try:
+            self._admit()
+            self._ticker = self.loop.call_later(TICK, self._tick)
+            while self._busy():
+                self.loop.run_once(TICK)
+                self._handle_signals()
+                for sink in self.sinks:
+                    sink.flush()
+            self._ticker.cancel()
+        finally:
+            self._restore_signal_handlers(previous)
+            self._shutdown_executors()
+            self.loop.close()
+        return self._emit_job_finished(started)
+
+    def _busy(self) -> bool:
+        return bool(self._attempts or self._retrying or self._requeued or not self._plan_done)
+
+    # -- admission and batching ------------------------------------------------
+
+    def _admit(self) -> None:
+        calls: list[Work] = []
+        while not self._stopping:
+            attempt = self._next_attempt()
+            if attempt is None:
+                break
+            task = attempt.task
+            if task.call is None:
+                self._submit_one(attempt)
+                continue
+            calls.append(self._call_work(attempt))
+            self._in_flight_calls += 1
+            if len(calls) >= self._batch_size(task):
+                self._submit_calls(calls)
+                calls = []
+        if calls:
+            self._submit_calls(calls)
+
+    def _next_attempt(self) -> Attempt | None:
+        if self._requeued:
+            attempt = self._requeued[0]
+            if not self._has_room(attempt.task, requeue=True):
+                return None
+            self._requeued.popleft()
+            self._attempts[attempt.key] = attempt
+            return attempt
+        task = self._peek()
+        if task is None or not self._has_room(task):
+            return None
+        self._lookahead = None
+        self._admitted += 1
+        return self._new_attempt(task, 1, self._admitted - 1)
+
+    def _peek(self) -> PlannedTask | None:
+        while self._lookahead is None and not self._plan_done:
+            task = next(self._plan, None)
+            if task is None:
+                self._plan_done = True
+            elif task.id in self.options.skip:
+                continue
+            else:
+                self._lookahead = task
+        return self._lookahead
+
+    def _has_room(self, task: PlannedTask, requeue: bool = False) -> bool:
+        in_flight = self._in_flight_calls + self._in_flight_commands + len(self._retrying)
+        if self._sync:
+            return in_flight == 0
+        if task.call is None or self.job.executor == "process":
+            same_kind = sum(1 for a in self._retrying.values() if (a.task.call is None) ==
+                            (task.call is None))
+            running = self._in_flight_commands if task.call is None else self._in_flight_calls
+            return running + same_kind < self.options.workers
+        if self.job.backlog is not None:
+            return in_flight < self.job.backlog
+        return self._in_flight_batches < 2 * self.options.workers or requeue
+
+    def _batch_size(self, task: PlannedTask) -> int:
+        if self._sync or self.job.executor in ("process", "dask") or self.job.max_tasks_per_worker:
+            return 1
+        average = self._durations.get(task.entry)
+        if average is None:
+            return 1
+        size = int(BATCH_SECONDS / max(average, 1e-6))
+        if self.job.backlog is not None:
+            size = min(size, max(1, self.job.backlog // (2 * self.options.workers)))
+        return max(1, min(size, MAX_BATCH))
+
+    def _new_attempt(self, task: PlannedTask, number: int, seq: int) -> Attempt:
+        self._keys += 1
+        attempt = Attempt(self._keys, task, number, seq)
+        self._attempts[attempt.key] = attempt
+        return attempt
+
+    def _call_work(self, attempt: Attempt) -> Work:
+        task = attempt.task
+        assert task.call is not None
+        return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name)
+
+    def _command_work(self, attempt: Attempt) -> CommandWork:
+        task = attempt.task
+        assert task.command is not None
+        return CommandWork(attempt.key, task.command, task.env, task.cwd, task.name)
+
+    def _submit_one(self, attempt: Attempt) -> None:
+        if attempt.task.call is None:
+            self._in_flight_commands += 1
+            self._commands.submit([self._command_work(attempt)])
+        else:
+            self._in_flight_calls += 1
+            self._submit_calls([self._call_work(attempt)])
+
+    def _submit_calls(self, calls: list[Work]) -> None:
+        self._in_flight_batches += 1
+        batch_id = calls[0].key
+        for work in calls:
+            self._batch_of[work.key] = batch_id
+        self._batch_sizes[batch_id] = len(calls)
+        self._calls.submit(calls)
+
+    def _release(self, attempt: Attempt) -> None:
+        """The attempt no longer holds a place in flight."""
+        if attempt.task.call is None:
+            self._in_flight_commands -= 1
+            return
+        self._in_flight_calls -= 1
+        batch_id = self._batch_of.pop(attempt.key)
+        self._batch_sizes[batch_id] -= 1
+        if not self._batch_sizes[batch_id]:
+            del self._batch_sizes[batch_id]
+            self._in_flight_batches -= 1
+
+    # -- what executors report (Report protocol) --------------------------------
+
+    def finished(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            attempt = self._attempts.get(outcome.key)
+            if attempt is not None:
+                self._learn_duration(attempt.task, outcome)
+                self._conclude(attempt, outcome)
+        self._admit()
+
+    def lost(self, loss: Loss) -> None:
+        now = time.time()
+        for culprit in loss.culprits:
+            attempt = self._attempts.get(culprit.key) if culprit.key is not None else None
+            if attempt is None:
+                continue
+            started = attempt.running.started if attempt.running else now
+            outcome = Outcome(attempt.key, TaskStatus.CRASHED, started, now, culprit.pid,
+                              attempt.running.ppid if attempt.running else os.getpid(),
+                              attempt.running.process_name if attempt.running else "",
+                              socket.gethostname(), exit_code=culprit.exit_code,
+                              error=death_error(culprit.exit_code, culprit.pid))
+            self._conclude(attempt, outcome)
+        for key in loss.orphans:
+            attempt = self._attempts.get(key)
+            if attempt is not None:
+                self._orphaned(attempt, now)
+        self._admit()
+
+    def _orphaned(self, attempt: Attempt, now: float) -> None:
+        """An attempt that vanished with someone else's worker: run it again, free of charge."""
+        if attempt.state is AttemptState.STOPPING or (self._stopping and self._cancel_pending()):
+            self._conclude(attempt, self._synthetic(attempt, TaskStatus.CANCELLED, now))
+            return
+        attempt.requeues += 1
+        if attempt.requeues > MAX_REQUEUES:
+            outcome = self._synthetic(attempt, TaskStatus.CRASHED, now)._replace(
+                error=death_error(None, 0)._replace(
+                    message=f"the attempt was lost with its pool {MAX_REQUEUES} times"))
+            self._conclude(attempt, outcome)
+            return
+        self._release(attempt)
+        del self._attempts[attempt.key]
+        attempt.state, attempt.running = AttemptState.QUEUED, None
+        self._requeued.append(attempt)
+
+    def _synthetic(self, attempt: Attempt, status: TaskStatus, now: float) -> Outcome:
+        seen = attempt.running
+        return Outcome(attempt.key, status, seen.started if seen else now, now,
+                       seen.pid if seen else 0, seen.ppid if seen else 0,
+                       seen.process_name if seen else "", socket.gethostname())
+
+    def _learn_duration(self, task: PlannedTask, outcome: Outcome) -> None:
+        duration = max(outcome.finished - outcome.started, 0.0)
+        previous = self._durations.get(task.entry)
+        self._durations[task.entry] = duration if previous is None else 0.8 * previous + 0.2 * duration
+
+    # -- concluding an attempt --------------------------------------------------
+
+    def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
+        if attempt.stop_reason is not None and outcome.status is not TaskStatus.OK:
+            outcome = outcome._replace(status=attempt.stop_reason)
+        if outcome.status is not TaskStatus.CANCELLED:
+            self._announce(attempt, outcome)
+        attempt.move(AttemptState.DONE)
+        del self._attempts[attempt.key]
+        self._release(attempt)
+        task = attempt.task
+        if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
+            delay = task.retry_delay * 2 ** (attempt.number - 1)
+            event = TaskFinished(outcome.finished, task.id, task.name, task.index, attempt.seq,
+                                 attempt.number, False, outcome, task.spec_hash, delay)
+            for sink in self.sinks:
+                sink.task_finished(event)
+            self._schedule_retry(attempt, delay)
+        else:
+            self._emit_final(attempt, outcome)
+
+    def _emit_final(self, attempt: Attempt, outcome: Outcome) -> None:
+        task = attempt.task
+        event = TaskFinished(outcome.finished, task.id, task.name, task.index, attempt.seq,
+                             attempt.number, True, outcome, task.spec_hash)
+        for sink in self.sinks:
+            sink.task_finished(event)
+        self._count(outcome.status)
+
+    def _announce(self, attempt: Attempt, outcome: Outcome | None = None) -> None:
+        if attempt.announced:
+            return
+        attempt.announced = True
+        task, seen = attempt.task, attempt.running
+        if outcome is not None and seen is None:
+            seen = Running(attempt.key, outcome.pid, outcome.ppid, outcome.process_name,
+                           outcome.host, outcome.started)
+        assert seen is not None
+        event = TaskStarted(seen.started, task.id, task.name, task.index, attempt.number,
+                            seen.pid, seen.ppid, seen.process_name, seen.host, task.spec_hash)
+        for sink in self.sinks:
+            sink.task_started(event)
+
+    def _schedule_retry(self, failed: Attempt, delay: float) -> None:
+        self._keys += 1
+        attempt = Attempt(self._keys, failed.task, failed.number + 1, failed.seq)
+        self._retrying[attempt.key] = attempt
+
+        def retry() -> None:
+            if self._retrying.pop(attempt.key, None) is not None:
+                self._attempts[attempt.key] = attempt
+                self._submit_one(attempt)
+
+        self.loop.call_later(delay, retry)
+
+    def _count(self, status: TaskStatus) -> None:
+        self.counts[status.value] += 1
+        if status in FAILURES:
+            self._failures += 1
+            if self._failures >= self._limit_failures and self.job.on_failure != "continue":
+                self._stop(self.job.on_failure)
+
+    # -- the tick: started events and timeouts ------------------------------------
+
+    def _tick(self) -> None:
+        now = time.time()
+        for seen in [*self._calls.running(), *self._commands.running()]:
+            attempt = self._attempts.get(seen.key)
+            if attempt is None:
+                continue
+            if attempt.state is AttemptState.QUEUED:
+                attempt.move(AttemptState.RUNNING)
+            attempt.running = seen
+            self._announce(attempt)
+            timeout = attempt.task.timeout
+            if timeout is not None and attempt.state is AttemptState.RUNNING \
+                    and now - seen.started > timeout:
+                self._stop_attempt(attempt, TaskStatus.TIMEOUT)
+        self._ticker = self.loop.call_later(TICK, self._tick)
+
+    def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:
+        """Send the stop signal to the attempt's whole tree; SIGKILL after the grace period."""
+        if attempt.state is AttemptState.DONE:
+            return
+        if attempt.state is not AttemptState.STOPPING:
+            attempt.move(AttemptState.STOPPING)
+            attempt.stop_reason = reason
+        executor = self._executor_for(attempt.task)
+        executor.stop(attempt.key, signal.SIGKILL if self._kill_all else self._stop_signal)
+
+        def kill() -> None:
+            if attempt.key in self._attempts:
+                executor.stop(attempt.key, signal.SIGKILL)
+
+        self.loop.call_later(self._grace, kill)
+
+    def _executor_for(self, task: PlannedTask) -> Executor:
+        return self._commands if task.call is None else self._calls
+
+    # -- stopping: on_failure and signals -----------------------------------------
+
+    def _stop(self, why: str) -> None:
+        """No new work. `stop` lets running tasks finish; `abort` and a signal with
+        `wait: false` stop them; pending work is cancelled unless told to drain it."""
+        if self._stopping is None:
+            self._stopping = why
+            self._cancel_unadmitted()
+            if self._cancel_pending():
+                self._calls.close()
+                self._cancel_requeued()
+        interrupt = why == "abort" or (why == "signal" and not self.job.shutdown.wait)
+        if interrupt or self._kill_all:
+            for attempt in list(self._attempts.values()):
+                if attempt.state is not AttemptState.QUEUED or self._kill_all:
+                    self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
+
+    def _cancel_pending(self) -> bool:
+        return self._stopping != "signal" or self.job.shutdown.cancel_pending
+
+    def _cancel_unadmitted(self) -> None:
+        """Tasks the plan has not handed out yet are cancelled. They are counted, not
+        journaled one by one, so stopping a million-task run does not write a million lines;
+        a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
+        self.counts[TaskStatus.CANCELLED.value] += max(self.total - self._admitted, 0)
+        self._plan_done, self._lookahead = True, None
+        now = time.time()
+        for placeholder in list(self._retrying.values()):
+            del self._retrying[placeholder.key]
+            self._emit_final(placeholder, self._synthetic(placeholder, TaskStatus.CANCELLED, now))
+
+    def _cancel_requeued(self) -> None:
+        now = time.time()
+        while self._requeued:
+            attempt = self._requeued.popleft()
+            self._emit_final(attempt, self._synthetic(attempt, TaskStatus.CANCELLED, now))
+
+    def _install_signal_handlers(self) -> dict[int, object]:
+        if not self.options.handle_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _restore_signal_handlers(self, previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals.append(signum)
+        self.loop.wake()
+
+    def _handle_signals(self) -> None:
+        while self._signals:
+            signum = self._signals.popleft()
+            if self._signalled is None:
+                self._signalled = signum
+            else:
+                self._kill_all = True
+            self._stop("signal")
+
+    # -- the end ----------------------------------------------------------------------
+
+    def _shutdown_executors(self) -> None:
+        wait = not self._kill_all
+        for executor in {id(e): e for e in (self._calls, self._commands)}.values():
+            with contextlib.suppress(Exception):
+                executor.shutdown(wait)
+
+    def _emit_job_started(self, started: float) -> None:
+        event = JobStarted(started, self.job.job_name, self.options.run_id, os.getpid(),
+                           socket.gethostname(), self.job.executor, self.options.workers,
+                           self.job.mode, self.total, None)
+        for sink in self.sinks:
+            sink.job_started(event)
+
+    def _emit_job_finished(self, started: float) -> JobFinished:
+        finished = time.time()
+        event = JobFinished(finished, dict(self.counts), int(self.exit_code()),
+                            finished - started,
+                            signal.Signals(self._signalled).name if self._signalled else None)
+        for sink in self.sinks:
+            sink.job_finished(event)
+        return event
+
+    def exit_code(self) -> ExitCode:
+        if self._signalled is not None:
+            return ExitCode.SIGINT if self._signalled == signal.SIGINT else ExitCode.SIGTERM
+        done_ok = self.counts[TaskStatus.OK.value]
+        return ExitCode.OK if done_ok == sum(self.counts.values()) else ExitCode.TASK_FAILED
+
+
+def _failure_threshold(limit: int | float, total: int) -> int:
+    if isinstance(limit, float):
+        return max(1, math.ceil(limit * total))
+    return limit
+
+
+def _create_time() -> float:
+    import psutil
+
+    return psutil.Process().create_time()

@@ -1,0 +1,155 @@
+"""What a run says about itself: task statuses, the record of one attempt, events, sinks.
+
+Flow: engine -> **events** -> sinks (console, journal, progress, --json).
+
+Records and events are NamedTuples: immutable, typed, and cheap enough to
+build one per task for a million tasks. An `Outcome` is what crosses the
+process boundary from a worker: plain strings and numbers (the result already
+encoded as JSON text, the error as formatted text), never a live object, so
+nothing a task returns or raises can break the pool on its way back.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple, Protocol
+
+
+class TaskStatus(str, Enum):
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ErrorInfo(NamedTuple):
+    """An exception or a failure, as text: type, message, formatted traceback."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+
+_LIKELY_CAUSES = {
+    "SIGKILL": "the out-of-memory killer, or someone ran kill -9",
+    "SIGSEGV": "a crash in native code (a C extension, ctypes, a bad pointer)",
+    "SIGBUS": "a crash in native code, or a memory-mapped file that shrank",
+    "SIGABRT": "a failed assertion in native code (abort())",
+    "SIGFPE": "an arithmetic fault in native code",
+    "SIGILL": "native code built for another CPU",
+    "SIGTERM": "a stop request from outside the runner",
+    "SIGINT": "an interrupt (Ctrl-C) sent to the task's process group",
+}
+
+
+def death_error(exit_code: int | None, pid: int, what: str = "worker process") -> ErrorInfo:
+    """Why a process died, in words: the signal's name and its usual cause."""
+    import signal as _signal
+
+    if exit_code is not None and exit_code < 0:
+        try:
+            name = _signal.Signals(-exit_code).name
+        except ValueError:
+            name = f"signal {-exit_code}"
+        cause = _LIKELY_CAUSES.get(name, "a signal from outside")
+        message = f"the {what} (pid {pid}) was killed by {name}; likely cause: {cause}"
+        return ErrorInfo("ProcessKilled", message)
+    if exit_code is None:
+        return ErrorInfo("ProcessLost", f"the {what} (pid {pid}) disappeared without a trace")
+    return ErrorInfo(
+        "ProcessExited",
+        f"the {what} (pid {pid}) exited with code {exit_code} in the middle of the task "
+        "(os._exit, or a native library calling exit())",
+    )
+
+
+class Outcome(NamedTuple):
+    """One finished attempt, as seen from where it ran. `result` is JSON text."""
+
+    key: int
+    status: TaskStatus
+    started: float
+    finished: float
+    pid: int
+    ppid: int
+    process_name: str
+    host: str
+    result: str | None = None
+    exit_code: int | None = None
+    error: ErrorInfo | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+
+class JobStarted(NamedTuple):
+    ts: float
+    job: str
+    run_id: str
+    pid: int
+    host: str
+    executor: str
+    workers: int
+    mode: str
+    total: int
+    journal: str | None
+
+
+class TaskStarted(NamedTuple):
+    ts: float
+    task: str
+    name: str
+    index: int
+    attempt: int
+    pid: int
+    ppid: int
+    process_name: str
+    host: str
+    spec_hash: str
+
+
+class TaskFinished(NamedTuple):
+    """The end of one attempt; `final` is False when a retry follows.
+
+    `seq` counts tasks in the order the engine admitted them (0, 1, 2, ... with
+    no gaps), so a sink can keep task order without knowing the plan."""
+
+    ts: float
+    task: str
+    name: str
+    index: int
+    seq: int
+    attempt: int
+    final: bool
+    outcome: Outcome
+    spec_hash: str
+    retry_in: float | None = None
+
+
+class JobFinished(NamedTuple):
+    ts: float
+    counts: dict[str, int]
+    exit_code: int
+    duration: float
+    interrupted_by: str | None
+
+
+class Sink(Protocol):
+    """Where events go. Sinks must not raise for a task's failure; a failure is data."""
+
+    def job_started(self, event: JobStarted) -> None: ...
+
+    def task_started(self, event: TaskStarted) -> None: ...
+
+    def task_finished(self, event: TaskFinished) -> None: ...
+
+    def job_finished(self, event: JobFinished) -> None: ...
+
+    def flush(self) -> None:
+        """Called after each burst of events: write out whatever was buffered."""
+
+    def close(self) -> None: ...

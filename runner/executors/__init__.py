@@ -1,0 +1,126 @@
+"""The seam between the engine and the pools: one small interface, one thin adapter each.
+
+    engine --submit(batch)--> Executor --run--> worker processes
+       ^                          |
+       +-- Report.finished/lost --+   (called on the engine's loop thread)
+
+Executors run what they are given and say what happened; they decide no
+policy. A `Loss` says which workers died, with their exit codes and the
+attempt each was running (`culprits`), and which other attempts in flight
+vanished with them (`orphans`); the engine decides what each one means
+(crashed, timed out, interrupted, or to be run again at no charge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from runner.events import Outcome
+    from runner.loop import Loop
+    from runner.worker import WorkerSetup
+
+
+class CommandWork(NamedTuple):
+    """A command attempt: argv (no shell) or a string for /bin/sh -c."""
+
+    key: int
+    command: str | list[str]
+    env: dict[str, str]
+    cwd: str | None
+    name: str
+
+
+class Running(NamedTuple):
+    """An attempt seen running: where and since when (wall clock)."""
+
+    key: int
+    pid: int
+    ppid: int
+    process_name: str
+    host: str
+    started: float
+
+
+class Culprit(NamedTuple):
+    """A worker process that died, and the attempt it was running if known."""
+
+    key: int | None
+    pid: int
+    exit_code: int | None
+
+
+class Loss(NamedTuple):
+    culprits: list[Culprit]
+    orphans: list[int]
+
+
+class Report(Protocol):
+    def finished(self, outcomes: Sequence[Outcome]) -> None: ...
+
+    def lost(self, loss: Loss) -> None: ...
+
+
+class Executor(Protocol):
+    """What the engine may ask of an executor, and nothing more."""
+
+    def submit(self, batch: Sequence[Any]) -> None: ...
+
+    def running(self) -> list[Running]: ...
+
+    def stop(self, key: int, signum: int) -> None: ...
+
+    def shutdown(self, wait: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExecutorSetup:
+    """Everything an executor needs to start its processes."""
+
+    kind: str
+    workers: int
+    start_method: str
+    max_tasks_per_worker: int | None
+    worker: WorkerSetup
+    loop: Loop
+    report: Report
+    dask_address: str | None = None
+    dask_upload: bool = True
+
+
+def unsent(key: int, error: BaseException) -> Outcome:
+    """The outcome of an attempt the pool could not even hand to a worker."""
+    import os
+    import socket
+    import time
+
+    from runner.events import ErrorInfo, Outcome, TaskStatus
+
+    now = time.time()
+    info = ErrorInfo(type(error).__name__, f"could not be sent to a worker: {error}")
+    return Outcome(key, TaskStatus.FAILED, now, now, os.getpid(), os.getppid(), "runner",
+                   socket.gethostname(), error=info)
+
+
+def open_executors(setup: ExecutorSetup) -> tuple[Executor, Executor]:
+    """The executor for callables and the one for commands, both started lazily."""
+    from runner.executors.commands import CommandExecutor
+
+    if setup.kind == "dask":
+        from runner.executors.dask import DaskExecutor
+
+        dask = DaskExecutor(setup)
+        return dask, dask
+    if setup.kind == "process":
+        from runner.executors.process import ProcessExecutor
+
+        return ProcessExecutor(setup), CommandExecutor(setup)
+    if setup.kind == "mp-pool":
+        from runner.executors.mppool import MultiprocessingPoolExecutor
+
+        return MultiprocessingPoolExecutor(setup), CommandExecutor(setup)
+    from runner.executors.pool import PoolExecutor
+
+    return PoolExecutor(setup), CommandExecutor(setup)

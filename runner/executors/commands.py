@@ -1,0 +1,180 @@
+"""Command tasks, spawned straight from the runner: no Python worker in between.
+
+A list runs as argv, a string under `/bin/sh -c`. Each command gets its own
+session (so a Ctrl-C at the terminal reaches only the runner, which decides),
+stdin from /dev/null, and pipes for stdout and stderr whose tails are kept.
+On Linux a pidfd says when it exits; elsewhere the engine's tick polls. When
+the command exits, whatever it left running in its process group is killed:
+a task ends with its processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import procs
+from runner.events import ErrorInfo, Outcome, TaskStatus, death_error
+from runner.executors import CommandWork, ExecutorSetup, Running
+from runner.worker import TAIL_CHARS
+
+_READ_SIZE = 65536
+_TAIL_BYTES = TAIL_CHARS * 4
+
+
+@dataclass
+class _Command:
+    work: CommandWork
+    popen: subprocess.Popen[bytes]
+    started: float
+    name: str
+    pidfd: int | None = None
+    stdout: deque[bytes] = field(default_factory=deque)
+    stderr: deque[bytes] = field(default_factory=deque)
+
+
+class CommandExecutor:
+    def __init__(self, setup: ExecutorSetup) -> None:
+        self._setup = setup
+        self._commands: dict[int, _Command] = {}
+        self._host = socket.gethostname()
+        self._base_env = {**os.environ, procs.RUN_MARKER_ENV: setup.worker.run_id}
+        self._poll_timer: Any = None
+
+    def submit(self, batch: Sequence[Any]) -> None:
+        for work in batch:
+            self._spawn(work)
+
+    def _spawn(self, work: CommandWork) -> None:
+        shell = isinstance(work.command, str)
+        argv = ["/bin/sh", "-c", work.command] if shell else list(work.command)
+        started = time.time()
+        try:
+            popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=work.cwd, env={**self._base_env, **work.env}, start_new_session=True)
+        except OSError as exc:
+            self._setup.report.finished([self._unstarted(work, started, exc)])
+            return
+        command = _Command(work, popen, started, "sh" if shell else os.path.basename(argv[0]))
+        self._commands[work.key] = command
+        loop = self._setup.loop
+        for stream, tail in ((popen.stdout, command.stdout), (popen.stderr, command.stderr)):
+            assert stream is not None
+            os.set_blocking(stream.fileno(), False)
+            loop.add_reader(stream.fileno(), lambda s=stream, t=tail: _read(s, t, loop))
+        command.pidfd = _pidfd(popen.pid)
+        if command.pidfd is not None:
+            loop.add_reader(command.pidfd, lambda: self._exited(command))
+        else:
+            self._schedule_poll()
+
+    def _unstarted(self, work: CommandWork, started: float, exc: OSError) -> Outcome:
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        hint = "not found on PATH" if code == 127 else "cannot be executed"
+        program = work.command if isinstance(work.command, str) else work.command[0]
+        return Outcome(work.key, TaskStatus.FAILED, started, time.time(), 0, os.getpid(),
+                       "", self._host, exit_code=code,
+                       error=ErrorInfo(type(exc).__name__, f"{program!r} {hint}: {exc}"))
+
+    def _schedule_poll(self) -> None:
+        if self._poll_timer is None:
+            self._poll_timer = self._setup.loop.call_later(0.02, self._poll)
+
+    def _poll(self) -> None:
+        self._poll_timer = None
+        for command in list(self._commands.values()):
+            if command.popen.poll() is not None:
+                self._exited(command)
+        if self._commands:
+            self._schedule_poll()
+
+    def _exited(self, command: _Command) -> None:
+        loop, popen = self._setup.loop, command.popen
+        code = popen.wait()
+        finished = time.time()
+        if command.pidfd is not None:
+            loop.remove_reader(command.pidfd)
+            os.close(command.pidfd)
+        for stream, tail in ((popen.stdout, command.stdout), (popen.stderr, command.stderr)):
+            assert stream is not None
+            _read(stream, tail, loop, final=True)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        del self._commands[command.work.key]
+        self._setup.report.finished([self._outcome(command, code, finished)])
+
+    def _outcome(self, command: _Command, code: int, finished: float) -> Outcome:
+        status, error = TaskStatus.OK, None
+        if code < 0:
+            status, error = TaskStatus.CRASHED, death_error(code, command.popen.pid, "command")
+        elif code:
+            status = TaskStatus.FAILED
+            error = ErrorInfo("CommandFailed", f"{command.name} exited with code {code}")
+        return Outcome(command.work.key, status, command.started, finished, command.popen.pid,
+                       os.getpid(), command.name, self._host, exit_code=code, error=error,
+                       stdout=_text(command.stdout), stderr=_text(command.stderr))
+
+    def running(self) -> list[Running]:
+        return [Running(key, c.popen.pid, os.getpid(), c.name, self._host, c.started)
+                for key, c in self._commands.items()]
+
+    def stop(self, key: int, signum: int) -> None:
+        command = self._commands.get(key)
+        if command is None:
+            return
+        procs.send(procs.tree(command.popen.pid), signum)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(command.popen.pid, signum)
+
+    def shutdown(self, wait: bool) -> None:
+        for command in list(self._commands.values()):
+            if not wait:
+                self.stop(command.work.key, signal.SIGKILL)
+            self._exited(command)
+
+
+def _pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:
+        return None
+
+
+def _read(stream: Any, tail: deque[bytes], loop: Any, final: bool = False) -> None:
+    """Read what is there; keep the last bytes; on end of file (or at exit) stop watching."""
+    if stream.closed:
+        return
+    fd = stream.fileno()
+    while True:
+        try:
+            chunk = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            if final:
+                break
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        tail.append(chunk)
+        size = sum(len(c) for c in tail)
+        while len(tail) > 1 and size - len(tail[0]) >= _TAIL_BYTES:
+            size -= len(tail.popleft())
+    loop.remove_reader(fd)
+    stream.close()
+
+
+def _text(tail: deque[bytes]) -> str:
+    return b"".join(tail)[-_TAIL_BYTES:].decode("utf-8", "replace")[-TAIL_CHARS:]

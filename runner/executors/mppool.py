@@ -1,0 +1,106 @@
+"""`executor: mp-pool`: the older `multiprocessing.Pool` (`apply_async`, `close`, `join`).
+
+`multiprocessing.Pool` replaces a worker that dies, but the task that worker
+was running never completes: its result simply never arrives. The slot table
+tells which attempt a dead worker held, so `running()` (called on every
+engine tick) reports that attempt as lost instead of waiting forever, and
+the other workers carry on untouched. Recycling uses the pool's own
+`maxtasksperchild`, which works here (the engine sends one task per batch
+when it is set).
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing.pool
+from collections.abc import Sequence
+from typing import Any
+
+from runner import procs
+from runner.events import Outcome
+from runner.executors import Culprit, ExecutorSetup, Loss, Running, unsent
+from runner.executors.slots import SlotTable, ended, exit_code, tracked_context
+from runner.worker import run_batch, setup
+
+_GENERATION = 1
+
+
+class MultiprocessingPoolExecutor:
+    def __init__(self, setup: ExecutorSetup) -> None:
+        self._setup = setup
+        self._context = tracked_context(setup.start_method)
+        self._slots = SlotTable(self._context, setup.workers)
+        self._pool: multiprocessing.pool.Pool | None = None
+        self._batches: dict[int, list[int]] = {}
+        self._batch_ids = itertools.count()
+        self._lost_any = False
+
+    def _current_pool(self) -> multiprocessing.pool.Pool:
+        if self._pool is None:
+            config = self._setup.worker._replace(
+                slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION)
+            self._pool = self._context.Pool(
+                self._setup.workers, initializer=setup, initargs=(config,),
+                maxtasksperchild=self._setup.max_tasks_per_worker)
+        return self._pool
+
+    def submit(self, batch: Sequence[Any]) -> None:
+        batch_id = next(self._batch_ids)
+        self._batches[batch_id] = [work.key for work in batch]
+        call = self._setup.loop.call_soon_threadsafe
+        self._current_pool().apply_async(
+            run_batch, (list(batch),),
+            callback=lambda outcomes: call(self._done, batch_id, outcomes),
+            error_callback=lambda error: call(self._done, batch_id, error))
+
+    def _done(self, batch_id: int, outcomes: list[Outcome] | BaseException) -> None:
+        keys = self._batches.pop(batch_id, None)
+        if keys is None:
+            return  # reported lost when its worker died
+        if isinstance(outcomes, BaseException):
+            outcomes = [unsent(key, outcomes) for key in keys]
+        self._setup.report.finished(outcomes)
+        if len(outcomes) < len(keys):
+            self._setup.report.lost(Loss([], keys[len(outcomes):]))
+
+    def close(self) -> None:
+        self._slots.close()
+
+    def running(self) -> list[Running]:
+        """Attempts running now; notices workers that died with an attempt in hand."""
+        seen = self._slots.running(_GENERATION)
+        dead = [r for r in seen if ended(r.pid)]
+        if dead:
+            self._lost([r.key for r in dead], [r.pid for r in dead])
+        return [r for r in seen if r not in dead]
+
+    def _lost(self, keys: list[int], pids: list[int]) -> None:
+        culprits, orphans = [], []
+        for key, pid in zip(keys, pids):
+            culprits.append(Culprit(key, pid, exit_code(pid)))
+            self._slots.clear(pid)
+            for batch_id, batch_keys in list(self._batches.items()):
+                if key in batch_keys:
+                    del self._batches[batch_id]
+                    orphans += [k for k in batch_keys if k != key]
+        self._lost_any = True
+        self._setup.report.lost(Loss(culprits, orphans))
+
+    def stop(self, key: int, signum: int) -> None:
+        pid = self._slots.pid_running(key, _GENERATION)
+        if pid is not None:
+            procs.send(procs.tree(pid), signum)
+
+    def shutdown(self, wait: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pids = self._slots.pids(_GENERATION)
+        if wait and not self._lost_any and not self._batches:
+            pool.close()
+        else:
+            pool.terminate()
+            for pid in pids:
+                procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
+        pool.join()
+        self._slots.forget(_GENERATION)

@@ -1,0 +1,142 @@
+"""`executor: pool`: `concurrent.futures.ProcessPoolExecutor`, made crash-proof from outside.
+
+The stdlib pool fails every pending future with `BrokenProcessPool` when one
+worker dies and terminates the others. This adapter turns that into a `Loss`
+naming the dead worker, its exit code and the attempt it ran (read from the
+slot table), lists every other attempt that was in flight as an orphan for the
+engine to resubmit, and starts a fresh pool ("generation") on the next
+submit. `max_tasks_per_worker` does not use the stdlib's `max_tasks_per_child`
+(it can hang, CPython gh-115634, and refuses the fork start method): workers
+decline work past the limit, and the whole generation is replaced once it has
+drained.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from runner import procs
+from runner.events import Outcome
+from runner.executors import ExecutorSetup, Loss, Running, unsent
+from runner.executors.slots import SlotTable, exit_code, tracked_context
+from runner.worker import Work, run_batch, setup
+
+
+class PoolExecutor:
+    def __init__(self, setup: ExecutorSetup) -> None:
+        self._setup = setup
+        self._context = tracked_context(setup.start_method)
+        self._slots = SlotTable(self._context, setup.workers)
+        self._generation = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._batches: dict[int, tuple[int, list[int]]] = {}
+        self._batch_ids = itertools.count()
+        self._retiring: list[tuple[int, ProcessPoolExecutor]] = []
+        self._declined: list[Work] = []
+
+    def submit(self, batch: Sequence[Any]) -> None:
+        pool = self._current_pool()
+        batch_id = next(self._batch_ids)
+        self._batches[batch_id] = (self._generation, [work.key for work in batch])
+        try:
+            future = pool.submit(run_batch, list(batch))
+        except BrokenProcessPool:
+            self._on_broken(self._generation)
+            return
+        generation = self._generation
+        future.add_done_callback(
+            lambda f: self._setup.loop.call_soon_threadsafe(self._done, generation, batch_id,
+                                                            list(batch), f))
+
+    def _current_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._generation += 1
+            config = self._setup.worker._replace(
+                slots=self._slots.array, slots_lock=self._slots.lock,
+                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker)
+            self._pool = ProcessPoolExecutor(self._setup.workers, mp_context=self._context,
+                                             initializer=setup, initargs=(config,))
+        return self._pool
+
+    def _done(self, generation: int, batch_id: int, batch: list[Work], future: Future[Any]) -> None:
+        if batch_id not in self._batches:
+            return  # already reported lost with its generation
+        self._batches.pop(batch_id)
+        error = future.exception()
+        if error is None:
+            outcomes: list[Outcome] = future.result()
+            self._setup.report.finished(outcomes)
+            if len(outcomes) < len(batch):
+                self._decline(generation, batch[len(outcomes):])
+        elif isinstance(error, BrokenProcessPool):
+            self._on_broken(generation)
+        else:
+            self._setup.report.finished([unsent(work.key, error) for work in batch])
+        self._retire_drained()
+
+    def _decline(self, generation: int, works: list[Work]) -> None:
+        """A worker declined work (max_tasks_per_worker, or the table was closed):
+        retire this generation once it drains, and let the engine decide about the rest."""
+        if generation == self._generation and self._pool is not None:
+            self._retiring.append((generation, self._pool))
+            self._pool = None
+        self._setup.report.lost(Loss([], [work.key for work in works]))
+
+    def _retire_drained(self) -> None:
+        busy = {generation for generation, _ in self._batches.values()}
+        for generation, pool in list(self._retiring):
+            if generation not in busy:
+                self._retiring.remove((generation, pool))
+                pool.shutdown(wait=True)
+                self._slots.forget(generation)
+
+    def _on_broken(self, generation: int) -> None:
+        lost: list[int] = []
+        for batch_id, (gen, keys) in list(self._batches.items()):
+            if gen == generation:
+                del self._batches[batch_id]
+                lost.extend(keys)
+        pids = self._slots.pids(generation)
+        dead = {pid for pid in pids if exit_code(pid) is not None}
+        culprits = self._slots.culprits(generation, dead)
+        blamed = {c.key for c in culprits}
+        self._discard(generation, pids)
+        self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
+
+    def _discard(self, generation: int, pids: list[int]) -> None:
+        """Make sure nothing of a broken generation lives on, then forget it."""
+        pool = self._pool if generation == self._generation else None
+        if pool is not None:
+            self._pool = None
+        for pid in pids:
+            procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self._slots.forget(generation)
+
+    def close(self) -> None:
+        self._slots.close()
+
+    def running(self) -> list[Running]:
+        return self._slots.running(self._generation)
+
+    def stop(self, key: int, signum: int) -> None:
+        pid = self._slots.pid_running(key, self._generation)
+        if pid is not None:
+            procs.send(procs.tree(pid), signum)
+
+    def shutdown(self, wait: bool) -> None:
+        pools = [pool for _, pool in self._retiring]
+        if self._pool is not None:
+            pools.append(self._pool)
+        for pool in pools:
+            if not wait:
+                for pid in self._slots.pids(self._generation):
+                    procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
+            pool.shutdown(wait=True, cancel_futures=not wait)
+        self._pool = None
+        self._slots.forget(self._generation)

@@ -1,0 +1,99 @@
+"""`executor: process`: one `multiprocessing.Process` per attempt, named after its task.
+
+The seed's first lesson: `Process(target, args, name)`, `start()`, `join()`.
+Each child sends its `Outcome` through a pipe and exits. The pipe is read as
+data arrives (a large result must not block the child in `send` while the
+parent waits for it to exit), and the process sentinel says when it has
+exited; an exit without an outcome is a crash of that attempt alone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from runner import procs
+from runner.events import Outcome, TaskStatus, death_error
+from runner.executors import ExecutorSetup, Running
+from runner.executors.slots import resolve_start_method
+from runner.worker import Work, process_main
+
+
+@dataclass
+class _Child:
+    work: Work
+    process: BaseProcess
+    connection: Any
+    started: float
+    outcome: Outcome | None = None
+
+
+class ProcessExecutor:
+    def __init__(self, setup: ExecutorSetup) -> None:
+        import multiprocessing
+
+        self._setup = setup
+        self._context = multiprocessing.get_context(resolve_start_method(setup.start_method))
+        self._children: dict[int, _Child] = {}
+        self._host = socket.gethostname()
+
+    def submit(self, batch: Sequence[Any]) -> None:
+        for work in batch:
+            self._start(work)
+
+    def _start(self, work: Work) -> None:
+        receiver, sender = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=process_main, name=work.name,
+                                        args=(self._setup.worker, work, sender))
+        started = time.time()
+        process.start()
+        sender.close()
+        child = _Child(work, process, receiver, started)
+        self._children[work.key] = child
+        loop = self._setup.loop
+        loop.add_reader(receiver.fileno(), lambda: self._receive(child))
+        loop.add_reader(process.sentinel, lambda: self._exited(child))
+
+    def _receive(self, child: _Child) -> None:
+        try:
+            child.outcome = child.connection.recv()
+        except (EOFError, OSError):
+            pass
+        self._setup.loop.remove_reader(child.connection.fileno())
+
+    def _exited(self, child: _Child) -> None:
+        loop = self._setup.loop
+        loop.remove_reader(child.process.sentinel)
+        if child.outcome is None and child.connection.poll(0):
+            self._receive(child)
+        loop.remove_reader(child.connection.fileno())
+        child.connection.close()
+        child.process.join()
+        del self._children[child.work.key]
+        self._setup.report.finished([child.outcome or self._crashed(child)])
+
+    def _crashed(self, child: _Child) -> Outcome:
+        pid, code = child.process.pid or 0, child.process.exitcode
+        return Outcome(child.work.key, TaskStatus.CRASHED, child.started, time.time(), pid,
+                       os.getpid(), child.work.name, self._host, exit_code=code,
+                       error=death_error(code, pid, "task's process"))
+
+    def running(self) -> list[Running]:
+        return [Running(key, c.process.pid or 0, os.getpid(), c.work.name, self._host, c.started)
+                for key, c in self._children.items()]
+
+    def stop(self, key: int, signum: int) -> None:
+        child = self._children.get(key)
+        if child is not None and child.process.pid:
+            procs.send(procs.tree(child.process.pid), signum)
+
+    def shutdown(self, wait: bool) -> None:
+        for child in list(self._children.values()):
+            if not wait and child.process.pid:
+                procs.kill_tree(child.process.pid, procs.signal_number("SIGKILL"), grace=1.0)
+            child.process.join()

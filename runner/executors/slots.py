@@ -1,0 +1,188 @@
+"""Which worker runs which attempt since when, and how each worker ended.
+
+Pools hide their workers. Two public hooks give them back without touching
+private fields: the `mp_context` / `context` argument accepts a context whose
+`Process` class records every process it starts (so its exit code can be read
+after it dies, under forkserver too), and the worker initializer claims a slot
+in a shared array where the worker publishes its PID and the attempt it is
+running. From these the engine enforces timeouts and attributes a crash to the
+one attempt that caused it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context as mpc
+import os
+import socket
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from runner.executors import Culprit, Running
+from runner.worker import (
+    IDLE,
+    SLOT_FIELDS,
+    SLOT_GENERATION,
+    SLOT_KEY,
+    SLOT_PID,
+    SLOT_STARTED,
+    SLOT_TERMINATED,
+)
+
+started_processes: dict[int, BaseProcess] = {}
+"""Every worker process started through a tracked context, by PID, until its executor forgets it."""
+
+
+def _remember(process: BaseProcess) -> None:
+    if process.pid is not None:
+        started_processes[process.pid] = process
+
+
+class ForkProcess(mpc.ForkProcess):  # type: ignore[misc,name-defined,unused-ignore]
+    def start(self) -> None:
+        super().start()
+        _remember(self)
+
+
+class SpawnProcess(mpc.SpawnProcess):  # type: ignore[misc,name-defined,unused-ignore]
+    def start(self) -> None:
+        super().start()
+        _remember(self)
+
+
+class ForkServerProcess(mpc.ForkServerProcess):  # type: ignore[misc,name-defined,unused-ignore]
+    def start(self) -> None:
+        super().start()
+        _remember(self)
+
+
+class TrackedForkContext(mpc.ForkContext):  # type: ignore[misc,name-defined,unused-ignore]
+    Process = ForkProcess
+
+
+class TrackedSpawnContext(mpc.SpawnContext):  # type: ignore[misc,name-defined,unused-ignore]
+    Process = SpawnProcess
+
+
+class TrackedForkServerContext(mpc.ForkServerContext):  # type: ignore[misc,name-defined,unused-ignore]
+    Process = ForkServerProcess
+
+
+_CONTEXTS: dict[str, type[Any]] = {
+    "fork": TrackedForkContext,
+    "spawn": TrackedSpawnContext,
+    "forkserver": TrackedForkServerContext,
+}
+
+
+def resolve_start_method(requested: str) -> str:
+    """`auto` is whatever this Python uses by default on this platform."""
+    if requested == "auto":
+        return multiprocessing.get_start_method(allow_none=False)
+    return requested
+
+
+def tracked_context(start_method: str) -> Any:
+    return _CONTEXTS[resolve_start_method(start_method)]()
+
+
+def exit_code(pid: int) -> int | None:
+    process = started_processes.get(pid)
+    if process is None:
+        return None
+    process.join(timeout=0.5)
+    return process.exitcode
+
+
+def ended(pid: int) -> bool:
+    """Whether a worker has exited, without waiting for it."""
+    process = started_processes.get(pid)
+    if process is not None:
+        return process.exitcode is not None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def process_name(pid: int) -> str:
+    process = started_processes.get(pid)
+    return process.name if process is not None else ""
+
+
+class SlotTable:
+    """The shared array workers publish into: one row per worker process."""
+
+    def __init__(self, context: Any, workers: int) -> None:
+        self.rows = 4 * workers + 8
+        self.array = context.RawArray("d", self.rows * SLOT_FIELDS + 1)
+        self.lock = context.Lock()
+        self.host = socket.gethostname()
+        self._parents: dict[int, int] = {}
+
+    def close(self) -> None:
+        """Tell every worker to start nothing more (the last element is the flag)."""
+        self.array[self.rows * SLOT_FIELDS] = 1.0
+
+    def _rows(self, generation: int) -> list[list[float]]:
+        values = self.array[: self.rows * SLOT_FIELDS]
+        rows = [values[i:i + SLOT_FIELDS] for i in range(0, len(values), SLOT_FIELDS)]
+        return [r for r in rows if r[SLOT_PID] and int(r[SLOT_GENERATION]) == generation]
+
+    def pids(self, generation: int) -> list[int]:
+        return [int(r[SLOT_PID]) for r in self._rows(generation)]
+
+    def running(self, generation: int) -> list[Running]:
+        found = []
+        for row in self._rows(generation):
+            if row[SLOT_KEY] != IDLE:
+                pid = int(row[SLOT_PID])
+                found.append(Running(int(row[SLOT_KEY]), pid, self._parent(pid),
+                                     process_name(pid), self.host, row[SLOT_STARTED]))
+        return found
+
+    def pid_running(self, key: int, generation: int) -> int | None:
+        for row in self._rows(generation):
+            if int(row[SLOT_KEY]) == key:
+                return int(row[SLOT_PID])
+        return None
+
+    def _parent(self, pid: int) -> int:
+        if pid not in self._parents:
+            try:
+                import psutil
+
+                self._parents[pid] = psutil.Process(pid).ppid()
+            except Exception:
+                self._parents[pid] = os.getpid()
+        return self._parents[pid]
+
+    def culprits(self, generation: int, dead: set[int]) -> list[Culprit]:
+        """The dead workers that caused a loss: those not taken down by a SIGTERM from the
+        pool; failing that, the first to receive one (a task that signalled itself)."""
+        rows = [r for r in self._rows(generation) if int(r[SLOT_PID]) in dead]
+        chosen = [r for r in rows if not r[SLOT_TERMINATED]]
+        if not chosen and rows:
+            chosen = [min(rows, key=lambda r: r[SLOT_TERMINATED])]
+        return [self._culprit(r) for r in chosen]
+
+    def _culprit(self, row: list[float]) -> Culprit:
+        pid = int(row[SLOT_PID])
+        key = None if row[SLOT_KEY] == IDLE else int(row[SLOT_KEY])
+        return Culprit(key, pid, exit_code(pid))
+
+    def clear(self, pid: int) -> None:
+        """Free a dead worker's row so it is reported once and can be reused."""
+        with self.lock:
+            for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
+                if int(self.array[base + SLOT_PID]) == pid:
+                    self.array[base + SLOT_KEY] = IDLE
+                    self.array[base + SLOT_PID] = 0.0
+
+    def forget(self, generation: int) -> None:
+        for pid in self.pids(generation):
+            started_processes.pop(pid, None)
+            self._parents.pop(pid, None)

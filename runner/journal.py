@@ -1,0 +1,190 @@
+"""The durable record of a run: JSON Lines, one event per line, written whole.
+
+Flow: engine -> events -> **journal** (and later: report, --resume).
+
+Lines are buffered only for the burst of events one loop iteration
+produces, then written with a single `write` on an `O_APPEND` descriptor, so a
+reader never sees half an event except at the very end of a file whose writer
+was killed mid-write (`--resume` trims such a torn line). A sidecar lock file
+(`<journal>.lock`, holding the writer's PID) makes a second run on the same
+journal fail fast instead of interleaving. A write that fails (disk full, file
+too large) raises `JournalError`: the run stops rather than claim success with
+records missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runner.errors import JournalError
+from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted
+
+_encode_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+
+
+class Journal:
+    """A Sink that appends events to a JSON Lines file it holds locked."""
+
+    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._lock = _JournalLock(path)
+        self._pending: list[str] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            self._lock.release()
+            raise JournalError(f"cannot open the journal {path}: {exc.strerror}") from None
+
+    def job_started(self, event: JobStarted) -> None:
+        self._line({"event": "job_started", "ts": iso(event.ts), "job": event.job,
+                    "run": event.run_id, "pid": event.pid, "host": event.host,
+                    "executor": event.executor, "workers": event.workers, "mode": event.mode,
+                    "tasks": event.total})
+        self.flush()
+
+    def task_started(self, event: TaskStarted) -> None:
+        self._line({"event": "task_started", "ts": iso(event.ts), "task": event.task,
+                    "name": event.name, "index": event.index, "attempt": event.attempt,
+                    "pid": event.pid, "ppid": event.ppid, "process_name": event.process_name,
+                    "host": event.host, "spec_hash": event.spec_hash})
+
+    def task_finished(self, event: TaskFinished) -> None:
+        self._pending.append(finished_line(event))
+
+    def job_finished(self, event: JobFinished) -> None:
+        self._pending.append(job_finished_line(event))
+        self.flush()
+
+    def _line(self, record: dict[str, Any]) -> None:
+        self._pending.append(_encode_text(record) + "\n")
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = "".join(self._pending).encode()
+        self._pending.clear()
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise JournalError(
+                f"cannot write the journal {self.path}: {exc.strerror}; the run is stopped "
+                "because its record would be incomplete") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(JournalError):
+            self.flush()
+        os.close(self._fd)
+        self._lock.release()
+
+
+def finished_line(event: TaskFinished) -> str:
+    """A task_finished record; the result is already JSON text and goes in verbatim."""
+    outcome = event.outcome
+    record: dict[str, Any] = {
+        "event": "task_finished", "ts": iso(event.ts), "task": event.task, "name": event.name,
+        "index": event.index, "attempt": event.attempt, "final": event.final,
+        "status": outcome.status.value, "pid": outcome.pid, "ppid": outcome.ppid,
+        "process_name": outcome.process_name, "host": outcome.host,
+        "started": iso(outcome.started), "finished": iso(outcome.finished),
+        "duration": round(outcome.finished - outcome.started, 6),
+        "spec_hash": event.spec_hash,
+    }
+    if outcome.exit_code is not None:
+        record["exit_code"] = outcome.exit_code
+    if outcome.stdout:
+        record["stdout"] = outcome.stdout
+    if outcome.stderr:
+        record["stderr"] = outcome.stderr
+    if outcome.error is not None:
+        record["error"] = outcome.error._asdict()
+    if event.retry_in is not None:
+        record["retry_in"] = event.retry_in
+    text = _encode_text(record)
+    if outcome.result is not None:
+        text = f'{text[:-1]},"result":{outcome.result}}}'
+    return text + "\n"
+
+
+def job_finished_line(event: JobFinished) -> str:
+    return _encode_text({"event": "job_finished", "ts": iso(event.ts), "counts": event.counts,
+                         "exit_code": event.exit_code, "duration": round(event.duration, 6),
+                         "interrupted_by": event.interrupted_by}) + "\n"
+
+
+class _JournalLock:
+    """An exclusive lock on `<journal>.lock`, which names the PID holding it."""
+
+    def __init__(self, journal: Path) -> None:
+        self.path = journal.with_name(journal.name + ".lock")
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(self._fd):
+            holder = os.read(self._fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(self._fd)
+            raise JournalError(f"the journal {journal} is in use by another run (pid {holder}); "
+                               "wait for it to finish or give this run another --journal")
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: msvcrt.locking is the equivalent
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+class JsonLines:
+    """A Sink for `--json`: the journal's task_finished and job_finished lines on a stream."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def job_started(self, event: JobStarted) -> None:
+        pass
+
+    def task_started(self, event: TaskStarted) -> None:
+        pass
+
+    def task_finished(self, event: TaskFinished) -> None:
+        self.stream.write(finished_line(event))
+
+    def job_finished(self, event: JobFinished) -> None:
+        self.stream.write(job_finished_line(event))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()

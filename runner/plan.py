@@ -1,0 +1,138 @@
+"""Job -> a lazy stream of concrete tasks: foreach expanded, templates rendered, defaults merged.
+
+Flow: load -> spec -> **plan** -> engine.
+
+Nothing is materialised up front: a `range` axis stays a `range`, the
+cartesian product is walked like an odometer (itertools.product would copy
+every axis into a tuple first), and each entry's templates are compiled once.
+A million-task foreach therefore costs nothing until the engine pulls from it,
+and the engine pulls only as fast as its backlog frees up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from runner.spec import CallTask, CommandTask, Job
+from runner.template import Renderer, as_text, compile_value, names_in
+
+
+class PlannedTask(NamedTuple):
+    """One concrete task, ready to run. Immutable; the engine keeps run state apart."""
+
+    index: int
+    id: str
+    name: str
+    entry: int
+    call: str | None
+    args: list[Any]
+    kwargs: dict[str, Any]
+    command: str | list[str] | None
+    env: dict[str, str]
+    cwd: str | None
+    timeout: float | None
+    retries: int
+    retry_delay: float
+    spec_hash: str
+
+
+class Plan:
+    """The tasks of a job in order; iterate it as often as needed, it holds no tasks."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.entries = [_Entry(job, position, task) for position, task in enumerate(job.tasks)]
+
+    def __len__(self) -> int:
+        return sum(entry.count for entry in self.entries)
+
+    def __iter__(self) -> Iterator[PlannedTask]:
+        index = 0
+        for entry in self.entries:
+            for values in entry.combinations():
+                yield entry.render(index, values)
+                index += 1
+
+
+class _Entry:
+    """One `tasks:` item with its templates compiled and its defaults merged."""
+
+    def __init__(self, job: Job, position: int, task: CallTask | CommandTask) -> None:
+        defaults = job.defaults
+        self.position = position
+        self.job_name = job.job_name
+        self.name_template = task.name
+        self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
+        self.count = math.prod(len(axis) for _, axis in self.axes)
+        self.call = task.call if isinstance(task, CallTask) else None
+        self.shell = isinstance(task, CommandTask) and isinstance(task.command, str)
+        self.timeout = task.timeout if task.timeout is not None else defaults.timeout
+        self.retries = task.retries if task.retries is not None else defaults.retries
+        self.retry_delay = task.retry_delay if task.retry_delay is not None else defaults.retry_delay
+        cwd = task.cwd if task.cwd is not None else defaults.cwd
+        if cwd is not None:
+            cwd = str(job.folder / cwd) if not Path(cwd).is_absolute() else cwd
+        raw = {
+            "name": task.name,
+            "args": task.args if isinstance(task, CallTask) else [],
+            "kwargs": task.kwargs if isinstance(task, CallTask) else {},
+            "command": task.command if isinstance(task, CommandTask) else None,
+            "env": {**defaults.env, **(task.env or {})},
+            "cwd": cwd,
+        }
+        self.render_name = compile_value(raw["name"])
+        self.render_args = compile_value(raw["args"])
+        self.render_kwargs = compile_value(raw["kwargs"])
+        self.render_command: Renderer = compile_value(raw["command"], shell=self.shell)
+        self.render_env = compile_value(raw["env"])
+        self.render_cwd = compile_value(raw["cwd"])
+        self.uses_index = any(name == "index" for _, name in names_in(raw))
+        fingerprint = {**raw, "call": self.call, "timeout": self.timeout, "retries": self.retries,
+                       "retry_delay": self.retry_delay, "job": self.job_name}
+        self.hash = _digest(json.dumps(fingerprint, sort_keys=True, default=str))
+
+    def combinations(self) -> Iterator[tuple[Any, ...]]:
+        """The cartesian product of the axes, first axis outermost, without copying them."""
+        axes = [axis for _, axis in self.axes]
+        if not axes:
+            yield ()
+            return
+        sizes = [len(axis) for axis in axes]
+        digits = [0] * len(axes)
+        while True:
+            yield tuple(axis[d] for axis, d in zip(axes, digits))
+            position = len(digits) - 1
+            while position >= 0:
+                digits[position] += 1
+                if digits[position] < sizes[position]:
+                    break
+                digits[position] = 0
+                position -= 1
+            if position < 0:
+                return
+
+    def render(self, index: int, values: tuple[Any, ...]) -> PlannedTask:
+        variables = {name: value for (name, _), value in zip(self.axes, values)}
+        variables["index"] = index
+        variables["job"] = self.job_name
+        if self.axes:
+            labels = ",".join(f"{name}={as_text(v)}" for (name, _), v in zip(self.axes, values))
+            task_id = f"{self.name_template}[{labels}]"
+        else:
+            task_id = self.name_template
+        spec_hash = _digest(f"{self.hash}:{index}") if self.uses_index else self.hash
+        return PlannedTask(
+            index, task_id, str(self.render_name(variables)), self.position, self.call,
+            self.render_args(variables), self.render_kwargs(variables),
+            self.render_command(variables), self.render_env(variables),
+            self.render_cwd(variables), self.timeout, self.retries, self.retry_delay, spec_hash,
+        )
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

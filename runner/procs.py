@@ -1,0 +1,161 @@
+"""Process trees through psutil: find them, signal them deepest first, kill, reap.
+
+This is the one seam for operating-system specifics. Stopping a task means
+stopping everything it started, so every operation takes a whole tree, signals
+the deepest processes first (a parent that dies first would orphan its
+children before they are found), tolerates processes that vanish meanwhile,
+and identifies a process by PID *and* create time so a recycled PID is never
+hit. Linux extras (a child subreaper, so orphans come back to the runner) are
+tried and skipped quietly where the platform lacks them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterable
+
+import psutil
+
+RUN_MARKER_ENV = "RUNNER_RUN_ID"
+"""Every process a run starts carries this in its environment: stragglers are found by it."""
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def signal_number(name: str) -> int:
+    return int(getattr(signal, name))
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def tree(root: int | psutil.Process, *, include_root: bool = True) -> list[psutil.Process]:
+    """The root and all its descendants, deepest first; empty if the root is gone."""
+    try:
+        process = root if isinstance(root, psutil.Process) else psutil.Process(root)
+        found = process.children(recursive=True)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+    ordered = sorted(found, key=lambda p: _depth(p, process.pid), reverse=True)
+    return [*ordered, process] if include_root else ordered
+
+
+def _depth(process: psutil.Process, root: int) -> int:
+    depth = 0
+    with contextlib.suppress(psutil.Error):
+        for parent in process.parents():
+            depth += 1
+            if parent.pid == root:
+                break
+    return depth
+
+
+def send(processes: Iterable[psutil.Process], signum: int) -> None:
+    """Signal each process that is still the one we found (PID and create time)."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            if process.is_running():
+                process.send_signal(signum)
+
+
+def alive(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    living = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                living.append(process)
+    return living
+
+
+def kill_tree(root: int | psutil.Process, signum: int = signal.SIGTERM,
+              grace: float = 5.0) -> list[psutil.Process]:
+    """Signal a tree, wait up to `grace`, SIGKILL what is left; return what survived that."""
+    members = tree(root)
+    return kill_all(members, signum, grace)
+
+
+def kill_all(members: list[psutil.Process], signum: int = signal.SIGTERM,
+             grace: float = 5.0) -> list[psutil.Process]:
+    send(members, signum)
+    _, living = psutil.wait_procs(members, timeout=grace)
+    if not living:
+        return []
+    late = [p for proc in living for p in tree(proc)]
+    send(late or living, signal.SIGKILL)
+    _, living = psutil.wait_procs(late or living, timeout=5.0)
+    return alive(living)
+
+
+def marked(run_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
+    """Processes whose environment carries this run's marker, whoever their parent is now."""
+    skip = {os.getpid(), *exclude}
+    found = []
+    for process in psutil.process_iter():
+        if process.pid in skip:
+            continue
+        with contextlib.suppress(psutil.Error, OSError):
+            if process.environ().get(RUN_MARKER_ENV) == run_id:
+                found.append(process)
+    return found
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants come back to this process instead of init (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_strays(known: set[int]) -> list[psutil.Process]:
+    """Children of this process that nobody started on purpose (orphans handed to the
+    subreaper): kill their trees and collect their exit status so no zombie stays."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return []
+    strays = [c for c in children if c.pid not in known and not _is_infrastructure(c)]
+    survivors = []
+    for stray in strays:
+        survivors += kill_tree(stray, signal.SIGKILL, grace=2.0)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(stray.pid, os.WNOHANG)
+    return survivors
+
+
+def _is_infrastructure(process: psutil.Process) -> bool:
+    """multiprocessing's forkserver and resource tracker belong to the interpreter, not the run."""
+    try:
+        cmdline = " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+    return "multiprocessing.forkserver" in cmdline or "multiprocessing.resource_tracker" in cmdline \
+        or "runner.guardian" in cmdline
+
+
+def identity(pid: int) -> tuple[int, float] | None:
+    """PID and create time: enough to recognise the same process later."""
+    try:
+        return pid, psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def same_process(pid: int, create_time: float) -> psutil.Process | None:
+    try:
+        process = psutil.Process(pid)
+    except psutil.Error:
+        return None
+    return process if abs(process.create_time() - create_time) < 0.01 else None

@@ -1,0 +1,95 @@
+"""`{{ name }}` templates: find the names a value uses, and render it fast.
+
+A string that is exactly one template keeps the value's type (`"{{ i }}"`
+passes the int 1, not "1"); inside a longer string a value is written as text,
+JSON for anything that is not a string, and shell-quoted when the string is a
+shell command. Rendering is compiled once per task entry, because the plan
+renders every expansion of a million-task foreach.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_WHOLE = re.compile(r"\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*")
+
+Renderer = Callable[[Mapping[str, Any]], Any]
+
+
+def names_in(value: object) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every template name in a nested value, with the sub-path where it occurs."""
+    if isinstance(value, str):
+        for match in _TEMPLATE.finditer(value):
+            yield (), match.group(1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            for path, name in names_in(item):
+                yield (i, *path), name
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            for path, name in names_in(item):
+                yield (key, *path), name
+
+
+def as_text(value: object) -> str:
+    """How a value reads inside a longer string: strings as is, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def compile_value(value: object, *, shell: bool = False) -> Renderer:
+    """A function of the template variables that renders `value`."""
+    if isinstance(value, str):
+        return _compile_string(value, shell)
+    if isinstance(value, list):
+        parts = [compile_value(item, shell=shell) for item in value]
+        if all(isinstance(p, _Constant) for p in parts):
+            return _Constant(value)
+        return lambda variables: [part(variables) for part in parts]
+    if isinstance(value, dict):
+        items = [(key, compile_value(item, shell=shell)) for key, item in value.items()]
+        if all(isinstance(p, _Constant) for _, p in items):
+            return _Constant(value)
+        return lambda variables: {key: part(variables) for key, part in items}
+    return _Constant(value)
+
+
+class _Constant:
+    """A value with no templates in it: rendering returns it unchanged."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __call__(self, variables: Mapping[str, Any]) -> Any:
+        return self.value
+
+
+def _compile_string(text: str, shell: bool) -> Renderer:
+    whole = _WHOLE.fullmatch(text)
+    if whole and not shell:
+        name = whole.group(1)
+        return lambda variables: variables[name]
+    pieces = _TEMPLATE.split(text)
+    if len(pieces) == 1:
+        return _Constant(text)
+    literals, names = pieces[0::2], pieces[1::2]
+    quote = shlex.quote if shell else _identity
+
+    def render(variables: Mapping[str, Any]) -> str:
+        out = [literals[0]]
+        for name, literal in zip(names, literals[1:]):
+            out.append(quote(as_text(variables[name])))
+            out.append(literal)
+        return "".join(out)
+
+    return render
+
+
+def _identity(text: str) -> str:
+    return text

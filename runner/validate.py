@@ -1,0 +1,109 @@
+"""`runner validate` and `runner schema`: check job files in CI without running them.
+
+Validation never imports job code unless asked (`--check-imports`), so it is
+safe on untrusted files and fast. Output comes in three dialects: text
+(`file:line:col: path: message`), JSON for tools, and GitHub workflow commands
+that turn each problem into an annotation on the pull request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from runner.diagnose import Positions
+from runner.errors import Diagnostic, ExitCode, JobFileError
+from runner.spec import CallTask, Job
+
+
+def validate_files(paths: list[Path], fmt: str, check_imports: bool) -> int:
+    """Validate every file, print the findings, return the exit code (0 or 2)."""
+    problems: list[Diagnostic] = []
+    valid: list[tuple[Path, Job]] = []
+    for path in paths:
+        found = _problems_in(path, check_imports)
+        if isinstance(found, Job):
+            valid.append((path, found))
+        else:
+            problems += found
+    _print(problems, valid, fmt)
+    return int(ExitCode.USAGE if problems else ExitCode.OK)
+
+
+def _problems_in(path: Path, check_imports: bool) -> list[Diagnostic] | Job:
+    from runner.load import load_located
+
+    try:
+        job, positions = load_located(path)
+    except JobFileError as exc:
+        return exc.diagnostics
+    if check_imports:
+        missing = import_problems(job, positions)
+        if missing:
+            return missing
+    return job
+
+
+def import_problems(job: Job, positions: Positions) -> list[Diagnostic]:
+    """Import each `call:` target the way a worker would, from the job file's folder."""
+    folder = str(job.folder)
+    sys.path.insert(0, folder)
+    problems = []
+    try:
+        for index, task in enumerate(job.tasks):
+            if isinstance(task, CallTask):
+                message = _import_error(task.call)
+                if message:
+                    problems.append(positions.diagnostic(("tasks", index, "call"), message))
+    finally:
+        sys.path.remove(folder)
+    return problems
+
+
+def _import_error(target: str) -> str | None:
+    module_name, _, attribute = target.partition(":")
+    try:
+        found: object = importlib.import_module(module_name)
+    except Exception as exc:
+        return f"cannot import {module_name}: {type(exc).__name__}: {exc}"
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            return f"{module_name} has no attribute {attribute!r}"
+        found = getattr(found, part)
+    if not callable(found):
+        return f"{target} is a {type(found).__name__}, not a callable"
+    return None
+
+
+def _print(problems: list[Diagnostic], valid: list[tuple[Path, Job]], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps({
+            "valid": [str(path) for path, _ in valid],
+            "problems": [p.__dict__ for p in problems],
+        }, indent=2))
+    elif fmt == "github":
+        for p in problems:
+            where = f"file={p.file},line={max(p.line, 1)},col={max(p.column, 1)}"
+            print(f"::error {where},title=runner validate::{_escape(f'{p.path}: {p.message}' if p.path else p.message)}")
+    else:
+        for p in problems:
+            print(p)
+        for path, job in valid:
+            print(f"ok: {path} ({len(job.tasks)} task entr{'y' if len(job.tasks) == 1 else 'ies'})")
+
+
+def _escape(text: str) -> str:
+    """GitHub workflow commands need %, CR and LF escaped in the message."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def job_schema_text() -> str:
+    schema = Job.model_json_schema()
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/runner/runner/schemas/job.schema.json",
+        **schema,
+    }
+    return json.dumps(schema, indent=2) + "\n"

@@ -1,0 +1,354 @@
+"""The child side: runs in every worker process, never in the runner.
+
+Flow: engine -> executor -> **worker** (run the call, report an `Outcome`).
+
+A worker must never let a task break it: every exception (SystemExit and
+KeyboardInterrupt included) becomes an `Outcome` with the traceback as text;
+the result is encoded to JSON here, so an unpicklable or exotic result fails
+its own task instead of the pool. Before each task the worker publishes
+"task `key` started at t" in its slot of a shared array; the runner reads
+the slots to enforce timeouts and to know which task a dead worker was
+running, without a message per task. A watchdog thread ends the worker and
+its task's process tree when the runner disappears, whatever the start method
+made the worker's parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from runner.events import ErrorInfo, Outcome, TaskStatus
+from runner.procs import RUN_MARKER_ENV
+
+SLOT_FIELDS = 5
+SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
+IDLE = -1.0
+TAIL_CHARS = 8192
+WATCHDOG_INTERVAL = 0.25
+
+
+class Work(NamedTuple):
+    """One attempt as the worker needs it: the key the runner knows it by, and what to run."""
+
+    key: int
+    call: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    env: dict[str, str]
+    cwd: str | None
+    name: str
+
+
+class WorkerSetup(NamedTuple):
+    """What every worker of a run shares; passed once, as the pool's initializer argument."""
+
+    run_id: str
+    runner_pid: int
+    runner_created: float
+    folder: str
+    slots: Any = None
+    slots_lock: Any = None
+    generation: int = 0
+    max_tasks: int | None = None
+
+
+class _State:
+    """Per-process state set by `setup`; module-level because pools call plain functions."""
+
+    slot: int = -1
+    slots: Any = None
+    pid: int = 0
+    host: str = ""
+    tasks_run: int = 0
+    max_tasks: int | None = None
+    closed_flag: int = -1
+
+
+def setup(config: WorkerSetup) -> None:
+    """Initializer of every worker process (pool workers and `process` children alike)."""
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if config.folder not in sys.path:
+        sys.path.insert(0, config.folder)
+    os.environ[RUN_MARKER_ENV] = config.run_id
+    _State.pid = os.getpid()
+    _State.host = socket.gethostname()
+    _State.max_tasks = config.max_tasks
+    if config.slots is not None:
+        _claim_slot(config.slots, config.slots_lock, config.generation)
+    threading.Thread(
+        target=_watch_runner, args=(config.runner_pid, config.runner_created),
+        name="runner-watchdog", daemon=True,
+    ).start()
+
+
+def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
+    with lock:
+        for index in range((len(slots) - 1) // SLOT_FIELDS):
+            base = index * SLOT_FIELDS
+            owner = int(slots[base + SLOT_PID])
+            if owner == 0 or not _pid_exists(owner):
+                slots[base + SLOT_KEY] = IDLE
+                slots[base + SLOT_TERMINATED] = 0.0
+                slots[base + SLOT_GENERATION] = float(generation)
+                slots[base + SLOT_PID] = float(_State.pid)
+                _State.slot, _State.slots = base, slots
+                _State.closed_flag = len(slots) - 1
+                return
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a stop, or the pool tearing itself down): take the task's tree along."""
+    if _State.slots is not None:
+        _State.slots[_State.slot + SLOT_TERMINATED] = time.monotonic()
+    _signal_descendants(signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _signal_descendants(signum: int) -> None:
+    with contextlib.suppress(Exception):
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signum)
+
+
+def _watch_runner(pid: int, created: float) -> None:
+    import psutil
+
+    try:
+        runner = psutil.Process(pid)
+    except psutil.Error:
+        runner = None
+    while True:
+        time.sleep(WATCHDOG_INTERVAL)
+        try:
+            alive = runner is not None and runner.is_running() and runner.status() != "zombie"
+            alive = alive and abs(runner.create_time() - created) < 0.01
+        except psutil.Error:
+            alive = False
+        if not alive:
+            _signal_descendants(signal.SIGKILL)
+            os._exit(70)
+
+
+def run_batch(batch: Sequence[Work]) -> list[Outcome]:
+    """Pool entry point: run several attempts in turn, one outcome each.
+
+    A worker that has reached `max_tasks`, or whose runner has closed the slot
+    table (a stop that cancels pending work), runs nothing more and returns
+    fewer outcomes than it was given; the engine decides about the rest."""
+    outcomes = []
+    slots = _State.slots
+    for work in batch:
+        if _State.max_tasks is not None and _State.tasks_run >= _State.max_tasks:
+            break
+        if slots is not None and slots[_State.closed_flag]:
+            break
+        _State.tasks_run += 1
+        outcomes.append(run_one(work))
+    return outcomes
+
+
+def run_one(work: Work) -> Outcome:
+    """Run one attempt; never raises."""
+    slots, base = _State.slots, _State.slot
+    stdout, stderr = _Tail(), _Tail()
+    started = time.time()
+    if slots is not None:
+        slots[base + SLOT_STARTED] = started
+        slots[base + SLOT_KEY] = float(work.key)
+    status, result, exit_code, error = TaskStatus.OK, None, None, None
+    saved = None
+    try:
+        saved = _enter(work, stdout, stderr)
+        value = _resolve(work.call)(*work.args, **work.kwargs)
+        result = _encode(value)
+    except SystemExit as exc:
+        exit_code = _exit_code(exc.code)
+        if exit_code:
+            status, error = TaskStatus.FAILED, _error(exc)
+    except BaseException as exc:  # a task's failure is a value, KeyboardInterrupt included
+        status, error = TaskStatus.FAILED, _error(exc)
+    finally:
+        if os.getpid() != _State.pid:
+            os._exit(0)  # a task forked and its child came back here: it must not go on
+        if saved is not None:
+            _leave(saved)
+        _end_leftovers(stderr)
+        if slots is not None:
+            slots[base + SLOT_KEY] = IDLE
+    return Outcome(
+        work.key, status, started, time.time(), _State.pid, os.getppid(),
+        multiprocessing.current_process().name, _State.host, result, exit_code, error,
+        stdout.text(), stderr.text(),
+    )
+
+
+def _end_leftovers(stderr: _Tail) -> None:
+    """Kill what the task started and left running: a task ends with its processes.
+
+    One `waitpid` tells whether there is anything to do, so tasks that start no
+    processes pay a single system call."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            break
+    import psutil
+
+    leftovers = psutil.Process().children(recursive=True)
+    for child in leftovers:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(leftovers, timeout=2.0)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    pids = ", ".join(str(p.pid) for p in leftovers)
+    stderr.write(f"\n[runner] killed {len(leftovers)} process(es) the task left running: {pids}\n")
+
+
+def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
+    """`process` executor entry point: one process, one attempt, then exit."""
+    setup(config)
+    outcome = run_one(work)
+    try:
+        connection.send(outcome)
+    finally:
+        connection.close()
+
+
+_callables: dict[str, Callable[..., Any]] = {}
+
+
+def _resolve(target: str) -> Callable[..., Any]:
+    function = _callables.get(target)
+    if function is None:
+        module_name, _, attribute = target.partition(":")
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+        if not callable(found):
+            raise TypeError(f"{target} is a {type(found).__name__}, not a callable")
+        function = _callables[target] = found
+    return function
+
+
+def _encode(value: object) -> str:
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ResultNotJSON(
+            f"the task returned {type(value).__name__}, which is not a JSON value ({exc}); "
+            "return str, int, float, bool, None, or lists and dicts of them"
+        ) from None
+
+
+class ResultNotJSON(TypeError):
+    """A task's return value cannot be written to the journal."""
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
+
+
+def _error(exc: BaseException) -> ErrorInfo:
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    try:
+        message = str(exc)
+    except Exception:  # an exception whose __str__ fails still fails only its task
+        message = f"<{name} whose message cannot be shown>"
+    try:
+        text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+    except Exception:
+        text = ""
+    return ErrorInfo(name, message, text[-TAIL_CHARS:])
+
+
+class _Tail(io.TextIOBase):
+    """A stdout/stderr stand-in that keeps only the last TAIL_CHARS written."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[str] = deque()
+        self._size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._chunks.append(text)
+        self._size += len(text)
+        while self._size - len(self._chunks[0]) >= TAIL_CHARS:
+            self._size -= len(self._chunks.popleft())
+        return len(text)
+
+    def text(self) -> str:
+        return "".join(self._chunks)[-TAIL_CHARS:] if self._chunks else ""
+
+
+_Saved = tuple[Any, Any, str | None, dict[str, str | None]]
+
+
+def _enter(work: Work, stdout: _Tail, stderr: _Tail) -> _Saved:
+    """Point cwd, env and stdout/stderr at the task's; remember what to restore.
+
+    The chdir comes first: if it fails, nothing has been changed yet."""
+    saved_cwd = None
+    if work.cwd is not None:
+        saved_cwd = os.getcwd()
+        os.chdir(work.cwd)
+    saved_env = {name: os.environ.get(name) for name in work.env}
+    os.environ.update(work.env)
+    saved = (sys.stdout, sys.stderr, saved_cwd, saved_env)
+    sys.stdout, sys.stderr = stdout, stderr
+    return saved
+
+
+def _leave(saved: _Saved) -> None:
+    sys.stdout, sys.stderr, cwd, env = saved
+    if cwd is not None:
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

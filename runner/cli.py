@@ -151,6 +151,40 @@ def schema(
         typer.echo(text, nl=False)
 
 
+@app.command()
+def ps(
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List live runs and their process trees (PID, PPID, name, task, CPU, memory)."""
+    from runner.registry import ps_command
+
+    raise typer.Exit(ps_command(as_json=json_))
+
+
+@app.command()
+def kill(
+    target: Annotated[str, typer.Argument(metavar="RUN_OR_PID", help="A run id or a PID.")],
+    grace: Annotated[str, typer.Option(help="Wait this long after SIGTERM before SIGKILL.")] = "5s",
+) -> None:
+    """Stop a run (or any process) with its whole tree: SIGTERM, then SIGKILL after --grace."""
+    from runner.registry import kill_command
+    from runner.spec import parse_duration
+
+    raise typer.Exit(kill_command(target, parse_duration(grace)))
+
+
+@app.command()
+def report(
+    journal: Annotated[Path, typer.Argument(metavar="JOURNAL", help="A run's journal.")],
+    html: Annotated[Optional[Path], typer.Option(help="Also write a timeline page here.")] = None,  # noqa: UP045
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
+) -> None:
+    """Summarise a journal: counts, failures, slowest tasks, per-worker use, a timeline."""
+    from runner.report import report_command
+
+    raise typer.Exit(report_command(journal, html=html, as_json=json_))
+
+
 def main() -> None:
     """Console entry point: typer handles usage errors (exit 2) and --help; every
     `RunnerError` becomes its message on stderr and its exit code, with no traceback."""

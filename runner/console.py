@@ -58,7 +58,7 @@ class Console:
         if self.quiet:
             return
         if not event.final:
-            self._out.append(f"↻ {event.outcome.status.value:<11} {event.name} "
+            self._out.append(f"↻ {event.outcome.status.value:<11} {display_name(event)} "
                              f"attempt {event.attempt} failed; retrying in "
                              f"{event.retry_in:g}s\n")
             return
@@ -102,7 +102,7 @@ def format_task(event: TaskFinished) -> str:
     status = outcome.status
     duration = outcome.finished - outcome.started
     where = f"pid {outcome.pid} ppid {outcome.ppid}" if outcome.pid else "never started"
-    line = f"{_MARKS[status]} {status.value:<11} {event.name}  {where}  {duration:.2f}s"
+    line = f"{_MARKS[status]} {status.value:<11} {display_name(event)}  {where}  {duration:.2f}s"
     if outcome.result is not None:
         line += f"  → {_shorten(outcome.result)}"
     elif outcome.exit_code is not None:
@@ -112,6 +112,12 @@ def format_task(event: TaskFinished) -> str:
     if event.attempt > 1:
         line += f"  (attempt {event.attempt})"
     return line + "\n" + _output(outcome.stdout) + _output(outcome.stderr)
+
+
+def display_name(event: TaskFinished) -> str:
+    """The rendered name, or the id when the name alone does not tell expansions apart
+    (a foreach whose name has no template: `greet[who=world]`)."""
+    return event.task if event.task.startswith(event.name + "[") else event.name
 
 
 def _output(text: str) -> str:

@@ -1,0 +1,129 @@
+"""Shared fixtures: run `runner` as a real process and prove nothing it started survives.
+
+Every test that starts processes gets a unique marker in the environment of
+the runner it launches; every descendant inherits it (through fork, spawn,
+forkserver and exec alike), so psutil can find stragglers independently of
+the runner's own bookkeeping, even after they were reparented.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+MARKER = "RUNNER_TEST_MARKER"
+RUNNER = str(Path(sys.executable).with_name("runner"))
+REPO = Path(__file__).resolve().parent.parent
+START_METHODS = ["fork", "spawn", "forkserver"]
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(MARKER) == marker:
+                found.append(process)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def wait_until_gone(marker: str, timeout: float = 15.0) -> list[psutil.Process]:
+    """Poll until no process carries the marker; return the survivors after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = marked_processes(marker)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    """A marker for this test's processes; fails the test if any survives it."""
+    value = uuid.uuid4().hex
+    yield value
+    survivors = wait_until_gone(value, timeout=10.0)
+    for process in survivors:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    assert not survivors, f"processes outlived the test: {[p.pid for p in survivors]}"
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    journal: list[dict[str, Any]]
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.journal if e["event"] == kind]
+
+    def final(self) -> dict[str, dict[str, Any]]:
+        """Task id -> its final task_finished record."""
+        return {e["task"]: e for e in self.events("task_finished") if e["final"]}
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class JobRunner:
+    """Writes a job file (and a tasks module) into a folder and runs `runner run` on it."""
+
+    folder: Path
+    marker: str
+
+    def write(self, yaml_text: str, name: str = "job.yml") -> Path:
+        path = self.folder / name
+        path.write_text(yaml_text)
+        return path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, MARKER: self.marker, "PYTHONUNBUFFERED": "1"}
+
+    def start(self, job: Path, *args: str, journal: Path | None = None) -> subprocess.Popen[str]:
+        journal = journal or self.folder / "journal.jsonl"
+        return subprocess.Popen(
+            [RUNNER, "run", str(job), "--journal", str(journal), *args],
+            cwd=self.folder, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+
+    def run(self, job: Path, *args: str, timeout: float = 60.0,
+            journal: Path | None = None) -> Finished:
+        journal = journal or self.folder / "journal.jsonl"
+        process = self.start(job, *args, journal=journal)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            pytest.fail(f"runner did not finish in {timeout}s:\n{stdout}\n{stderr}")
+        return Finished(process.returncode, stdout, stderr, read_journal(journal))
+
+
+TASKS_MODULE = REPO / "tests" / "integration" / "misbehaving.py"
+
+
+@pytest.fixture
+def job_runner(tmp_path: Path, marker: str) -> JobRunner:
+    """A folder with the catalogue of misbehaving tasks importable as `misbehaving`."""
+    (tmp_path / "misbehaving.py").write_text(TASKS_MODULE.read_text())
+    return JobRunner(tmp_path, marker)

@@ -1,0 +1,486 @@
+"""`runner report JOURNAL`: what a run did, read back from its journal.
+
+Flow: engine -> events -> journal -> **report** (a table, `--json`, `--html`).
+
+A million-task journal is bigger than a report should hold, so it is read as a
+stream and only aggregates are kept: counts, the N slowest attempts, the first
+failures, per-worker totals, and the first `BAR_CAP` attempts for the
+timeline. One summary dict feeds the table, the JSON and the page, so they
+never disagree. A last line without its newline is what a writer killed
+mid-write leaves behind; like `--resume`, the report ignores it and says so.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, ClassVar, NamedTuple
+
+from runner.errors import JournalError, RunnerError
+from runner.events import TaskStatus
+
+STATUSES = tuple(status.value for status in TaskStatus)
+SLOWEST = 10
+FAILURES_KEPT = 50
+FAILURES_SHOWN = 10
+WORKERS_SHOWN = 20
+BAR_CAP = 20_000
+WORKER_CAP = 10_000
+MESSAGE_CHARS = 300
+# A task's result goes into its line unbounded; past this a line is skipped, not held.
+LINE_LIMIT = 64 * 1024 * 1024
+_RUN_FIELDS = ("run", "job", "executor", "mode", "workers", "tasks", "host", "pid")
+
+
+class Attempt(NamedTuple):
+    """What the report keeps of one attempt: enough for a table row or a timeline bar."""
+
+    run: int
+    task: str
+    attempt: int
+    status: str
+    started: float
+    finished: float
+    pid: int
+    host: str
+    process_name: str
+    error_type: str = ""
+    message: str = ""
+
+    @property
+    def duration(self) -> float:
+        return max(self.finished - self.started, 0.0)
+
+    @property
+    def ran(self) -> bool:
+        """Synthetic records (cancelled before starting, lost with a pool) carry pid 0."""
+        return self.pid > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self._asdict(), "run": self.run + 1, "duration": round(self.duration, 6)}
+
+
+@dataclass
+class Worker:
+    """One process, (host, pid), within one run."""
+
+    process_name: str
+    attempts: int = 0
+    busy: float = 0.0
+
+
+@dataclass
+class Run:
+    """One job_started...job_finished stretch; a resumed run appends another."""
+
+    index: int
+    meta: dict[str, Any]
+    origin: float | None = None
+    first: float = math.inf
+    last: float = -math.inf
+    end: dict[str, Any] | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    attempts: int = 0
+    retries: int = 0
+    task_time: float = 0.0
+    workers: dict[tuple[str, int], Worker] = field(default_factory=dict)
+    others: Worker = field(default_factory=lambda: Worker(f"(beyond {WORKER_CAP} workers)"))
+
+    def add(self, attempt: Attempt, final: bool) -> None:
+        self.attempts += 1
+        self.task_time += attempt.duration
+        if final:
+            self.counts[attempt.status] += 1
+        else:
+            self.retries += 1
+        if not attempt.ran:
+            return
+        self.first = min(self.first, attempt.started)
+        self.last = max(self.last, attempt.finished)
+        key = (attempt.host, attempt.pid)
+        worker = self.workers.get(key)
+        if worker is None and len(self.workers) >= WORKER_CAP:
+            worker = self.others
+        elif worker is None:
+            worker = self.workers[key] = Worker(attempt.process_name)
+        worker.attempts += 1
+        worker.busy += attempt.duration
+
+    @property
+    def start(self) -> float:
+        """Time zero of the run's axis: when the runner started it, else its first attempt."""
+        if self.origin is not None:
+            return self.origin
+        return self.first if math.isfinite(self.first) else 0.0
+
+    def wall(self) -> float:
+        duration = self.end.get("duration") if self.end else None
+        if isinstance(duration, (int, float)):
+            return float(duration)
+        return max(self.last - self.start, 0.0) if math.isfinite(self.last) else 0.0
+
+
+class _Bad(ValueError):
+    """A line that is JSON but not a journal event this report understands."""
+
+
+class Digest:
+    """The aggregates of a journal, fed one record at a time; bounded whatever its length."""
+
+    def __init__(self, bar_cap: int = BAR_CAP) -> None:
+        self.bar_cap = bar_cap
+        self.runs: list[Run] = []
+        self.bars: list[Attempt] = []
+        self.bars_dropped = 0
+        self.failures: list[Attempt] = []
+        self.failures_total = 0
+        self._slowest: list[tuple[float, int, Attempt]] = []
+        self._seq = itertools.count()
+        self.events = 0
+        self.skipped = 0
+        self.first_skipped = 0
+        self.torn_bytes = 0
+
+    def feed(self, line: bytes, number: int) -> None:
+        try:
+            record = json.loads(line)
+            handler = self._handlers.get(record.get("event")) if isinstance(record, dict) else None
+            if handler is None:
+                raise _Bad("not a journal event")
+            handler(self, record)
+        except ValueError:
+            self.skip(number)
+            return
+        self.events += 1
+
+    def skip(self, number: int) -> None:
+        self.skipped += 1
+        self.first_skipped = self.first_skipped or number
+
+    def slowest(self) -> list[Attempt]:
+        return [entry[2] for entry in sorted(self._slowest, key=lambda e: (-e[0], e[1]))]
+
+    def _job_started(self, record: dict[str, Any]) -> None:
+        meta = {key: record.get(key) for key in _RUN_FIELDS}
+        self.runs.append(Run(len(self.runs), meta, origin=_time(record, "ts")))
+
+    def _task_started(self, record: dict[str, Any]) -> None:
+        """Every attempt that started also finishes in the journal, unless the runner died."""
+
+    def _task_finished(self, record: dict[str, Any]) -> None:
+        run = self._current()
+        attempt = _attempt(record, run.index)
+        final = record.get("final", True)
+        if not isinstance(final, bool):
+            raise _Bad("final")
+        run.add(attempt, final)
+        self._keep(attempt, final)
+
+    def _job_finished(self, record: dict[str, Any]) -> None:
+        self._current().end = record
+
+    _handlers: ClassVar[dict[Any, Callable[[Digest, dict[str, Any]], None]]] = {
+        "job_started": _job_started, "task_started": _task_started,
+        "task_finished": _task_finished, "job_finished": _job_finished}
+
+    def _current(self) -> Run:
+        if not self.runs:  # a journal whose job_started was lost: one run without metadata
+            self.runs.append(Run(0, dict.fromkeys(_RUN_FIELDS)))
+        return self.runs[-1]
+
+    def _keep(self, attempt: Attempt, final: bool) -> None:
+        if final and attempt.status not in (TaskStatus.OK.value, TaskStatus.CANCELLED.value):
+            self.failures_total += 1
+            if len(self.failures) < FAILURES_KEPT:
+                self.failures.append(attempt)
+        if not attempt.ran:
+            return
+        if len(self.bars) < self.bar_cap:
+            self.bars.append(attempt)
+        else:
+            self.bars_dropped += 1
+        entry = (attempt.duration, next(self._seq), attempt)
+        if len(self._slowest) < SLOWEST:
+            heapq.heappush(self._slowest, entry)
+        else:
+            heapq.heappushpop(self._slowest, entry)
+
+
+def _time(record: dict[str, Any], key: str) -> float:
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise _Bad(key)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _typed(record: dict[str, Any], key: str, kind: type[Any], default: Any = None) -> Any:
+    value = record.get(key, default)
+    if not isinstance(value, kind):
+        raise _Bad(key)
+    return value
+
+
+def _attempt(record: dict[str, Any], run: int) -> Attempt:
+    status = _typed(record, "status", str)
+    if status not in STATUSES:
+        raise _Bad("status")
+    error = record.get("error")
+    error_type, message = "", ""
+    if isinstance(error, dict):
+        error_type, message = str(error.get("type", "")), str(error.get("message", ""))
+    elif status != TaskStatus.OK.value and "exit_code" in record:
+        error_type, message = "ExitCode", f"exit code {record['exit_code']}"
+    name = record.get("name") or record.get("task")
+    if not isinstance(name, str):
+        raise _Bad("name")
+    return Attempt(run, name, _typed(record, "attempt", int),
+                   status, _time(record, "started"), _time(record, "finished"),
+                   _typed(record, "pid", int), _typed(record, "host", str, ""),
+                   _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS])
+
+
+def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:
+    """Stream the journal into a Digest; a file with no event in it is an error."""
+    digest = Digest(bar_cap)
+    try:
+        with path.open("rb") as stream:
+            _feed_lines(stream, digest)
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal {path}: {exc.strerror or exc}") from None
+    if digest.events == 0:
+        torn = f" but for a torn line of {digest.torn_bytes} bytes" if digest.torn_bytes else ""
+        why = (f"none of its {digest.skipped} line(s) is a journal event; is it a runner journal?"
+               if digest.skipped else f"it is empty{torn}")
+        raise JournalError(f"the journal {path} has no events: {why}")
+    return digest
+
+
+def _feed_lines(stream: IO[bytes], digest: Digest) -> None:
+    number = 0
+    while line := stream.readline(LINE_LIMIT):
+        number += 1
+        if line.endswith(b"\n"):
+            digest.feed(line, number)
+        elif len(line) < LINE_LIMIT:
+            digest.torn_bytes = len(line)
+            return
+        else:
+            digest.skip(number)
+            while (rest := stream.readline(LINE_LIMIT)) and not rest.endswith(b"\n"):
+                pass
+
+
+def summarise(digest: Digest, journal: Path) -> dict[str, Any]:
+    """The whole report as one JSON-ready dict: what --json prints and the others render."""
+    by_run: dict[int, list[Attempt]] = {}
+    for bar in digest.bars:
+        by_run.setdefault(bar.run, []).append(bar)
+    runs = [_run_summary(run, by_run.get(run.index, [])) for run in digest.runs]
+    counts: Counter[str] = Counter()
+    for run_summary in runs:
+        counts.update(run_summary["counts"])
+    wall, task_time = sum(r["wall"] for r in runs), sum(r["task_time"] for r in runs)
+    return {
+        "journal": str(journal), "runs": runs,
+        "counts": {status: counts[status] for status in STATUSES},
+        "tasks": sum(counts.values()), "attempts": sum(r["attempts"] for r in runs),
+        "retries": sum(r["retries"] for r in runs), "wall": round(wall, 6),
+        "task_time": round(task_time, 6), "speedup": _ratio(task_time, wall),
+        "failures_total": digest.failures_total,
+        "failures": [failure.as_dict() for failure in digest.failures],
+        "slowest": [attempt.as_dict() for attempt in digest.slowest()],
+        "timeline": {"attempts_drawn": len(digest.bars), "attempts_not_drawn": digest.bars_dropped},
+        "ignored": {"torn_bytes": digest.torn_bytes, "skipped_lines": digest.skipped,
+                    "first_skipped_line": digest.first_skipped or None},
+    }
+
+
+def _run_summary(run: Run, bars: list[Attempt]) -> dict[str, Any]:
+    counts = {status: run.counts[status] for status in STATUSES}
+    recorded = run.end.get("counts") if run.end else None
+    # Tasks a stopped run never handed out are counted by job_finished, not journaled one by one.
+    unjournaled = recorded.get("cancelled", 0) if isinstance(recorded, dict) else 0
+    unjournaled = max(unjournaled - counts["cancelled"], 0) if isinstance(unjournaled, int) else 0
+    counts["cancelled"] += unjournaled
+    wall = run.wall()
+    peak, overlap = concurrency(bars)
+    end = run.end or {}
+    return {
+        **run.meta, "started": datetime.fromtimestamp(run.start, timezone.utc).isoformat(),
+        "finished": run.end is not None, "exit_code": end.get("exit_code"),
+        "interrupted_by": end.get("interrupted_by"), "counts": counts,
+        "cancelled_unjournaled": unjournaled, "attempts": run.attempts, "retries": run.retries,
+        "wall": round(wall, 6), "task_time": round(run.task_time, 6),
+        "speedup": _ratio(run.task_time, wall), "max_concurrent": peak,
+        "overlap_seconds": overlap, "worker_usage": _workers(run, wall),
+    }
+
+
+def _workers(run: Run, wall: float) -> list[dict[str, Any]]:
+    entries = [(host, pid, worker) for (host, pid), worker in run.workers.items()]
+    if run.others.attempts:
+        entries.append(("", 0, run.others))
+    return [{"host": host, "pid": pid, "process_name": worker.process_name,
+             "attempts": worker.attempts, "busy": round(worker.busy, 6),
+             "utilisation": _ratio(worker.busy, wall)} for host, pid, worker in entries]
+
+
+def concurrency(bars: Iterable[Attempt]) -> tuple[int, float]:
+    """The most attempts running at once, and for how long two or more ran together.
+
+    Worker clocks are used (`started`, `finished`), so the answer is what the
+    processes did, not when the runner heard about it; touching bars do not overlap."""
+    edges = sorted(edge for bar in bars if bar.finished > bar.started
+                   for edge in ((bar.started, 1), (bar.finished, -1)))
+    running = peak = 0
+    overlap = previous = 0.0
+    for moment, step in edges:
+        if running >= 2:
+            overlap += moment - previous
+        running += step
+        peak = max(peak, running)
+        previous = moment
+    return peak, round(overlap, 6)
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole > 0 else None
+
+
+def seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, rest = divmod(value, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m{rest:04.1f}s"
+    return f"{int(minutes // 60)}h{int(minutes % 60):02d}m"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+class Section(NamedTuple):
+    """One table of the report; `align` has an "l" or "r" per column."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    align: str
+
+
+def sections(summary: dict[str, Any]) -> list[Section]:
+    """The report's tables, shared by the plain, rich and HTML renderings."""
+    runs = [[str(i), str(r["run"] or "?"), str(r["job"] or "?"), str(r["executor"] or "?"),
+             str(r["mode"] or "?"), str(r["workers"] or "?"), seconds(r["wall"]),
+             seconds(r["task_time"]), f"{r['speedup'] or 0:.2f}x", str(r["max_concurrent"]),
+             str(r["retries"]), str(r["exit_code"]) if r["finished"] else "unfinished"]
+            for i, r in enumerate(summary["runs"], 1)]
+    counts = [[status, str(n)] for status, n in summary["counts"].items()]
+    counts.append(["total", str(summary["tasks"])])
+    failures = [[f["task"], str(f["attempt"]), f["status"], f["error_type"],
+                 _one_line(f["message"])] for f in summary["failures"][:FAILURES_SHOWN]]
+    slowest = [[s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
+                str(s["pid"]), s["host"]] for s in summary["slowest"]]
+    return [
+        Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "wall", "task time",
+                         "speedup", "max parallel", "retries", "exit"], runs, "rllllrrrrrrl"),
+        Section("Tasks by final status", ["status", "tasks"], counts, "lr"),
+        Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
+                ["task", "attempt", "status", "error", "message"], failures, "lrlll"),
+        Section("Slowest attempts", ["task", "attempt", "status", "duration", "pid", "host"],
+                slowest, "lrlrrl"),
+        Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
+                _worker_rows(summary), "rrllrrr"),
+    ]
+
+
+def _worker_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for number, run in enumerate(summary["runs"], 1):
+        usage = run["worker_usage"]
+        rows += [[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
+                  str(w["attempts"]), seconds(w["busy"]), percent(w["utilisation"])]
+                 for w in usage[:WORKERS_SHOWN]]
+        if len(usage) > WORKERS_SHOWN:
+            rows.append([str(number), "", "", f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])
+    return rows
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def plain(tables: list[Section]) -> str:
+    out = []
+    for table in tables:
+        if not table.rows:
+            continue
+        widths = [max(map(len, column)) for column in zip(table.headers, *table.rows)]
+        out.append(table.title)
+        for row in [table.headers, *table.rows]:
+            cells = [cell.rjust(width) if how == "r" else cell.ljust(width)
+                     for cell, width, how in zip(row, widths, table.align)]
+            out.append("  " + "  ".join(cells).rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def _print_rich(tables: list[Section]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for table in tables:
+        if not table.rows:
+            continue
+        shown = Table(title=table.title, title_justify="left", title_style="bold")
+        for header, how in zip(table.headers, table.align):
+            shown.add_column(header, justify="right" if how == "r" else "left")
+        for row in table.rows:
+            shown.add_row(*(Text(cell) for cell in row))  # Text: a task name is not markup
+        console.print(shown)
+
+
+def _warn(digest: Digest, journal: Path) -> None:
+    if digest.torn_bytes:
+        print(f"{journal}: ignored a torn last line ({digest.torn_bytes} bytes without a newline; "
+              "its writer was killed mid-write)", file=sys.stderr)
+    if digest.skipped:
+        print(f"{journal}: skipped {digest.skipped} line(s) that are not journal events "
+              f"(the first is line {digest.first_skipped})", file=sys.stderr)
+
+
+def report_command(journal: Path, *, html: Path | None, as_json: bool) -> int:
+    """`runner report`: the summary on stdout (a table, or JSON), optionally a page."""
+    digest = read_journal(journal)
+    _warn(digest, journal)
+    summary = summarise(digest, journal)
+    if html is not None:
+        from runner.report_html import render
+
+        try:
+            html.write_text(render(summary, digest), encoding="utf-8")
+        except OSError as exc:
+            raise RunnerError(f"cannot write the page {html}: {exc.strerror or exc}") from None
+        print(f"wrote {html}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+    elif sys.stdout.isatty():
+        _print_rich(sections(summary))
+    else:
+        sys.stdout.write(plain(sections(summary)))
+    return 0

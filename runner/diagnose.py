@@ -52,11 +52,11 @@ class Positions:
         self._keys: dict[Path, Mark] = {}
         self._overrides: dict[Path, str] = {}
 
-    def value(self, path: Path, mark: Any) -> None:
-        self._values[path] = (mark.line + 1, mark.column + 1)
+    def value(self, path: Path, at: Mark) -> None:
+        self._values[path] = at
 
-    def key(self, path: Path, mark: Any) -> None:
-        self._keys[path] = (mark.line + 1, mark.column + 1)
+    def key(self, path: Path, at: Mark) -> None:
+        self._keys[path] = at
 
     def key_mark(self, path: Path) -> Mark | None:
         return self._keys.get(path)
@@ -68,9 +68,8 @@ class Positions:
     def override(self, path: Path, where: str) -> None:
         self._overrides[path] = where
 
-    def problem_at(self, mark: Any, path: str, message: str) -> None:
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        self.problems.append(Diagnostic(self.file, line, column, path, message))
+    def problem_at(self, at: Mark, path: str, message: str) -> None:
+        self.problems.append(Diagnostic(self.file, at[0], at[1], path, message))
 
     def diagnostic(self, path: Path, message: str, *, at_key: bool = False) -> Diagnostic:
         """The problem located at the deepest part of `path` the file has."""
@@ -115,7 +114,9 @@ def _unknown_key(raw_loc: tuple[Any, ...]) -> str:
     if model is not None:
         fields = list(model.model_fields)
         close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
-        message += f'; did you mean "{close[0]}"?' if close else f"; expected one of: {', '.join(fields)}"
+        if close:
+            return message + f'; did you mean "{close[0]}"?'
+        return message + f"; expected one of: {', '.join(fields)}"
     return message
 
 
@@ -125,8 +126,11 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     if len(loc) == 1 and loc[0] in _SECTIONS:
         return _SECTIONS[loc[0]]
     if len(loc) == 3 and loc[0] == "tasks":
-        return {CALL_TAG: CallTask, COMMAND_TAG: CommandTask}.get(loc[2])
+        return _TASK_MODELS.get(loc[2])
     return None
+
+
+_TASK_MODELS: dict[str, type[BaseModel]] = {CALL_TAG: CallTask, COMMAND_TAG: CommandTask}
 
 
 _EXPECTED = {
@@ -163,23 +167,25 @@ def _message(error: ErrorDetails, loc: Path) -> str:
 def _literal(expected: str, got: object) -> str:
     options = [o.strip().strip("'") for o in expected.replace(" or ", ", ").split(",")]
     message = f"expected one of {', '.join(options)}, got {show_value(got)}"
-    if isinstance(got, str):
-        close = difflib.get_close_matches(got, options, n=1, cutoff=0.5)
-        if close:
-            message += f'; did you mean "{close[0]}"?'
-    return message
+    if not isinstance(got, str):
+        return message
+    if got in options:
+        return message + f"; write {got} without quotes"
+    close = difflib.get_close_matches(got, options, n=1, cutoff=0.5)
+    return message + f'; did you mean "{close[0]}"?' if close else message
 
 
 def _pattern(loc: Path, got: object) -> str:
     if loc and loc[-1] == "call":
         return f'expected "module:function" (e.g. "tasks:square"), got {show_value(got)}'
-    return f"expected a name of letters, digits and _ not starting with a digit, got {show_value(got)}"
+    return ("expected a name of letters, digits and _ not starting with a digit, "
+            f"got {show_value(got)}")
 
 
 def _hint(kind: str, got: object) -> str:
-    if isinstance(got, str) and kind in ("int_type", "float_type"):
-        if got.strip().lstrip("+-").replace(".", "", 1).isdigit():
-            return f"; write {got.strip()} without quotes"
+    if (isinstance(got, str) and kind in ("int_type", "float_type")
+            and got.strip().lstrip("+-").replace(".", "", 1).isdigit()):
+        return f"; write {got.strip()} without quotes"
     if isinstance(got, str) and kind == "bool_type":
         return "; write true or false without quotes"
     if kind == "string_type" and isinstance(got, (int, float, bool)):

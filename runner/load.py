@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from runner.diagnose import Positions, describe_validation_error, format_path
+from runner.diagnose import Mark, Positions, describe_validation_error, format_path
 from runner.errors import Diagnostic, JobFileError
-from runner.spec import Job, semantic_problems
+from runner.spec import Job, semantic_problems, show_value
 
 
 @dataclass(frozen=True)
@@ -38,22 +38,23 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+_YAML_TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = frozenset(
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")
+    _YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 )
 _INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"[-+]?[0-9]+")
+_INT = re.compile(r"[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _SPECIAL_FLOAT = {".inf": float("inf"), "-.inf": float("-inf"), "+.inf": float("inf"),
                   ".nan": float("nan")}
-_YAML11_BOOL = re.compile(r"y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF")
-_YAML11_ONLY = re.compile(
-    r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?"  # sexagesimal 1:30
-    r"|[-+]?0[0-7_]+"  # octal 0755
-    r"|[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?"  # 1_000
-)
+# The words yamllint's `truthy` rule flags: booleans to YAML 1.1 (PyYAML), text to 1.2.
+_YAML11_BOOL = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF")
+_YAML11_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+# 0755 (octal to YAML 1.1), 08 (text to 1.1) and 1_000 (1000 to 1.1): all 1.2 reads otherwise.
+_YAML11_NUMBER = re.compile(r"[-+]?0[0-9_]+(\.[0-9_]*)?|[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?")
+_OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def load(
@@ -77,13 +78,15 @@ def load_located(
     """`load`, also returning where each value of the file is (for later checks)."""
     source = Path(path)
     text = read_text(source, limits)
-    values, positions, problems = parse(text, str(source), environ or os.environ, limits)
+    values, positions, problems = parse(
+        text, str(source), os.environ if environ is None else environ, limits)
     if values is not None:
         problems += apply_overrides(values, overrides, positions)
     return validate(values, positions, problems, source), positions
 
 
 def read_text(source: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The file as text, refusing it past `limits.max_bytes` without reading further."""
     where = str(source)
     try:
         with open(source, "rb") as handle:
@@ -100,11 +103,13 @@ def read_text(source: Path, limits: Limits = DEFAULT_LIMITS) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise JobFileError([Diagnostic(where, line, 1, "", "is not UTF-8 text")]) from None
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise JobFileError([Diagnostic(where, line, column, "", "is not UTF-8 text")]) from None
 
 
 def _fail(where: str, message: str) -> JobFileError:
-    return JobFileError([Diagnostic(where, 0, 0, "", message)])
+    """A problem with the file as a whole, placed at 1:1 as ruff and editors expect."""
+    return JobFileError([Diagnostic(where, 1, 1, "", message)])
 
 
 def validate(
@@ -136,17 +141,30 @@ def parse(
             if builder.feed(event):
                 break
     except yaml.MarkedYAMLError as exc:
-        builder.positions.problem_at(exc.problem_mark or exc.context_mark, "", _yaml_message(exc))
-        return None, builder.positions, builder.positions.problems
-    except yaml.YAMLError as exc:
-        builder.positions.problem_at(None, "", f"is not valid YAML: {exc}")
-        return None, builder.positions, builder.positions.problems
-    return builder.result()
+        mark = exc.problem_mark or exc.context_mark
+        builder.positions.problem_at(_mark(mark), "", _yaml_message(exc))
+    except yaml.reader.ReaderError as exc:
+        builder.positions.problem_at(_offset_mark(text, exc.position), "",
+                                     f"contains the character #x{exc.character:04x}, which "
+                                     "YAML does not allow; remove it or write it escaped")
+    else:
+        return builder.result()
+    return None, builder.positions, builder.positions.problems
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
     parts = [p for p in (exc.context, exc.problem) if p]
     return "invalid YAML: " + ", ".join(parts) if parts else "invalid YAML"
+
+
+def _mark(mark: Any) -> Mark:
+    """A PyYAML mark (0-based, one of two classes, maybe None) as 1-based (line, column)."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def _offset_mark(text: str, offset: int) -> Mark:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
 @dataclass
@@ -155,14 +173,18 @@ class _Frame:
 
     value: dict[str, Any] | list[Any]
     path: tuple[str | int, ...]
-    mark: yaml.Mark
+    at: Mark
     anchor: str | None
+    is_key: bool = False
     size: int = 1
     key: str | None = None
-    key_mark: yaml.Mark | None = None
+    key_at: Mark | None = None
     expects_key: bool = True
     merges: list[tuple[dict[str, Any], tuple[str | int, ...]]] = field(default_factory=list)
-    skip: bool = False
+
+    def take_key(self, key: str | None, at: Mark) -> None:
+        """The next value belongs to `key`; None drops it (the key itself was a problem)."""
+        self.key, self.key_at, self.expects_key = key, at, False
 
 
 class _Builder:
@@ -177,20 +199,19 @@ class _Builder:
         self.nodes = 0
         self.documents = 0
         self.root: Any = None
-        self.has_root = False
-        self.root_mark: yaml.Mark | None = None
+        self.root_at: Mark = (1, 1)
         self.aborted = False
 
     def result(self) -> tuple[Any, Positions, list[Diagnostic]]:
         problems = self.positions.problems
         if self.aborted:
             return None, self.positions, problems
-        if self.documents == 0 or not self.has_root or self.root is None:
-            self.positions.problem_at(None, "", "is empty: a job file needs at least "
+        if self.root is None:
+            self.positions.problem_at((1, 1), "", "is empty: a job file needs at least "
                                       "`version: 1` and `tasks:`")
             return None, self.positions, problems
         if not isinstance(self.root, dict):
-            self.positions.problem_at(self.root_mark, "", "the top level must be a mapping "
+            self.positions.problem_at(self.root_at, "", "the top level must be a mapping "
                                       "(key: value lines), not a " + _kind(self.root))
             return None, self.positions, problems
         return self.root, self.positions, problems
@@ -198,52 +219,67 @@ class _Builder:
     def feed(self, event: yaml.Event) -> bool:
         """Handle one event; True stops the parse."""
         if isinstance(event, yaml.DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                self.positions.problem_at(event.start_mark, "", "has several YAML documents "
-                                          "(a second `---`); a job file holds exactly one")
-                self.aborted = True
-                return True
-        elif isinstance(event, yaml.ScalarEvent):
+            return self._document(event)
+        if isinstance(event, yaml.ScalarEvent):
             return self._scalar(event)
-        elif isinstance(event, yaml.AliasEvent):
+        if isinstance(event, yaml.AliasEvent):
             return self._alias(event)
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             return self._open(event)
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             return self._close()
         return False
 
-    def _scalar(self, event: yaml.ScalarEvent) -> bool:
-        if self._check_tag(event):
-            return self._add(None, event.start_mark, 1, None)
-        frame = self.stack[-1] if self.stack else None
-        if frame is not None and isinstance(frame.value, dict) and frame.expects_key:
-            frame.key, frame.key_mark, frame.expects_key = event.value, event.start_mark, False
-            return self._count(1, event.start_mark)
-        path = self._child_path()
-        value = self._resolve(event, path)
-        return self._add(value, event.start_mark, 1, event.anchor)
-
-    def _check_tag(self, event: yaml.NodeEvent) -> bool:
-        tag = getattr(event, "tag", None)
-        if tag in (None, "!") or tag in _ALLOWED_TAGS:
+    def _document(self, event: yaml.DocumentStartEvent) -> bool:
+        self.documents += 1
+        if self.documents == 1:
             return False
-        self.positions.problem_at(
-            event.start_mark, self._path_text(),
-            f"the tag {tag} is not allowed: a job file is plain data; name a Python "
-            "callable with `call: module:function`")
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            return False
+        self.positions.problem_at(_mark(event.start_mark), "", "has several YAML documents "
+                                  "(a second `---`); a job file holds exactly one")
+        self.aborted = True
         return True
 
-    def _resolve(self, event: yaml.ScalarEvent, path: tuple[str | int, ...]) -> Any:
-        text = self._interpolate(event.value, event.start_mark, path)
-        if event.style is not None or event.tag == "tag:yaml.org,2002:str":
-            return text
-        return self._resolve_plain(text, event.start_mark, path)
+    def _key_frame(self) -> _Frame | None:
+        """The mapping waiting for a key, if the next node is one."""
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.value, dict) and frame.expects_key:
+            return frame
+        return None
 
-    def _interpolate(self, text: str, mark: yaml.Mark, path: tuple[str | int, ...]) -> str:
+    def _scalar(self, event: yaml.ScalarEvent) -> bool:
+        at = _mark(event.start_mark)
+        bad_tag = self._bad_tag(event.tag, at)
+        frame = self._key_frame()
+        if frame is not None:
+            frame.take_key(None if bad_tag else event.value, at)
+            frame.size += 1
+            return self._count(1, at)
+        if bad_tag:
+            return self._add(None, at, 1, None)
+        value = self._resolve(event, at, self._child_path())
+        return self._add(value, at, 1, event.anchor)
+
+    def _bad_tag(self, tag: str | None, at: Mark) -> bool:
+        if tag in (None, "!") or tag in _ALLOWED_TAGS:
+            return False
+        shown = "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+        self.positions.problem_at(
+            at, self._path_text(),
+            f"the tag {shown} is not allowed: a job file is plain data; name a Python "
+            "callable with `call: module:function`")
+        return True
+
+    def _resolve(self, event: yaml.ScalarEvent, at: Mark, path: tuple[str | int, ...]) -> Any:
+        text = self._interpolate(event.value, at, path)
+        if event.style is not None or event.tag == _YAML_TAG + "str":
+            return text
+        value, problem = resolve_plain(text)
+        if problem:
+            self.positions.problem_at(at, format_path(path), problem)
+        return value
+
+    def _interpolate(self, text: str, at: Mark, path: tuple[str | int, ...]) -> str:
+        """`${VAR}`, `${VAR:-default}` (also for an empty VAR, as in the shell) and `$$`."""
         if "$" not in text:
             return text
 
@@ -251,65 +287,59 @@ class _Builder:
             if match.group(0) == "$$":
                 return "$"
             name, default = match.group(1), match.group(2)
-            if name in self.environ:
-                return self.environ[name]
-            if default is not None:
+            value = self.environ.get(name)
+            if default is not None and not value:
                 return default
-            self.positions.problem_at(mark, _format(path), f"${{{name}}} is not set in the "
+            if value is not None:
+                return value
+            self.positions.problem_at(at, format_path(path), f"${{{name}}} is not set in the "
                                       f"environment; set it or write ${{{name}:-default}}")
             return ""
 
         return _INTERPOLATION.sub(substitute, text)
 
-    def _resolve_plain(self, text: str, mark: yaml.Mark, path: tuple[str | int, ...]) -> Any:
-        value, problem = resolve_plain(text)
-        if problem:
-            self.positions.problem_at(mark, _format(path), problem)
-        return value
-
     def _alias(self, event: yaml.AliasEvent) -> bool:
-        if event.anchor not in self.anchors:
-            self.positions.problem_at(event.start_mark, self._path_text(),
-                                      f"unknown alias *{event.anchor}")
-            return self._add(None, event.start_mark, 1, None)
-        value, size = self.anchors[event.anchor]
-        frame = self.stack[-1] if self.stack else None
-        if frame is not None and isinstance(frame.value, dict) and frame.expects_key:
-            self.positions.problem_at(event.start_mark, self._path_text(),
-                                      "an alias cannot be a key")
-            frame.key, frame.key_mark, frame.expects_key = None, event.start_mark, False
+        at = _mark(event.start_mark)
+        frame = self._key_frame()
+        if frame is not None:
+            self.positions.problem_at(at, self._path_text(), "an alias cannot be a key")
+            frame.take_key(None, at)
             return False
-        return self._add(value, event.start_mark, size, None)
+        if event.anchor not in self.anchors:
+            self.positions.problem_at(at, self._path_text(), f"unknown alias *{event.anchor}")
+            return self._add(None, at, 1, None)
+        value, size = self.anchors[event.anchor]
+        return self._add(value, at, size, None)
 
-    def _open(self, event: yaml.CollectionStartEvent) -> bool:
-        skip = self._check_tag(event)
-        frame = self.stack[-1] if self.stack else None
-        if frame is not None and isinstance(frame.value, dict) and frame.expects_key:
-            self.positions.problem_at(event.start_mark, self._path_text(),
+    def _open(self, event: yaml.MappingStartEvent | yaml.SequenceStartEvent) -> bool:
+        at = _mark(event.start_mark)
+        self._bad_tag(event.tag, at)
+        frame = self._key_frame()
+        if frame is not None:
+            self.positions.problem_at(at, self._path_text(),
                                       "a key must be plain text, not a mapping or list")
-            frame.key, frame.key_mark, frame.expects_key = None, event.start_mark, False
-            skip = True
+            frame.take_key(None, at)
         if len(self.stack) >= self.limits.max_depth:
-            self.positions.problem_at(event.start_mark, self._path_text(),
-                                      f"nesting is deeper than the limit of "
-                                      f"{self.limits.max_depth} levels")
+            self.positions.problem_at(at, self._path_text(), "nesting is deeper than the "
+                                      f"limit of {self.limits.max_depth} levels")
             self.aborted = True
             return True
         container: dict[str, Any] | list[Any] = (
             {} if isinstance(event, yaml.MappingStartEvent) else []
         )
         path = self._child_path()
-        self.stack.append(_Frame(container, path, event.start_mark, event.anchor, skip=skip))
-        return self._count(1, event.start_mark)
+        self.stack.append(_Frame(container, path, at, event.anchor, is_key=frame is not None))
+        return self._count(1, at)
 
     def _close(self) -> bool:
         frame = self.stack.pop()
         if isinstance(frame.value, dict):
             self._apply_merges(frame)
-        value = None if frame.skip else frame.value
         if frame.anchor is not None:
-            self.anchors[frame.anchor] = (value, frame.size)
-        return self._attach(value, frame.mark, frame.size)
+            self.anchors[frame.anchor] = (frame.value, frame.size)
+        if frame.is_key:
+            return False
+        return self._attach(frame.value, frame.at, frame.size)
 
     def _apply_merges(self, frame: _Frame) -> None:
         assert isinstance(frame.value, dict)
@@ -319,56 +349,60 @@ class _Builder:
                     frame.value[key] = item
                     self.positions.alias((*frame.path, key), merge_path)
 
-    def _add(self, value: Any, mark: yaml.Mark, size: int, anchor: str | None) -> bool:
+    def _add(self, value: Any, at: Mark, size: int, anchor: str | None) -> bool:
+        """A finished node of `size` values (an alias counts all it expands to)."""
         if anchor is not None:
             self.anchors[anchor] = (value, size)
-        if self._count(size, mark):
+        if self._count(size, at):
             return True
-        return self._attach(value, mark, 0)
+        return self._attach(value, at, size)
 
-    def _count(self, size: int, mark: yaml.Mark) -> bool:
+    def _count(self, size: int, at: Mark) -> bool:
         self.nodes += size
-        if self.nodes > self.limits.max_nodes:
-            self.positions.problem_at(mark, self._path_text(),
-                                      f"the file expands to more than {self.limits.max_nodes} "
-                                      "values (are aliases expanding too far?)")
-            self.aborted = True
-            return True
-        return False
+        if self.nodes <= self.limits.max_nodes:
+            return False
+        self.positions.problem_at(at, self._path_text(), "the file expands to more than "
+                                  f"{self.limits.max_nodes} values (are aliases expanding "
+                                  "too far?)")
+        self.aborted = True
+        return True
 
-    def _attach(self, value: Any, mark: yaml.Mark, size: int) -> bool:
+    def _attach(self, value: Any, at: Mark, size: int) -> bool:
         if not self.stack:
-            self.root, self.has_root, self.root_mark = value, True, mark
+            self.root, self.root_at = value, at
             return False
         parent = self.stack[-1]
         parent.size += size
         if isinstance(parent.value, list):
-            self.positions.value((*parent.path, len(parent.value)), mark)
+            self.positions.value((*parent.path, len(parent.value)), at)
             parent.value.append(value)
             return False
-        key, key_mark = parent.key, parent.key_mark
-        parent.key, parent.key_mark, parent.expects_key = None, None, True
-        if key is None or key_mark is None:
-            return False
+        key, key_at = parent.key, parent.key_at
+        parent.key, parent.key_at, parent.expects_key = None, None, True
+        if key is not None and key_at is not None:
+            self._set(parent, key, key_at, value, at)
+        return False
+
+    def _set(self, parent: _Frame, key: str, key_at: Mark, value: Any, at: Mark) -> None:
         path = (*parent.path, key)
         if key == "<<":
-            self._merge(parent, value, path, mark)
+            self._merge(parent, value, path, at)
         elif key in parent.value:
             first = self.positions.key_mark(path)
             where = f" (first at line {first[0]})" if first else ""
-            self.positions.problem_at(key_mark, _format(path), f'duplicate key "{key}"{where}')
+            self.positions.problem_at(key_at, format_path(path),
+                                      f'duplicate key "{key}"{where}')
         else:
+            assert isinstance(parent.value, dict)
             parent.value[key] = value
-            self.positions.key(path, key_mark)
-            self.positions.value(path, mark)
-        return False
+            self.positions.key(path, key_at)
+            self.positions.value(path, at)
 
-    def _merge(self, parent: _Frame, value: Any, path: tuple[str | int, ...],
-               mark: yaml.Mark) -> None:
-        self.positions.value(path, mark)
+    def _merge(self, parent: _Frame, value: Any, path: tuple[str | int, ...], at: Mark) -> None:
+        self.positions.value(path, at)
         sources = value if isinstance(value, list) else [value]
         if not all(isinstance(s, dict) for s in sources):
-            self.positions.problem_at(mark, _format(parent.path),
+            self.positions.problem_at(at, format_path(parent.path),
                                       "`<<` merges a mapping or a list of mappings")
             return
         parent.merges.extend((s, path) for s in sources)
@@ -382,7 +416,7 @@ class _Builder:
         return (*frame.path, frame.key if frame.key is not None else "?")
 
     def _path_text(self) -> str:
-        return _format(self._child_path())
+        return format_path(self._child_path())
 
 
 def resolve_plain(text: str) -> tuple[Any, str | None]:
@@ -395,13 +429,15 @@ def resolve_plain(text: str) -> tuple[Any, str | None]:
     if _YAML11_BOOL.fullmatch(text):
         return text, (f'"{text}" is ambiguous: YAML 1.1 reads it as a boolean, YAML 1.2 as a '
                       f'string; write true or false, or quote it: "{text}"')
+    if _YAML11_SEXAGESIMAL.fullmatch(text):
+        return text, (f'"{text}" is ambiguous: YAML 1.1 reads it as a number in base 60 '
+                      f'(1:30 is 90); quote it ("{text}") or write a duration like "1m30s"')
+    if _YAML11_NUMBER.fullmatch(text):
+        return text, (f'"{text}" is ambiguous: YAML 1.1 and 1.2 read it as different values '
+                      f'(0755 is 493 or 755); quote it ("{text}") or write the number '
+                      "without leading zeros or underscores")
     if _INT.fullmatch(text):
-        return int(text), None
-    if _YAML11_ONLY.fullmatch(text):
-        return text, (f'"{text}" is ambiguous: YAML 1.1 reads it as a number (1:30 is 90, '
-                      f'0755 is 493); quote it ("{text}") or write a duration like "1m30s"')
-    if re.fullmatch(r"0x[0-9a-fA-F]+|0o[0-7]+", text):
-        return int(text, 0), None
+        return int(text, 0) if text[:2] in ("0x", "0o") else int(text), None
     if _FLOAT.fullmatch(text):
         return float(text), None
     if text.lower() in _SPECIAL_FLOAT:
@@ -414,34 +450,38 @@ def _kind(value: object) -> str:
         type(value), type(value).__name__)
 
 
-def _format(path: tuple[str | int, ...]) -> str:
-    return format_path(path)
-
-
 def apply_overrides(values: dict[str, Any], overrides: Iterable[str],
                     positions: Positions) -> list[Diagnostic]:
     """`--set key.sub=value`: the value read as a plain YAML scalar, as if written in
     the file (`workers=8` is the integer 8); quote it to force a string."""
-    problems = []
+    problems: list[Diagnostic] = []
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        parts = tuple(key.split("."))
-        where = f"--set {item}"
-        if not sep or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", p) for p in parts):
-            problems.append(Diagnostic(where, 0, 0, "", "expected key=value, e.g. --set "
-                                       "workers=8 or --set shutdown.grace=5s"))
-            continue
-        if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-            value: Any = raw[1:-1]
-        else:
-            value, problem = resolve_plain(raw)
-            if problem:
-                problems.append(Diagnostic(where, 0, 0, format_path(parts), problem))
-        target = values
-        for part in parts[:-1]:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}
-            target = target[part]
-        target[parts[-1]] = value
-        positions.override(parts, where)
+        problems += _apply_override(values, item, positions)
+    return problems
+
+
+def _apply_override(values: dict[str, Any], item: str, positions: Positions) -> list[Diagnostic]:
+    key, sep, raw = item.partition("=")
+    where = f"--set {item}"
+    if not sep or not _OVERRIDE_KEY.fullmatch(key):
+        return [Diagnostic(where, 0, 0, "", "expected key=value with a key of names joined by "
+                           "dots, e.g. --set workers=8 or --set shutdown.grace=5s")]
+    parts = tuple(key.split("."))
+    problems = []
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        value: Any = raw[1:-1]
+    else:
+        value, problem = resolve_plain(raw)
+        if problem:
+            problems.append(Diagnostic(where, 0, 0, key, problem))
+    target = values
+    for depth, part in enumerate(parts[:-1], 1):
+        current = target.setdefault(part, {})
+        if not isinstance(current, dict):
+            return [Diagnostic(where, 0, 0, format_path(parts[:depth]), f"is "
+                               f"{show_value(current)} in the file, not a mapping, so "
+                               f"{key} cannot be set")]
+        target = current
+    target[parts[-1]] = value
+    positions.override(parts, where)
     return problems

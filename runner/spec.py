@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from runner.template import names_in
+from runner.template import as_text, names_in
 
 FORMAT_VERSION = 1
 
@@ -79,34 +79,51 @@ def parse_failure_limit(value: object) -> int | float:
 def parse_axis(value: object) -> Sequence[Any]:
     """A foreach axis: a list of values, or `{range: [start, stop, step]}` kept lazy."""
     if isinstance(value, list):
-        if not value:
-            raise PydanticCustomError("axis_empty", "a foreach list needs at least one value")
-        return tuple(value)
+        return _axis_list(value)
     if isinstance(value, dict) and set(value) == {"range"}:
-        bounds = value["range"]
-        if (
-            isinstance(bounds, list)
-            and 1 <= len(bounds) <= 3
-            and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
-        ):
-            if len(bounds) == 3 and bounds[2] == 0:
-                raise PydanticCustomError("axis_range", "a range's step cannot be 0")
-            axis = range(*bounds)
-            if len(axis) == 0:
-                raise PydanticCustomError(
-                    "axis_empty", "range {bounds} is empty", {"bounds": str(bounds)}
-                )
-            return axis
+        return _axis_range(value["range"])
+    raise PydanticCustomError(
+        "axis",
+        "expected a list of values or {range: [start, stop]}, got {got}",
+        {"got": show_value(value)},
+    )
+
+
+def _axis_list(values: list[Any]) -> tuple[Any, ...]:
+    """Values whose texts differ, since a task's id tells its expansions apart by them."""
+    if not values:
+        raise PydanticCustomError("axis_empty", "a foreach list needs at least one value")
+    seen: set[str] = set()
+    for value in values:
+        text = as_text(value)
+        if text in seen:
+            raise PydanticCustomError(
+                "axis_duplicate", "the value {text} appears twice; every expansion of a task "
+                "needs its own id, so foreach values must differ", {"text": text})
+        seen.add(text)
+    return tuple(values)
+
+
+def _axis_range(bounds: object) -> range:
+    if not (
+        isinstance(bounds, list)
+        and 1 <= len(bounds) <= 3
+        and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+    ):
+        shown = as_text(bounds) if isinstance(bounds, list) else show_value(bounds)
         raise PydanticCustomError(
             "axis_range",
             "range takes 1 to 3 integers [start, stop, step] (stop excluded), got {got}",
-            {"got": show_value(bounds)},
+            {"got": shown},
         )
-    raise PydanticCustomError(
-        "axis",
-        "expected a list of values or {{range: [start, stop]}}, got {got}",
-        {"got": show_value(value)},
-    )
+    if len(bounds) == 3 and bounds[2] == 0:
+        raise PydanticCustomError("axis_range", "a range's step cannot be 0")
+    axis = range(*bounds)
+    if len(axis) == 0:
+        raise PydanticCustomError(
+            "axis_empty", "range {bounds} is empty (the stop is excluded)",
+            {"bounds": as_text(bounds)})
+    return axis
 
 
 def show_value(value: object) -> str:
@@ -136,7 +153,7 @@ Duration = Annotated[
     ),
 ]
 FailureLimit = Annotated[
-    Union[int, float],
+    int | float,
     PlainValidator(parse_failure_limit),
     WithJsonSchema(
         {
@@ -197,17 +214,50 @@ class TaskDefaults(_Model):
     """Fields every task inherits unless it sets its own."""
 
     timeout: Duration | None = None
-    retries: int = Field(0, ge=0)
+    retries: int = Field(default=0, ge=0)
     retry_delay: Duration = 1.0
     env: dict[EnvName, str] = {}
     cwd: str | None = None
+
+
+CALL_TAG = "<call task>"
+COMMAND_TAG = "<command task>"
+SHELL_TAG = "<shell command>"
+ARGV_TAG = "<argv command>"
+TAGS = frozenset({CALL_TAG, COMMAND_TAG, SHELL_TAG, ARGV_TAG})
+"""Labels pydantic puts in error paths for tagged unions; they are not YAML keys."""
+
+
+def _command_kind(value: object) -> str | None:
+    """Picks one branch, so `[ls, 1]` reports `command[1]` alone, not both branches."""
+    if isinstance(value, str):
+        return SHELL_TAG
+    return ARGV_TAG if isinstance(value, list) else None
+
+
+Command = Annotated[
+    Annotated[str, Field(min_length=1), Tag(SHELL_TAG)]
+    | Annotated[list[str], Field(min_length=1), Tag(ARGV_TAG)],
+    Discriminator(
+        _command_kind,
+        custom_error_type="command_kind",
+        custom_error_message="expected a string (run under /bin/sh -c) or a list of "
+        "strings (run without a shell)",
+    ),
+    WithJsonSchema({
+        "anyOf": [
+            {"minLength": 1, "type": "string"},
+            {"items": {"type": "string"}, "minItems": 1, "type": "array"},
+        ]
+    }),
+]
 
 
 class _TaskBase(_Model):
     name: str = Field(min_length=1)
     foreach: dict[Identifier, ForeachAxis] | None = None
     timeout: Duration | None = None
-    retries: int | None = Field(None, ge=0)
+    retries: int | None = Field(default=None, ge=0)
     retry_delay: Duration | None = None
     env: dict[EnvName, str] | None = None
     cwd: str | None = None
@@ -224,10 +274,13 @@ class CallTask(_TaskBase):
 class CommandTask(_TaskBase):
     """A program: a list runs without a shell, a string under `/bin/sh -c`."""
 
-    command: Union[Annotated[str, Field(min_length=1)], Annotated[list[str], Field(min_length=1)]]
+    command: Command
 
 
 def _task_kind(value: object) -> str | None:
+    """The union's branch; also asked of a built task when a `Job` is dumped."""
+    if isinstance(value, (CallTask, CommandTask)):
+        return CALL_TAG if isinstance(value, CallTask) else COMMAND_TAG
     if isinstance(value, dict):
         has_call, has_command = "call" in value, "command" in value
         if has_call != has_command:
@@ -235,13 +288,8 @@ def _task_kind(value: object) -> str | None:
     return None
 
 
-CALL_TAG = "<call task>"
-COMMAND_TAG = "<command task>"
-TAGS = frozenset({CALL_TAG, COMMAND_TAG})
-"""Labels pydantic puts in error paths for the task union; they are not YAML keys."""
-
 Task = Annotated[
-    Union[Annotated[CallTask, Tag(CALL_TAG)], Annotated[CommandTask, Tag(COMMAND_TAG)]],
+    Annotated[CallTask, Tag(CALL_TAG)] | Annotated[CommandTask, Tag(COMMAND_TAG)],
     Discriminator(
         _task_kind,
         custom_error_type="task_kind",
@@ -262,14 +310,14 @@ class Job(_Model):
     """A whole job file. `source` (not a YAML field) is the file it came from."""
 
     version: Literal[1]
-    name: str | None = Field(None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
     description: str | None = None
     executor: Executor = "pool"
-    workers: int | None = Field(None, ge=1)
+    workers: int | None = Field(default=None, ge=1)
     mode: Mode = "async"
     start_method: StartMethod = "auto"
-    backlog: int | None = Field(None, ge=1)
-    max_tasks_per_worker: int | None = Field(None, ge=1)
+    backlog: int | None = Field(default=None, ge=1)
+    max_tasks_per_worker: int | None = Field(default=None, ge=1)
     on_failure: OnFailure = "continue"
     max_failures: FailureLimit = 1
     shutdown: Shutdown = Shutdown()
@@ -288,7 +336,7 @@ class Job(_Model):
     @property
     def folder(self) -> Path:
         """Where relative paths and `module:attribute` imports are resolved."""
-        return self._source.parent if self._source else Path.cwd()
+        return self._source.absolute().parent if self._source else Path.cwd()
 
     @property
     def job_name(self) -> str:
@@ -344,12 +392,11 @@ def semantic_problems(values: object) -> list[Problem]:
     return problems
 
 
-def _unknown_templates(value: object, where: tuple[str | int, ...], known: frozenset[str] | set[str]) -> list[Problem]:
-    problems = []
-    for path, name in names_in(value):
-        if name not in known:
-            choices = ", ".join(sorted(known))
-            problems.append(
-                ((*where, *path), f"unknown template variable {{{{ {name} }}}}; known here: {choices}")
-            )
-    return problems
+def _unknown_templates(
+    value: object, where: tuple[str | int, ...], known: frozenset[str] | set[str]
+) -> list[Problem]:
+    choices = ", ".join(sorted(known))
+    return [
+        ((*where, *path), f"unknown template variable {{{{ {name} }}}}; known here: {choices}")
+        for path, name in names_in(value) if name not in known
+    ]

@@ -18,14 +18,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runner.spec import CallTask, CommandTask, Job
+from runner.spec import CallTask, CommandTask, Job, TaskDefaults
 from runner.template import Renderer, as_text, compile_value, names_in
 
 
 class PlannedTask(NamedTuple):
     """One concrete task, ready to run. Immutable; the engine keeps run state apart."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the plan position; shadows tuple.index
     id: str
     name: str
     entry: int
@@ -63,37 +63,26 @@ class _Entry:
     """One `tasks:` item with its templates compiled and its defaults merged."""
 
     def __init__(self, job: Job, position: int, task: CallTask | CommandTask) -> None:
-        defaults = job.defaults
         self.position = position
         self.job_name = job.job_name
         self.name_template = task.name
         self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
         self.count = math.prod(len(axis) for _, axis in self.axes)
         self.call = task.call if isinstance(task, CallTask) else None
-        self.shell = isinstance(task, CommandTask) and isinstance(task.command, str)
-        self.timeout = task.timeout if task.timeout is not None else defaults.timeout
-        self.retries = task.retries if task.retries is not None else defaults.retries
-        self.retry_delay = task.retry_delay if task.retry_delay is not None else defaults.retry_delay
-        cwd = task.cwd if task.cwd is not None else defaults.cwd
-        if cwd is not None:
-            cwd = str(job.folder / cwd) if not Path(cwd).is_absolute() else cwd
-        raw = {
-            "name": task.name,
-            "args": task.args if isinstance(task, CallTask) else [],
-            "kwargs": task.kwargs if isinstance(task, CallTask) else {},
-            "command": task.command if isinstance(task, CommandTask) else None,
-            "env": {**defaults.env, **(task.env or {})},
-            "cwd": cwd,
-        }
-        self.render_name = compile_value(raw["name"])
+        self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
+        raw = _templates(task, job.defaults)
+        self.render_name = compile_value(raw["name"], text=True)
         self.render_args = compile_value(raw["args"])
         self.render_kwargs = compile_value(raw["kwargs"])
-        self.render_command: Renderer = compile_value(raw["command"], shell=self.shell)
-        self.render_env = compile_value(raw["env"])
-        self.render_cwd = compile_value(raw["cwd"])
+        self.render_command: Renderer = compile_value(
+            raw["command"], shell=isinstance(raw["command"], str), text=True)
+        self.render_env = compile_value(raw["env"], text=True)
+        self.render_cwd = _cwd_renderer(job.folder, raw["cwd"])
         self.uses_index = any(name == "index" for _, name in names_in(raw))
-        fingerprint = {**raw, "call": self.call, "timeout": self.timeout, "retries": self.retries,
-                       "retry_delay": self.retry_delay, "job": self.job_name}
+        where = None if raw["cwd"] is None else str(job.folder / raw["cwd"])
+        fingerprint = {**raw, "cwd": where, "call": self.call, "timeout": self.timeout,
+                       "retries": self.retries, "retry_delay": self.retry_delay,
+                       "job": self.job_name}
         self.hash = _digest(json.dumps(fingerprint, sort_keys=True, default=str))
 
     def combinations(self) -> Iterator[tuple[Any, ...]]:
@@ -127,11 +116,43 @@ class _Entry:
             task_id = self.name_template
         spec_hash = _digest(f"{self.hash}:{index}") if self.uses_index else self.hash
         return PlannedTask(
-            index, task_id, str(self.render_name(variables)), self.position, self.call,
+            index, task_id, self.render_name(variables), self.position, self.call,
             self.render_args(variables), self.render_kwargs(variables),
             self.render_command(variables), self.render_env(variables),
             self.render_cwd(variables), self.timeout, self.retries, self.retry_delay, spec_hash,
         )
+
+
+def _limits(task: CallTask | CommandTask,
+            defaults: TaskDefaults) -> tuple[float | None, int, float]:
+    """Timeout, retries and retry delay: the task's own, else the job's defaults."""
+    return (
+        task.timeout if task.timeout is not None else defaults.timeout,
+        task.retries if task.retries is not None else defaults.retries,
+        task.retry_delay if task.retry_delay is not None else defaults.retry_delay,
+    )
+
+
+def _templates(task: CallTask | CommandTask, defaults: TaskDefaults) -> dict[str, Any]:
+    """The fields that may hold templates, with defaults merged (a task's env wins)."""
+    return {
+        "name": task.name,
+        "args": task.args if isinstance(task, CallTask) else [],
+        "kwargs": task.kwargs if isinstance(task, CallTask) else {},
+        "command": task.command if isinstance(task, CommandTask) else None,
+        "env": {**defaults.env, **(task.env or {})},
+        "cwd": task.cwd if task.cwd is not None else defaults.cwd,
+    }
+
+
+def _cwd_renderer(folder: Path, cwd: str | None) -> Renderer:
+    """The task's working directory, rendered first, then resolved against the job
+    file's folder (so `cwd: "{{ d }}"` with an absolute d stays absolute)."""
+    if cwd is None or not any(True for _ in names_in(cwd)):
+        resolved = None if cwd is None else str(folder / cwd)
+        return lambda variables: resolved
+    render = compile_value(cwd, text=True)
+    return lambda variables: str(folder / render(variables))
 
 
 def _digest(text: str) -> str:

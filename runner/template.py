@@ -3,8 +3,9 @@
 A string that is exactly one template keeps the value's type (`"{{ i }}"`
 passes the int 1, not "1"); inside a longer string a value is written as text,
 JSON for anything that is not a string, and shell-quoted when the string is a
-shell command. Rendering is compiled once per task entry, because the plan
-renders every expansion of a million-task foreach.
+shell command. Where only text makes sense (argv, environment, paths) even a
+whole template renders as text. Rendering is compiled once per task entry,
+because the plan renders every expansion of a million-task foreach.
 """
 
 from __future__ import annotations
@@ -41,17 +42,19 @@ def as_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def compile_value(value: object, *, shell: bool = False) -> Renderer:
-    """A function of the template variables that renders `value`."""
+def compile_value(value: object, *, shell: bool = False, text: bool = False) -> Renderer:
+    """A function of the template variables that renders `value`; with `text`, every
+    string renders as a string (an argv item or an env value cannot be an int)."""
     if isinstance(value, str):
-        return _compile_string(value, shell)
+        return _compile_string(value, shell, text)
     if isinstance(value, list):
-        parts = [compile_value(item, shell=shell) for item in value]
+        parts = [compile_value(item, shell=shell, text=text) for item in value]
         if all(isinstance(p, _Constant) for p in parts):
             return _Constant(value)
         return lambda variables: [part(variables) for part in parts]
     if isinstance(value, dict):
-        items = [(key, compile_value(item, shell=shell)) for key, item in value.items()]
+        items = [(key, compile_value(item, shell=shell, text=text))
+                 for key, item in value.items()]
         if all(isinstance(p, _Constant) for _, p in items):
             return _Constant(value)
         return lambda variables: {key: part(variables) for key, part in items}
@@ -70,14 +73,14 @@ class _Constant:
         return self.value
 
 
-def _compile_string(text: str, shell: bool) -> Renderer:
-    whole = _WHOLE.fullmatch(text)
-    if whole and not shell:
+def _compile_string(template: str, shell: bool, text: bool) -> Renderer:
+    whole = _WHOLE.fullmatch(template)
+    if whole and not (shell or text):
         name = whole.group(1)
         return lambda variables: variables[name]
-    pieces = _TEMPLATE.split(text)
+    pieces = _TEMPLATE.split(template)
     if len(pieces) == 1:
-        return _Constant(text)
+        return _Constant(template)
     literals, names = pieces[0::2], pieces[1::2]
     quote = shlex.quote if shell else _identity
 

@@ -8,9 +8,11 @@ that turn each problem into an annotation on the pull request.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from runner.diagnose import Positions
@@ -48,25 +50,51 @@ def _problems_in(path: Path, check_imports: bool) -> list[Diagnostic] | Job:
 
 def import_problems(job: Job, positions: Positions) -> list[Diagnostic]:
     """Import each `call:` target the way a worker would, from the job file's folder."""
-    folder = str(job.folder)
-    sys.path.insert(0, folder)
     problems = []
-    try:
+    folder = str(job.folder.resolve())
+    with _importing_from(folder):
         for index, task in enumerate(job.tasks):
             if isinstance(task, CallTask):
-                message = _import_error(task.call)
+                message = _import_error(task.call, folder)
                 if message:
                     problems.append(positions.diagnostic(("tasks", index, "call"), message))
-    finally:
-        sys.path.remove(folder)
     return problems
 
 
-def _import_error(target: str) -> str | None:
+@contextlib.contextmanager
+def _importing_from(folder: str) -> Iterator[None]:
+    """Job code imported as a worker would see it, with what it prints sent to stderr
+    so that `--format json` stays parseable."""
+    sys.path.insert(0, folder)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.path.remove(folder)
+
+
+def _forget_shadowed(module_name: str, folder: str) -> None:
+    """Two job files in different folders may both have a `tasks.py`: the second must
+    not get the first's from the import cache. Only a module the folder itself holds
+    is forgotten (a C extension could not be imported twice)."""
+    top = module_name.partition(".")[0]
+    here = Path(folder)
+    if not ((here / f"{top}.py").is_file() or (here / top / "__init__.py").is_file()):
+        return
+    loaded = sys.modules.get(top)
+    file = getattr(loaded, "__file__", None)
+    if loaded is None or (file is not None and Path(file).resolve().is_relative_to(here)):
+        return
+    for name in [n for n in sys.modules if n == top or n.startswith(top + ".")]:
+        del sys.modules[name]
+
+
+def _import_error(target: str, folder: str) -> str | None:
     module_name, _, attribute = target.partition(":")
+    _forget_shadowed(module_name, folder)
     try:
         found: object = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return f"cannot import {module_name}: {type(exc).__name__}: {exc}"
     for part in attribute.split("."):
         if not hasattr(found, part):
@@ -85,8 +113,9 @@ def _print(problems: list[Diagnostic], valid: list[tuple[Path, Job]], fmt: str) 
         }, indent=2))
     elif fmt == "github":
         for p in problems:
-            where = f"file={p.file},line={max(p.line, 1)},col={max(p.column, 1)}"
-            print(f"::error {where},title=runner validate::{_escape(f'{p.path}: {p.message}' if p.path else p.message)}")
+            where = f"file={_escape_property(p.file)},line={max(p.line, 1)},col={max(p.column, 1)}"
+            text = f"{p.path}: {p.message}" if p.path else p.message
+            print(f"::error {where},title=runner validate::{_escape(text)}")
     else:
         for p in problems:
             print(p)
@@ -97,6 +126,11 @@ def _print(problems: list[Diagnostic], valid: list[tuple[Path, Job]], fmt: str) 
 def _escape(text: str) -> str:
     """GitHub workflow commands need %, CR and LF escaped in the message."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    """A property value (the file name) also needs `:` and `,` escaped."""
+    return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def job_schema_text() -> str:

@@ -1,0 +1,89 @@
+"""Fixtures for the report's tests: hand-written journals, and bounded real processes.
+
+Tests that start processes do so through `Processes`, which bounds every wait
+and fails the test if anything it started (or anything descending from it,
+even reparented) is still alive after.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.report.report_journals import JournalWriter
+
+RUNNER = str(Path(sys.executable).with_name("runner"))
+CHROMIUM = Path("/usr/bin/chromium")
+_MARKER = "RUNNER_REPORT_TEST"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> JournalWriter:
+    return JournalWriter(tmp_path / "journal.jsonl")
+
+
+class Processes:
+    """Starts commands in their own session, each wait bounded, all of them marked."""
+
+    def __init__(self) -> None:
+        self.marker = uuid.uuid4().hex
+        self.before = {p.pid for p in psutil.Process().children(recursive=True)}
+
+    def run(self, argv: list[str], *, timeout: float, cwd: Path | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, _MARKER: self.marker}
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate(timeout=10)
+            pytest.fail(f"{argv[0]} did not finish in {timeout}s:\n{stdout}\n{stderr[-3000:]}")
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+    def survivors(self) -> list[psutil.Process]:
+        """Our descendants, and anything carrying our marker (children reparented to init)."""
+        found = {p.pid: p for p in psutil.Process().children(recursive=True)
+                 if p.pid not in self.before}
+        for process in psutil.process_iter():
+            try:
+                if process.environ().get(_MARKER) == self.marker:
+                    found[process.pid] = process
+            except (psutil.Error, OSError):
+                continue
+        return [p for p in found.values() if _alive(p)]
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Fails the test if a process it started is still alive 10 s after it ended."""
+    started = Processes()
+    yield started
+    deadline = time.monotonic() + 10
+    while (left := started.survivors()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    names = []
+    for process in left:
+        try:
+            names.append(f"{process.pid} {process.name()}")
+            process.kill()
+        except psutil.Error:
+            pass
+    assert not left, f"processes outlived the test: {names}"

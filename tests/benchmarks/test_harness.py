@@ -1,0 +1,112 @@
+"""Smoke tests of the benchmark harness: it runs, checks the work it times, and leaks nothing.
+
+The harness is only worth its numbers if it measures what it claims, so the
+journal check gets its own tests with journals that are short of a task, or
+lie about one. Nothing here asserts on speed: on a loaded CI machine any
+timing is noise, and the targets are for `make bench`, not for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MARKER, REPO
+
+pytestmark = pytest.mark.timeout(240)
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+def _run_harness(marker: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, MARKER: marker}
+    return subprocess.run([sys.executable, str(BENCHMARKS / "run.py"), *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=200, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workload", ["callables", "commands", "memory", "startup"])
+def test_quick_run_prints_a_table_and_writes_json(marker: str, tmp_path: Path,
+                                                  workload: str) -> None:
+    """`latency` is left out: the seed's demo takes three seconds a round by design."""
+    output = tmp_path / "results.json"
+    done = _run_harness(marker, "--quick", "--only", workload, "--rounds", "1",
+                        "--output", str(output))
+    assert done.returncode == 0, done.stderr
+    assert "| approach | median (" in done.stdout
+    assert "|---|---:|---:|---|---|" in done.stdout
+    rows = json.loads(output.read_text())["workloads"][workload]["rows"]
+    assert not [row for row in rows if row["note"].startswith("FAILED")], rows
+    assert all(row["samples"] for row in rows if not row["note"]), rows
+
+
+def test_unknown_workload_is_a_usage_error(marker: str) -> None:
+    done = _run_harness(marker, "--only", "nonsense")
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
+
+
+# ---- the journal check: a run that did less than it claims must not count ------------
+
+@pytest.fixture
+def journal_check(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The harness's `_journal` module, imported the way run.py imports it."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _journal  # type: ignore[import-not-found, unused-ignore]
+
+    return _journal
+
+
+def _write(path: Path, records: list[dict[str, Any]]) -> Path:
+    started = {"event": "job_started", "pid": 1}
+    path.write_text("".join(json.dumps(r) + "\n" for r in [started, *records]))
+    return path
+
+
+def _finished(index: int, **changes: Any) -> dict[str, Any]:
+    record = {"event": "task_finished", "task": f"sq[i={index}]", "index": index,
+              "status": "ok", "pid": 1000 + index % 2, "result": index * index}
+    return {**record, **changes}
+
+
+def test_a_complete_journal_passes(journal_check: Any, tmp_path: Path) -> None:
+    journal = _write(tmp_path / "j.jsonl", [_finished(i) for i in range(5)])
+    journal_check.verify_journal(journal, 5, journal_check.squared_in_worker)
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda records: records[:-1],                                   # a task missing
+    lambda records: [*records[:-1], records[0]],                    # one twice, one missing
+    lambda records: [*records[:-1], _finished(4, status="failed")],  # not ok
+    lambda records: [*records[:-1], _finished(4, pid=None)],        # no pid
+    lambda records: [*records[:-1], _finished(4, result=0)],        # wrong result
+    lambda records: [*records[:-1], _finished(4, pid=1)],           # ran in the runner
+], ids=["missing", "repeated", "failed", "no-pid", "wrong-result", "in-runner"])
+def test_a_short_or_lying_journal_fails(
+        journal_check: Any, tmp_path: Path,
+        spoil: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    journal = _write(tmp_path / "j.jsonl", spoil([_finished(i) for i in range(5)]))
+    with pytest.raises(journal_check.BenchError):
+        journal_check.verify_journal(journal, 5, journal_check.squared_in_worker)
+
+
+# ---- the leak sweep: a survivor would steal CPU from the next measurement ----------------
+
+def test_a_process_that_outlives_its_measurement_is_found_and_killed(
+        marker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _measure  # type: ignore[import-not-found, unused-ignore]
+
+    monkeypatch.setattr(_measure, "LINGER_SECONDS", 0.2)
+    monkeypatch.setenv(MARKER, marker)
+    escapee = _measure.Command(["sh", "-c", "setsid sleep 60 >/dev/null 2>&1 & exit 0"])
+    outcome = _measure.run_process(escapee, tmp_path, timeout=30)
+    assert outcome.returncode == 0
+    assert outcome.leaked == 1

@@ -111,6 +111,9 @@ def _unknown_key(raw_loc: tuple[Any, ...]) -> str:
     model = _model_at(raw_loc[:-1])
     if model is Job and key in TaskDefaults.model_fields:
         return message + f"; {key} is a task field: put it under `defaults:` or in a task"
+    if model is CommandTask and key in ("args", "kwargs"):
+        return message + (f"; {key} belongs to a `call:` task: a command's arguments go in "
+                          "its list, e.g. command: [echo, hello]")
     if model is not None:
         fields = list(model.model_fields)
         close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)

@@ -271,7 +271,7 @@ class _Builder:
 
     def _resolve(self, event: yaml.ScalarEvent, at: Mark, path: tuple[str | int, ...]) -> Any:
         text = self._interpolate(event.value, at, path)
-        if event.style is not None or event.tag == _YAML_TAG + "str":
+        if event.tag in ("!", _YAML_TAG + "str") or (event.style is not None and not event.tag):
             return text
         value, problem = resolve_plain(text)
         if problem:

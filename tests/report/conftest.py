@@ -39,16 +39,16 @@ class Processes:
         self.before = {p.pid for p in psutil.Process().children(recursive=True)}
 
     def run(self, argv: list[str], *, timeout: float, cwd: Path | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+            stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, _MARKER: self.marker}
-        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate(timeout=10)
-            pytest.fail(f"{argv[0]} did not finish in {timeout}s:\n{stdout}\n{stderr[-3000:]}")
+            process.wait(timeout=10)  # its pipes may stay open in an escaped grandchild
+            pytest.fail(f"{argv[0]} did not finish in {timeout}s")
         return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
     def survivors(self) -> list[psutil.Process]:

@@ -95,15 +95,41 @@ def kill_all(members: list[psutil.Process], signum: int = signal.SIGTERM,
 
 def marked(run_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
     """Processes whose environment carries this run's marker, whoever their parent is now."""
+    return by_marker(exclude=exclude).get(run_id, [])
+
+
+def by_marker(*, exclude: Iterable[int] = ()) -> dict[str, list[psutil.Process]]:
+    """Every process carrying a run marker, grouped by run id: one scan for all runs.
+
+    Only the environment a process was started with can be read from outside, so a
+    process that set the marker after it started (a `fork` worker) is not seen here."""
     skip = {os.getpid(), *exclude}
-    found = []
+    found: dict[str, list[psutil.Process]] = {}
     for process in psutil.process_iter():
         if process.pid in skip:
             continue
         with contextlib.suppress(psutil.Error, OSError):
-            if process.environ().get(RUN_MARKER_ENV) == run_id:
-                found.append(process)
+            run_id = process.environ().get(RUN_MARKER_ENV)
+            if run_id:
+                found.setdefault(run_id, []).append(process)
     return found
+
+
+def forest(roots: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """Several roots and all their descendants, each once, deepest first across the trees.
+
+    One scan of the process table serves every root, however many there are."""
+    children: dict[int, list[psutil.Process]] = {}
+    for process in psutil.process_iter(["ppid"]):
+        children.setdefault(process.info["ppid"], []).append(process)
+    members: dict[int, psutil.Process] = {}
+    pending = list(roots)
+    while pending:
+        process = pending.pop()
+        if process.pid not in members:
+            members[process.pid] = process
+            pending.extend(children.get(process.pid, []))
+    return sorted(members.values(), key=lambda p: _depth(p, 0), reverse=True)
 
 
 def become_subreaper() -> bool:
@@ -141,8 +167,8 @@ def _is_infrastructure(process: psutil.Process) -> bool:
         cmdline = " ".join(process.cmdline())
     except psutil.Error:
         return False
-    return "multiprocessing.forkserver" in cmdline or "multiprocessing.resource_tracker" in cmdline \
-        or "runner.guardian" in cmdline
+    return any(name in cmdline for name in (
+        "multiprocessing.forkserver", "multiprocessing.resource_tracker", "runner.guardian"))
 
 
 def identity(pid: int) -> tuple[int, float] | None:

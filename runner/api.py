@@ -105,7 +105,12 @@ def run(
         engine = Engine(job, plan, len(plan), sinks,
                         EngineOptions(run_id, workers, job.start_method,
                                       handle_signals=handle_signals))
-        finished = engine.run()
+        from runner import guardian, registry
+
+        with registry.register(run_id, job.job_name, journal_path if write_journal else None,
+                               job.executor, workers), \
+                guardian.start(run_id, job.shutdown.grace):
+            finished = engine.run()
     finally:
         for sink in sinks:
             sink.close()

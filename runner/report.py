@@ -123,7 +123,7 @@ class Run:
 
     def wall(self) -> float:
         duration = self.end.get("duration") if self.end else None
-        if isinstance(duration, (int, float)):
+        if isinstance(duration, (int, float)) and 0 <= duration < math.inf:
             return float(duration)
         return max(self.last - self.start, 0.0) if math.isfinite(self.last) else 0.0
 
@@ -152,7 +152,8 @@ class Digest:
     def feed(self, line: bytes, number: int) -> None:
         try:
             record = json.loads(line)
-            handler = self._handlers.get(record.get("event")) if isinstance(record, dict) else None
+            event = record.get("event") if isinstance(record, dict) else None
+            handler = self._handlers.get(event) if isinstance(event, str) else None
             if handler is None:
                 raise _Bad("not a journal event")
             handler(self, record)
@@ -167,6 +168,12 @@ class Digest:
 
     def slowest(self) -> list[Attempt]:
         return [entry[2] for entry in sorted(self._slowest, key=lambda e: (-e[0], e[1]))]
+
+    def bars_by_run(self) -> dict[int, list[Attempt]]:
+        by_run: dict[int, list[Attempt]] = {run.index: [] for run in self.runs}
+        for bar in self.bars:
+            by_run[bar.run].append(bar)
+        return by_run
 
     def _job_started(self, record: dict[str, Any]) -> None:
         meta = {key: record.get(key) for key in _RUN_FIELDS}
@@ -187,7 +194,7 @@ class Digest:
     def _job_finished(self, record: dict[str, Any]) -> None:
         self._current().end = record
 
-    _handlers: ClassVar[dict[Any, Callable[[Digest, dict[str, Any]], None]]] = {
+    _handlers: ClassVar[dict[str, Callable[[Digest, dict[str, Any]], None]]] = {
         "job_started": _job_started, "task_started": _task_started,
         "task_finished": _task_finished, "job_finished": _job_finished}
 
@@ -283,10 +290,8 @@ def _feed_lines(stream: IO[bytes], digest: Digest) -> None:
 
 def summarise(digest: Digest, journal: Path) -> dict[str, Any]:
     """The whole report as one JSON-ready dict: what --json prints and the others render."""
-    by_run: dict[int, list[Attempt]] = {}
-    for bar in digest.bars:
-        by_run.setdefault(bar.run, []).append(bar)
-    runs = [_run_summary(run, by_run.get(run.index, [])) for run in digest.runs]
+    bars = digest.bars_by_run()
+    runs = [_run_summary(run, bars[run.index]) for run in digest.runs]
     counts: Counter[str] = Counter()
     for run_summary in runs:
         counts.update(run_summary["counts"])
@@ -308,14 +313,13 @@ def summarise(digest: Digest, journal: Path) -> dict[str, Any]:
 
 def _run_summary(run: Run, bars: list[Attempt]) -> dict[str, Any]:
     counts = {status: run.counts[status] for status in STATUSES}
-    recorded = run.end.get("counts") if run.end else None
+    end = run.end or {}
     # Tasks a stopped run never handed out are counted by job_finished, not journaled one by one.
-    unjournaled = recorded.get("cancelled", 0) if isinstance(recorded, dict) else 0
-    unjournaled = max(unjournaled - counts["cancelled"], 0) if isinstance(unjournaled, int) else 0
+    said = end["counts"].get("cancelled") if isinstance(end.get("counts"), dict) else None
+    unjournaled = max(said - counts["cancelled"], 0) if isinstance(said, int) else 0
     counts["cancelled"] += unjournaled
     wall = run.wall()
     peak, overlap = concurrency(bars)
-    end = run.end or {}
     return {
         **run.meta, "started": datetime.fromtimestamp(run.start, timezone.utc).isoformat(),
         "finished": run.end is not None, "exit_code": end.get("exit_code"),
@@ -389,18 +393,18 @@ def sections(summary: dict[str, Any]) -> list[Section]:
             for i, r in enumerate(summary["runs"], 1)]
     counts = [[status, str(n)] for status, n in summary["counts"].items()]
     counts.append(["total", str(summary["tasks"])])
-    failures = [[f["task"], str(f["attempt"]), f["status"], f["error_type"],
+    failures = [[str(f["run"]), f["task"], str(f["attempt"]), f["status"], f["error_type"],
                  _one_line(f["message"])] for f in summary["failures"][:FAILURES_SHOWN]]
-    slowest = [[s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
+    slowest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
                 str(s["pid"]), s["host"]] for s in summary["slowest"]]
     return [
         Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "wall", "task time",
                          "speedup", "max parallel", "retries", "exit"], runs, "rllllrrrrrrl"),
         Section("Tasks by final status", ["status", "tasks"], counts, "lr"),
         Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
-                ["task", "attempt", "status", "error", "message"], failures, "lrlll"),
-        Section("Slowest attempts", ["task", "attempt", "status", "duration", "pid", "host"],
-                slowest, "lrlrrl"),
+                ["#", "task", "attempt", "status", "error", "message"], failures, "rlrlll"),
+        Section("Slowest attempts", ["#", "task", "attempt", "status", "duration", "pid", "host"],
+                slowest, "rlrlrrl"),
         Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
                 _worker_rows(summary), "rrllrrr"),
     ]

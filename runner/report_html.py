@@ -30,10 +30,8 @@ _Bars = list[Attempt]
 
 def render(summary: dict[str, Any], digest: Digest) -> str:
     """The whole page as a string."""
-    by_run: dict[int, _Bars] = {}
-    for bar in digest.bars:
-        by_run.setdefault(bar.run, []).append(bar)
-    timelines = [_timeline(run_summary, by_run.get(run.index, []), run.start)
+    by_run = digest.bars_by_run()
+    timelines = [_timeline(run_summary, by_run[run.index], run.start)
                  for run, run_summary in zip(digest.runs, summary["runs"])]
     data = json.dumps({"runs": timelines}, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -233,8 +231,9 @@ _SCRIPT = """
         add(rect, "title", {}, bar[3] + "\\nattempt " + bar[4] + " · " +
           (bar[1] - bar[0]).toFixed(3) + "s · " + bar[2] + "\\npid " + bar[5] + " · " +
           seconds(bar[0]) + " to " + seconds(bar[1]));
-        if ((right - left) > 6.5 * bar[3].length + 8) {
-          add(svg, "text", {class: "name", x: left + 4, y: y + ROW / 2 + 3.5}, bar[3]);
+        var name = bar[4] > 1 ? bar[3] + " #" + bar[4] : bar[3];
+        if ((right - left) > 6.5 * name.length + 8) {
+          add(svg, "text", {class: "name", x: left + 4, y: y + ROW / 2 + 3.5}, name);
         }
         drawn += 1;
       });

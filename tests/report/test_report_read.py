@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tracemalloc
 from pathlib import Path
@@ -133,6 +134,16 @@ def test_lines_that_are_not_events_are_skipped_and_counted(journal: JournalWrite
     path = journal.attempt("a", 0, 1, pid=11).write()
     digest = read_journal(path)
     assert (digest.skipped, digest.first_skipped, digest.events) == (5, 2, 3)
+
+
+def test_odd_values_are_skipped_not_fatal(journal: JournalWriter) -> None:
+    journal.job_started().attempt("a", 0, 1, pid=11)
+    journal.lines += ['{"event": []}\n', '{"event": "task_finished", "pid": "x"}\n',
+                      '{"event": "job_started", "ts": 5}\n', '{"event": "job_started"}\n']
+    path = journal.add({"event": "job_finished", "duration": float("inf")}).write()
+    summary = summary_of(path)
+    assert (summary["ignored"]["skipped_lines"], summary["wall"]) == (4, 1.0)
+    assert "inf" not in json.dumps(summary).lower()
 
 
 def test_an_oversized_line_is_skipped_without_holding_it(journal: JournalWriter) -> None:

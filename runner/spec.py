@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     PlainValidator,
     PrivateAttr,
     Tag,
@@ -126,6 +127,13 @@ def _axis_range(bounds: object) -> range:
     return axis
 
 
+def dump_axis(axis: Sequence[Any]) -> Any:
+    """An axis as the job file writes it, so that a dumped job loads back the same."""
+    if isinstance(axis, range):
+        return {"range": [axis.start, axis.stop, axis.step]}
+    return list(axis)
+
+
 def show_value(value: object) -> str:
     """A value as an error message quotes it, saying its type when that is the problem."""
     if isinstance(value, str):
@@ -167,6 +175,7 @@ FailureLimit = Annotated[
 ForeachAxis = Annotated[
     Sequence[Any],
     PlainValidator(parse_axis),
+    PlainSerializer(dump_axis),
     WithJsonSchema(
         {
             "anyOf": [

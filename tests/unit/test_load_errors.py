@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.load import Limits
+from runner.load import Limits, load
+from runner.spec import CallTask, Job
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK
@@ -90,9 +91,9 @@ def test_a_python_tag_builds_nothing(problems: Callable[..., list[str]], tmp_pat
     assert not marker.exists()
 
 
-def test_plain_data_tags_are_allowed(job: Callable[..., object]) -> None:
-    loaded = job(VALID + '    args: !!seq [!!str 1, !!int "2", !!null ""]\n')
-    assert loaded.tasks[0].args == ["1", 2, None]  # type: ignore[attr-defined]
+def test_plain_data_tags_are_allowed(job: Callable[..., Job]) -> None:
+    task = job(VALID + '    args: !!seq [!!str 1, !!int "2", !!null ""]\n').tasks[0]
+    assert isinstance(task, CallTask) and task.args == ["1", 2, None]
 
 
 DEPTH = "nesting is deeper than the limit of 64 levels"
@@ -138,7 +139,7 @@ def test_alias_expansion_counts_against_a_small_limit(
         "3:9: y[1]: the file expands to more than 14 values (are aliases expanding too far?)"]
 
 
-def test_anchors_and_merge_keys_within_the_limits(job: Callable[..., object]) -> None:
+def test_anchors_and_merge_keys_within_the_limits(job: Callable[..., Job]) -> None:
     loaded = job(
         "version: 1\n"
         "defaults: &d {timeout: 5s, retries: 1}\n"
@@ -150,10 +151,11 @@ def test_anchors_and_merge_keys_within_the_limits(job: Callable[..., object]) ->
         "  - <<: [*d, {name: c}]\n"
         "    command: [echo]\n"
         "  - {name: d, call: m:g, args: *args}\n")
-    tasks = loaded.tasks  # type: ignore[attr-defined]
-    assert [(t.name, t.timeout, t.retries) for t in tasks] == [
+    a, b, c, d = loaded.tasks
+    assert [(t.name, t.timeout, t.retries) for t in (a, b, c, d)] == [
         ("a", None, None), ("b", None, 4), ("c", 5.0, 1), ("d", None, None)]
-    assert tasks[1].call == "m:f" and tasks[3].args == [1, 2]
+    assert isinstance(b, CallTask) and isinstance(d, CallTask)
+    assert b.call == "m:f" and d.args == [1, 2]
 
 
 def test_an_error_from_a_merged_mapping_points_at_the_merge(
@@ -185,7 +187,7 @@ def test_a_bad_key_does_not_shift_the_keys_after_it(problems: Callable[..., list
 
 
 @pytest.mark.parametrize("size", [len(VALID), len(VALID) + 1])
-def test_size_limit_is_inclusive(job: Callable[..., object], size: int) -> None:
+def test_size_limit_is_inclusive(job: Callable[..., Job], size: int) -> None:
     assert job(VALID, limits=Limits(max_bytes=size))
 
 
@@ -228,14 +230,13 @@ def test_a_fifo_over_the_limit_is_refused_without_reading_it_all(
     assert not writer.is_alive()
 
 
-def test_a_fifo_under_the_limit_loads(job: Callable[..., object], tmp_path: Path) -> None:
+def test_a_fifo_under_the_limit_loads(tmp_path: Path) -> None:
     fifo = tmp_path / "job.fifo"
     os.mkfifo(fifo)
     writer = _feed_fifo(fifo, VALID.encode(), forever=False)
-    from runner.load import load
-
     assert load(fifo, environ={}).tasks[0].name == "a"
     writer.join(timeout=10)
+    assert not writer.is_alive()
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -271,8 +272,6 @@ def test_files_that_are_not_one_yaml_mapping(
 
 
 def test_a_byte_order_mark_and_crlf_are_fine(write: Callable[..., Path]) -> None:
-    from runner.load import load
-
     path = write(("\ufeff" + VALID).replace("\n", "\r\n").encode())
     assert load(path, environ={}).tasks[0].name == "a"
 

@@ -14,13 +14,19 @@ from typing import Any
 import pytest
 
 from runner.load import load, resolve_plain
-from runner.spec import Job, parse_duration
+from runner.spec import CallTask, Job, parse_duration
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK
 DURATION = 'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, got'
 POSITIVE = "expected a duration greater than 0 and finite, got"
 FAILURES = 'expected a count of at least 1 or a percentage like "10%", got'
+
+
+def first_args(job: Job) -> list[Any]:
+    task = job.tasks[0]
+    assert isinstance(task, CallTask)
+    return task.args
 
 
 def ambiguous_bool(word: str) -> str:
@@ -160,7 +166,7 @@ def test_yaml_1_1_lookalikes_are_ambiguous(text: str) -> None:
 
 def test_quoted_lookalikes_are_plain_strings(job: Callable[..., Job]) -> None:
     loaded = job(VALID + "    args: ['no', \"1:30\", '0755', y, n, 'on']\n")
-    assert loaded.tasks[0].args == ["no", "1:30", "0755", "y", "n", "on"]
+    assert first_args(loaded) == ["no", "1:30", "0755", "y", "n", "on"]
 
 
 ENV = {"N": "42", "WORD": "job", "EMPTY": "", "B": "no", "Z": "0755", "T": "true",
@@ -194,7 +200,7 @@ ENV = {"N": "42", "WORD": "job", "EMPTY": "", "B": "no", "Z": "0755", "T": "true
 def test_interpolation_then_plain_or_quoted_resolution(job: Callable[..., Job], item: str,
                                                        value: Any) -> None:
     loaded = job(VALID + f"    args:\n      - {item}\n", environ=ENV)
-    assert loaded.tasks[0].args == [value]
+    assert first_args(loaded) == [value]
 
 
 @pytest.mark.parametrize(("item", "expected"), [

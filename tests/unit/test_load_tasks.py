@@ -13,7 +13,7 @@ import pytest
 
 from runner.diagnose import Positions
 from runner.load import apply_overrides
-from runner.spec import Job
+from runner.spec import CallTask, Job
 
 HEAD = "version: 1\ntasks:\n"
 KIND = ("a task needs exactly one of `call` (a Python callable) or `command` (a program)")
@@ -64,7 +64,8 @@ def test_a_bad_call_target(problems: Callable[..., list[str]], target: str) -> N
 
 @pytest.mark.parametrize("target", ["m:f", "pkg.mod:Class.method", "_m:_f", "os.path:join"])
 def test_good_call_targets(job: Callable[..., Job], target: str) -> None:
-    assert job(HEAD + f"  - name: a\n    call: {target}\n").tasks[0].call == target
+    task = job(HEAD + f"  - name: a\n    call: {target}\n").tasks[0]
+    assert isinstance(task, CallTask) and task.call == target
 
 
 def test_a_call_that_is_not_text(problems: Callable[..., list[str]]) -> None:

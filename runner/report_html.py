@@ -31,7 +31,8 @@ _Bars = list[Attempt]
 def render(summary: dict[str, Any], digest: Digest) -> str:
     """The whole page as a string."""
     by_run = digest.bars_by_run()
-    timelines = [_timeline(run_summary, by_run[run.index], run.start)
+    cut = digest.bars[-1].run if digest.bars_dropped and digest.bars else None
+    timelines = [_timeline(run_summary, by_run[run.index], run.start, run.index == cut)
                  for run, run_summary in zip(digest.runs, summary["runs"])]
     data = json.dumps({"runs": timelines}, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -47,8 +48,10 @@ def render(summary: dict[str, Any], digest: Digest) -> str:
                         data=data, script=_SCRIPT)
 
 
-def _timeline(run: dict[str, Any], bars: _Bars, origin: float) -> dict[str, Any]:
-    span = max([run["wall"], *(bar.finished - origin for bar in bars)])
+def _timeline(run: dict[str, Any], bars: _Bars, origin: float, cut: bool) -> dict[str, Any]:
+    """The axis spans the run, or only what is drawn when the bar cap cut this run short."""
+    ends = [bar.finished - origin for bar in bars]
+    span = max(ends) if cut else max([run["wall"], *ends])
     return {"span": span, "lanes": [_lane(group, origin) for group in _lanes(bars)]}
 
 
@@ -80,8 +83,9 @@ def _lane(workers: list[_Bars], origin: float) -> dict[str, Any]:
         pids = ", ".join(str(own[0].pid) for own in workers[:3])
         more = " …" if len(workers) > 3 else ""
         label, detail = f"{len(workers)} processes", f"pids {pids}{more}"
+    drawn = sorted((bar for own in workers for bar in own), key=lambda bar: bar.status != "ok")
     bars = [[round(bar.started - origin, 6), round(bar.finished - origin, 6), bar.status,
-             bar.task, bar.attempt, bar.pid] for own in workers for bar in own]
+             bar.task, bar.attempt, bar.pid] for bar in drawn]  # failures on top, never hidden
     return {"label": label, "detail": detail[:40], "bars": bars}
 
 
@@ -228,6 +232,7 @@ _SCRIPT = """
         var left = x(bar[0]), right = Math.max(x(bar[1]), left + 1);
         var rect = add(svg, "rect", {class: "bar s-" + bar[2], x: left, y: y + 4,
           width: right - left, height: ROW - 8, rx: 2});
+        if (right - left < 3) rect.style.stroke = "none";  // the outline would hide the colour
         add(rect, "title", {}, bar[3] + "\\nattempt " + bar[4] + " · " +
           (bar[1] - bar[0]).toFixed(3) + "s · " + bar[2] + "\\npid " + bar[5] + " · " +
           seconds(bar[0]) + " to " + seconds(bar[1]));

@@ -93,10 +93,12 @@ def test_the_page_is_self_contained(journal: JournalWriter) -> None:
 
 def test_the_page_says_when_bars_are_left_out(journal: JournalWriter) -> None:
     path = two_runs(journal)
-    digest = read_journal(path, bar_cap=2)
+    digest = read_journal(path, bar_cap=3)
     page = render(summarise(digest, path), digest)
-    assert "The timeline shows the first 2 attempts; 2 more are in the tables" in page
-    assert sum(len(lane["bars"]) for run in page_data(page)["runs"] for lane in run["lanes"]) == 2
+    assert "The timeline shows the first 3 attempts; 1 more are in the tables" in page
+    first, second = page_data(page)["runs"]
+    assert sum(len(lane["bars"]) for run in (first, second) for lane in run["lanes"]) == 3
+    assert (first["span"], second["span"]) == (2.0, 1.0)  # the second is drawn up to its cut
 
 
 def test_short_lived_processes_share_lanes(journal: JournalWriter) -> None:

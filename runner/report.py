@@ -371,7 +371,7 @@ def seconds(value: float) -> str:
     return f"{int(minutes // 60)}h{int(minutes % 60):02d}m"
 
 
-def percent(value: float | None) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
@@ -415,7 +415,7 @@ def _worker_rows(summary: dict[str, Any]) -> list[list[str]]:
     for number, run in enumerate(summary["runs"], 1):
         usage = run["worker_usage"]
         rows += [[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
-                  str(w["attempts"]), seconds(w["busy"]), percent(w["utilisation"])]
+                  str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"])]
                  for w in usage[:WORKERS_SHOWN]]
         if len(usage) > WORKERS_SHOWN:
             rows.append([str(number), "", "", f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from runner.errors import RunnerError
 from runner.report import read_journal, report_command, summarise
 from runner.report_html import MAX_LANES, render
 from tests.report.conftest import RUNNER, Processes
@@ -142,3 +143,9 @@ def _read_all(fd: int, chunks: list[bytes]) -> None:
         if not chunk:
             return
         chunks.append(chunk)
+
+
+def test_a_page_that_cannot_be_written(journal: JournalWriter, tmp_path: Path) -> None:
+    path = journal.job_started().attempt("a", 0, 1, pid=11).write()
+    with pytest.raises(RunnerError, match=r"cannot write the page .*: No such file or directory"):
+        report_command(path, html=tmp_path / "missing" / "page.html", as_json=True)

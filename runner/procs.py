@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterable
 
 import psutil
@@ -84,13 +85,32 @@ def kill_tree(root: int | psutil.Process, signum: int = signal.SIGTERM,
 def kill_all(members: list[psutil.Process], signum: int = signal.SIGTERM,
              grace: float = 5.0) -> list[psutil.Process]:
     send(members, signum)
-    _, living = psutil.wait_procs(members, timeout=grace)
+    living = wait_gone(members, grace)
     if not living:
         return []
     late = [p for proc in living for p in tree(proc)]
     send(late or living, signal.SIGKILL)
-    _, living = psutil.wait_procs(late or living, timeout=5.0)
-    return alive(living)
+    return wait_gone(late or living, 5.0)
+
+
+def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process has exited; return those still alive after `timeout`.
+
+    A zombie counts as gone: `psutil.wait_procs` waits for a zombie that is not our
+    child until someone else reaps it, which an init may do only every few seconds
+    (or never, in a container without one). Our own children are reaped here."""
+    deadline = time.monotonic() + timeout
+    pending = list(processes)
+    interval = 0.005
+    while True:
+        for process in pending:
+            with contextlib.suppress(psutil.Error, ChildProcessError):
+                process.wait(0)  # reaps it if it is our child and has exited
+        pending = alive(pending)
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
+        interval = min(interval * 2, 0.05)
 
 
 def marked(run_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:

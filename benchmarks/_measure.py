@@ -1,7 +1,7 @@
 """How the harness measures: whole processes, timed from outside, alternated across rounds.
 
 Every measurement is a fresh process started from here, timed with
-`perf_counter` around spawn and `wait4`, so interpreter start-up and exit
+`perf_counter` around spawn and reap, so interpreter start-up and exit
 count as much as they do for a user. Approaches run in rotating order round
 after round, so a slow period of the machine hits all of them alike; each
 round's output is checked before its time counts, because a benchmark that
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import sys
 import threading
@@ -49,14 +48,13 @@ class Command:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one process did: wall time, exit code, output, and the peak RSS over it and
-    every descendant it reaped (what `/usr/bin/time -f %M` prints), in KiB."""
+    """What one process did: wall time, exit code, output, and how many of its
+    descendants outlived it."""
 
     seconds: float
     returncode: int
     stdout: str
     stderr: str
-    tree_maxrss_kib: int
     leaked: int
 
 
@@ -79,21 +77,21 @@ def run_process(command: Command, scratch: Path, timeout: float) -> Outcome:
     mark = uuid.uuid4().hex
     env = {**os.environ, **command.env, MARKER: mark}
     try:
-        status, rusage, seconds = _timed(command, env, out, err, timeout)
+        status, seconds = _timed(command, env, out, err, timeout)
     finally:
         leaked = sweep(mark)
     return Outcome(seconds, os.waitstatus_to_exitcode(status), out.read_text(errors="replace"),
-                   err.read_text(errors="replace"), int(rusage.ru_maxrss), leaked)
+                   err.read_text(errors="replace"), leaked)
 
 
 def _timed(command: Command, env: dict[str, str], out: Path, err: Path,
-           timeout: float) -> tuple[int, resource.struct_rusage, float]:
+           timeout: float) -> tuple[int, float]:
     """Wall time from spawn to reap, with output going to files (no pipe to drain)."""
     with _opened(command.stdin) as stdin, out.open("wb") as fout, err.open("wb") as ferr:
         started = time.perf_counter()
         pid = _spawn(command.argv, stdin, fout.fileno(), ferr.fileno(), env)
-        status, rusage = _wait(pid, timeout)
-        return status, rusage, time.perf_counter() - started
+        status = _wait(pid, timeout)
+        return status, time.perf_counter() - started
 
 
 @contextlib.contextmanager
@@ -108,25 +106,25 @@ def _opened(path: Path | None) -> Iterator[int]:
 
 def _spawn(argv: list[str], stdin: int, stdout: int, stderr: int,
            env: dict[str, str]) -> int:
-    """posix_spawn in a new session: cheaper than subprocess's fork path, and lets `wait4`
-    (not `Popen.wait`) reap it, which is where the tree's peak RSS comes from."""
+    """posix_spawn in a new session (its own process group, for a clean kill on timeout):
+    a vfork-and-exec, so the harness's own size does not slow the spawn."""
     actions = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
                (os.POSIX_SPAWN_DUP2, stderr, 2)]
     return os.posix_spawnp(argv[0], argv, env, file_actions=actions, setsid=True)
 
 
-def _wait(pid: int, timeout: float) -> tuple[int, resource.struct_rusage]:
-    """Block in wait4; a timer kills the process's session if it overruns."""
+def _wait(pid: int, timeout: float) -> int:
+    """Block in waitpid; a timer kills the process's session if it overruns."""
     fired = threading.Event()
     timer = threading.Timer(timeout, _kill_session, args=(pid, fired))
     timer.start()
     try:
-        _, status, rusage = os.wait4(pid, 0)
+        _, status = os.waitpid(pid, 0)
     finally:
         timer.cancel()
     if fired.is_set():
         raise BenchError(f"timed out after {timeout:g}s and was killed")
-    return status, rusage
+    return status
 
 
 def _kill_session(pid: int, fired: threading.Event) -> None:

@@ -39,20 +39,32 @@ def square(n):
 CALL_TASK = '    call: bench_tasks:square\n    args: ["{{ i }}"]\n'
 COMMAND_TASK = '    command: ["true"]\n'
 
-# The hook that makes `python -c HOOK RSS_FILE run ...` a `runner` whose own peak RSS
-# (RUSAGE_SELF: this process only, never its workers) is written to RSS_FILE at exit.
-# Workers forked from it skip the hook: they leave through os._exit, and the pid differs.
+# The hook that makes `python -c RSS_HOOK RSS_FILE run ...` a `runner` that writes its own
+# peak RSS in KiB to RSS_FILE at exit: VmHWM, the high-water mark of this process's memory
+# alone. Not getrusage(RUSAGE_SELF): Linux carries ru_maxrss across exec, so that would
+# report the harness that spawned it whenever the harness is the bigger of the two.
+# Workers forked from the runner skip the hook: they leave through os._exit, and the pid
+# differs.
 RSS_HOOK = """\
-import atexit, os, resource, sys
+import atexit, os, sys
 path, pid = sys.argv.pop(1), os.getpid()
 def _peak():
-    if os.getpid() == pid:
-        with open(path, "w") as out:
-            out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    if os.getpid() != pid:
+        return
+    try:
+        with open("/proc/self/status") as status:
+            kib = int(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+    except OSError:
+        import resource
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        kib = kib // 1024 if sys.platform == "darwin" else kib
+    with open(path, "w") as out:
+        out.write(str(kib))
 atexit.register(_peak)
 from runner.cli import main
 main()
 """
+GNU_TIME = Path("/usr/bin/time")
 
 
 @dataclass(frozen=True)
@@ -245,22 +257,31 @@ def latency(ctx: Context) -> Table:
 # ---- memory ----------------------------------------------------------------------------
 
 def _runner_rss(ctx: Context, count: int, extras: dict[str, list[float]]) -> Approach:
-    """`runner run` under RSS_HOOK, scored by its own peak RSS in MB (10^6 bytes)."""
+    """`runner run` under RSS_HOOK, scored by its own peak RSS in MB (10^6 bytes); under
+    /usr/bin/time when present, for the tree-wide number it reports, as a comparison."""
     job = _write_job(ctx, f"memory-{count}", CALL_TASK, count)
-    rss_file, journal = ctx.work / f"rss-{count}.txt", ctx.work / f"memory-{count}.jsonl"
-    argv = [ctx.python, "-c", RSS_HOOK, str(rss_file), *_runner_argv(ctx, job, journal)[1:]]
+    rss_file, tree_file = ctx.work / f"rss-{count}.txt", ctx.work / f"tree-{count}.txt"
+    journal = ctx.work / f"memory-{count}.jsonl"
+    timed = ["/usr/bin/time", "-f", "%M", "-o", str(tree_file)] if GNU_TIME.exists() else []
+    argv = [*timed, ctx.python, "-c", RSS_HOOK, str(rss_file),
+            *_runner_argv(ctx, job, journal)[1:]]
 
     def score(outcome: Outcome, round_: int) -> float:
         succeeded(outcome)
         _checked_journal(journal, count, squared_in_worker)
-        extras[f"tree {count}"].append(outcome.tree_maxrss_kib * 1024 / 1e6)
         extras[f"seconds {count}"].append(outcome.seconds)
+        if tree_file.exists():
+            extras[f"tree {count}"].append(_kib_to_mb(tree_file.read_text().split()[-1]))
         if not rss_file.exists():
             raise BenchError("the RSS hook wrote nothing: did the runner leave via os._exit?")
-        return int(rss_file.read_text()) * 1024 / 1e6
+        return _kib_to_mb(rss_file.read_text())
 
     return Approach(f"runner run, {count:,} tasks: parent peak RSS", lambda _: Command(argv),
                     score)
+
+
+def _kib_to_mb(kib: str) -> float:
+    return int(kib) * 1024 / 1e6
 
 
 def memory(ctx: Context) -> Table:
@@ -277,8 +298,7 @@ def memory(ctx: Context) -> Table:
         growth.samples = [rows[1].median - rows[0].median]
     verdict(growth, growth.median, 20.0, strict=True)
     return Table("memory: runner's own peak RSS", "MB", "none: the targets are absolute MB",
-                 [*rows, growth],
-                 _memory_notes(ctx, extras, small, large))
+                 [*rows, growth], _memory_notes(ctx, extras, small, large))
 
 
 def _memory_notes(ctx: Context, extras: dict[str, list[float]], small: int,
@@ -286,13 +306,15 @@ def _memory_notes(ctx: Context, extras: dict[str, list[float]], small: int,
     def med(key: str) -> str:
         return f"{statistics.median(extras[key]):.1f}" if extras[key] else "—"
 
-    return [f"median of {ctx.settings.memory_rounds} round(s); RSS read at exit by "
-            "getrusage(RUSAGE_SELF) inside the runner process, workers excluded",
-            f"for comparison, the peak over the runner and every process it reaped "
-            f"(what /usr/bin/time -f %M reports): {med(f'tree {small}')} MB at {small:,}, "
-            f"{med(f'tree {large}')} MB at {large:,}",
-            f"wall time of those runs: {med(f'seconds {small}')} s at {small:,}, "
-            f"{med(f'seconds {large}')} s at {large:,}"]
+    notes = [f"median of {ctx.settings.memory_rounds} round(s); the runner process's own "
+             "peak (VmHWM read at its exit), workers excluded",
+             f"wall time of those runs: {med(f'seconds {small}')} s at {small:,}, "
+             f"{med(f'seconds {large}')} s at {large:,}"]
+    if extras[f"tree {small}"]:
+        notes.append(f"for comparison, /usr/bin/time -f %M (the largest of the runner and "
+                     f"every worker it reaped): {med(f'tree {small}')} MB at {small:,}, "
+                     f"{med(f'tree {large}')} MB at {large:,}")
+    return notes
 
 
 # ---- start-up --------------------------------------------------------------------------

@@ -110,3 +110,25 @@ def test_a_process_that_outlives_its_measurement_is_found_and_killed(
     outcome = _measure.run_process(escapee, tmp_path, timeout=30)
     assert outcome.returncode == 0
     assert outcome.leaked == 1
+
+
+# ---- the RSS hook: the runner's own peak, not its spawner's ------------------------------
+
+def test_rss_hook_reports_the_runner_not_the_bigger_harness_that_spawned_it(
+        marker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux carries ru_maxrss across exec: a hook built on it would report this test's
+    200 MB ballast as the runner's peak."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _measure  # type: ignore[import-not-found, unused-ignore]
+    import _workloads  # type: ignore[import-not-found, unused-ignore]
+
+    monkeypatch.setenv(MARKER, marker)
+    ballast = bytearray(200 * 2**20)
+    ballast[:: 4096] = b"x" * len(range(0, len(ballast), 4096))
+    rss_file = tmp_path / "rss.txt"
+    command = _measure.Command([sys.executable, "-c", _workloads.RSS_HOOK, str(rss_file),
+                                "--version"])
+    outcome = _measure.run_process(command, tmp_path, timeout=60)
+    assert outcome.returncode == 0, outcome.stderr
+    assert 1_000 < int(rss_file.read_text()) < 150 * 1024, "KiB: the runner alone"
+    del ballast

@@ -81,8 +81,10 @@ class Settings:
     timeout: float
 
 
-FULL = Settings(False, 5, 20, 3, 100_000, 2_000, (10_000, 1_000_000), 900.0)
-QUICK = Settings(True, 2, 5, 1, 2_000, 200, (1_000, 20_000), 120.0)
+FULL = Settings(quick=False, rounds=5, startup_runs=20, memory_rounds=3, callables=100_000,
+                commands=2_000, memory_sizes=(10_000, 1_000_000), timeout=900.0)
+QUICK = Settings(quick=True, rounds=2, startup_runs=5, memory_rounds=1, callables=2_000,
+                 commands=200, memory_sizes=(1_000, 20_000), timeout=120.0)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="fewer rounds and smaller sizes: a smoke test, not a measurement")
     parser.add_argument("--only", action="append", choices=sorted(WORKLOADS), metavar="NAME",
                         help=f"run only this workload (repeatable): {', '.join(WORKLOADS)}")
-    parser.add_argument("--rounds", type=int, help="rounds per timed workload")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds of callables, commands and latency "
+                             "(start-up and memory keep their own counts)")
     parser.add_argument("--output", type=Path, help="where to write the JSON results")
     return parser.parse_args(argv)
 

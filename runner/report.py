@@ -389,11 +389,12 @@ class Section(NamedTuple):
 
 def sections(summary: dict[str, Any]) -> list[Section]:
     """The report's tables, shared by the plain, rich and HTML renderings."""
+    numbered = list(enumerate(summary["runs"], 1))
     runs = [[str(i), str(r["run"] or "?"), str(r["job"] or "?"), str(r["executor"] or "?"),
-             str(r["mode"] or "?"), str(r["workers"] or "?"), seconds(r["wall"]),
-             seconds(r["task_time"]), f"{r['speedup'] or 0:.2f}x", str(r["max_concurrent"]),
-             str(r["retries"]), str(r["exit_code"]) if r["finished"] else "unfinished"]
-            for i, r in enumerate(summary["runs"], 1)]
+             str(r["mode"] or "?"), str(r["workers"] or "?"), str(r["retries"]),
+             str(r["exit_code"]) if r["finished"] else "unfinished"] for i, r in numbered]
+    speed = [[str(i), seconds(r["wall"]), seconds(r["task_time"]), f"{r['speedup'] or 0:.2f}x",
+              str(r["max_concurrent"]), seconds(r["overlap_seconds"])] for i, r in numbered]
     counts = [[status, str(n)] for status, n in summary["counts"].items()]
     counts.append(["total", str(summary["tasks"])])
     failures = [[str(f["run"]), f["task"], str(f["attempt"]), f["status"], f["error_type"],
@@ -401,8 +402,10 @@ def sections(summary: dict[str, Any]) -> list[Section]:
     slowest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
                 str(s["pid"]), s["host"]] for s in summary["slowest"]]
     return [
-        Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "wall", "task time",
-                         "speedup", "max parallel", "retries", "exit"], runs, "rllllrrrrrrl"),
+        Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "retries", "exit"],
+                runs, "rllllrrl"),
+        Section("Wall time vs the sum of task durations", ["#", "wall", "task time", "speedup",
+                "max parallel", "2+ at once"], speed, "rrrrrr"),
         Section("Tasks by final status", ["status", "tasks"], counts, "lr"),
         Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
                 ["#", "task", "attempt", "status", "error", "message"], failures, "rlrlll"),
@@ -447,6 +450,7 @@ def plain(tables: list[Section]) -> str:
 
 
 def _print_rich(tables: list[Section]) -> None:
+    from rich.box import SIMPLE_HEAD
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -455,9 +459,10 @@ def _print_rich(tables: list[Section]) -> None:
     for table in tables:
         if not table.rows:
             continue
-        shown = Table(title=table.title, title_justify="left", title_style="bold")
-        for header, how in zip(table.headers, table.align):
-            shown.add_column(header, justify="right" if how == "r" else "left")
+        shown = Table(title=table.title, title_justify="left", title_style="bold", box=SIMPLE_HEAD)
+        for header, how in zip(table.headers, table.align):  # numbers are never cut short
+            shown.add_column(header, justify="right" if how == "r" else "left", no_wrap=how == "r",
+                             overflow="fold", min_width=None if how == "r" else len(header))
         for row in table.rows:
             shown.add_row(*(Text(cell) for cell in row))  # Text: a task name is not markup
         console.print(shown)

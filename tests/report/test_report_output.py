@@ -40,11 +40,11 @@ def page_data(page: str) -> dict[str, Any]:
 def test_the_table(journal: JournalWriter, capsys: pytest.CaptureFixture[str]) -> None:
     assert report_command(two_runs(journal), html=None, as_json=False) == 0
     out = capsys.readouterr().out
-    for title in ["Runs", "Tasks by final status", "Failures (first 1 of 1)",
-                  "Slowest attempts", "Workers"]:
+    for title in ["Runs", "Wall time vs the sum of task durations", "Tasks by final status",
+                  "Failures (first 1 of 1)", "Slowest attempts", "Workers"]:
         assert f"\n{title}\n" in f"\n{out}"
-    assert re.search(r"1\s+first\s+demo\s+pool\s+sync\s+3\s+2\.00s\s+2\.00s\s+1\.00x\s+1\s+0\s+1",
-                     out)
+    assert re.search(r"1\s+first\s+demo\s+pool\s+sync\s+3\s+0\s+1\n", out)
+    assert re.search(r"2\s+3\.00s\s+2\.00s\s+0\.67x\s+1\s+0\.00s\n", out)
     assert re.search(r"b\s+1\s+failed\s+KeyError\s+'k'", out)
     assert re.search(r"ok\s+2\n\s+failed\s+1\n", out)
 
@@ -130,7 +130,7 @@ def test_a_terminal_gets_rich_tables(journal: JournalWriter, processes: Processe
         os.close(leader)
     out = b"".join(chunks).decode()
     assert result.returncode == 0, result.stderr
-    assert "[bold]x[/bold]" in out and "━" in out
+    assert "[bold]x[/bold]" in out and "───" in out
 
 
 def _read_all(fd: int, chunks: list[bytes]) -> None:

@@ -44,12 +44,12 @@ class Processes:
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
+            out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)  # its pipes may stay open in an escaped grandchild
             pytest.fail(f"{argv[0]} did not finish in {timeout}s")
-        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+        return subprocess.CompletedProcess(argv, process.returncode, out or "", err)
 
     def survivors(self) -> list[psutil.Process]:
         """Our descendants, and anything carrying our marker (children reparented to init)."""

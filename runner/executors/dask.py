@@ -1,0 +1,497 @@
+"""`executor: dask`: every attempt is a task on a Dask cluster, local or remote.
+
+    engine --submit--> DaskExecutor --client.submit(_execute)--> scheduler --> dask worker
+      ^                  ^     ^                                                 | announce,
+      |                  |     +-- "started" event (topic runner-<run id>) ------+ mark, run
+      +-- Report --------+     +-- results thread (as_completed) <---------------+
+          (on the loop thread)
+
+Without `dask.address` a `LocalCluster` of `workers` single-threaded processes
+listens on 127.0.0.1 until shutdown; with one, a `Client` connects to it. One
+instance serves calls and commands; each submission gets its own key.
+
+- A task announces itself on an event topic, so `running()` (task_started,
+  timeouts) costs no round trip.
+- dask cannot tell which task a dead worker was running: what a worker sends
+  just before dying is lost, "task finished" included. So each task writes
+  its key to a file named after its worker's pid first, and after a
+  `KilledWorker` the dead worker's nanny reads it back: that attempt is the
+  culprit, the others lost with the worker are orphans the engine reruns free.
+- dask cannot interrupt a running Python call. `stop()` cancels its future
+  and ends its worker process (the attempt's process tree, as `pool` does)
+  through the nanny, which starts a fresh one. A command is stopped by
+  signalling its session, and its task then ends normally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import itertools
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, NamedTuple
+
+from runner import procs, worker
+from runner.errors import ExecutorUnavailable
+from runner.events import ErrorInfo, Outcome, TaskStatus, death_error
+from runner.executors import CommandWork, Culprit, ExecutorSetup, Loss, Running
+from runner.worker import TAIL_CHARS, Work, run_one
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to reach a scheduler: a wrong address fails the run quickly instead of hanging."""
+IDLE = -1
+_IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
+
+
+class _Run(NamedTuple):
+    """What each task carries to its worker: the run, its event topic, where its modules are."""
+
+    run_id: str
+    topic: str
+    folder: str | None  # put on sys.path; None when the job's modules were uploaded
+
+
+# -- the worker side: runs in a dask worker process ----------------------------------
+
+
+class _Process:
+    """This worker process's part in the current run (tasks are plain functions)."""
+
+    run_id: str | None = None
+    host: str = ""
+    marker: BinaryIO | None = None
+
+
+def _execute(work: Work | CommandWork, run: _Run) -> Outcome:
+    """One attempt on a dask worker: announced, marked in the pid file; never raises."""
+    from distributed import get_worker
+
+    here = get_worker()
+    _adopt(run)
+    _mark(work.key)
+    try:
+        if isinstance(work, CommandWork):
+            return _run_command(work, run, here)
+        name = multiprocessing.current_process().name
+        if here.state.nthreads > 1:
+            message = (f"dask worker {here.address} runs {here.state.nthreads} threads, but a "
+                       "call changes its process's cwd, environment and stdout: start workers "
+                       "with `dask worker --nthreads 1` (and --nworkers N for more processes)")
+            return _failed(work.key, "WorkerHasThreads", message, os.getpid(), name)
+        _announce(here, run, work.key, os.getpid(), os.getppid(), name, time.time())
+        return run_one(work)
+    finally:
+        _mark(IDLE)
+
+
+def _adopt(run: _Run) -> None:
+    """On a run's first task in this process, do what `worker.setup` does that suits a
+    process dask owns: no signal handlers, no setpgid, no watchdog (dask runs the
+    worker's life, and the worker may serve other clients too)."""
+    if _Process.run_id == run.run_id:
+        return
+    if run.folder is not None and run.folder not in sys.path:
+        sys.path.insert(0, run.folder)
+    os.environ[procs.RUN_MARKER_ENV] = run.run_id
+    _Process.host = socket.gethostname()
+    # run_one compares os.getpid() with the worker's pid to catch a task's forked child.
+    worker._State.pid, worker._State.host = os.getpid(), _Process.host
+    worker._callables.clear()  # a long-lived worker may hold an older run's functions
+    if _Process.marker is not None:
+        _Process.marker.close()
+    path = _marker_path(run.run_id, os.getpid())
+    try:
+        path.parent.mkdir(exist_ok=True)
+        _Process.marker = open(path, "wb", buffering=0)  # noqa: SIM115 (for the process's life)
+    except OSError:
+        _Process.marker = None  # then a death is blamed on every task lost with it
+    _Process.run_id = run.run_id
+
+
+def _marker_path(run_id: str, pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"runner-dask-{run_id}" / str(pid)
+
+
+def _mark(key: int) -> None:
+    """Write the running attempt's key (or IDLE) where it outlives this process."""
+    if _Process.marker is not None:
+        _Process.marker.seek(0)
+        _Process.marker.write(b"%20d" % key)
+
+
+def _read_marker(run_id: str, pid: int) -> int | None:
+    """Runs in a dead worker's nanny: what that worker was running; None if unknown."""
+    try:
+        return int(_marker_path(run_id, pid).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _forget(run_id: str) -> None:
+    """At shutdown, on each worker's host: drop the run's marker files."""
+    if _Process.run_id == run_id and _Process.marker is not None:
+        _Process.marker.close()
+        _Process.marker, _Process.run_id = None, None
+    shutil.rmtree(_marker_path(run_id, 0).parent, ignore_errors=True)
+
+
+def _announce(here: Any, run: _Run, key: int, pid: int, ppid: int, name: str,
+              started: float) -> None:
+    here.log_event(run.topic, [key, pid, ppid, name, _Process.host, started, here.address,
+                               here.nanny])
+
+
+def _run_command(work: CommandWork, run: _Run, here: Any) -> Outcome:
+    """As `commands.py` runs a command from the runner: own session, stdin from /dev/null,
+    the same exit-code mapping. Output goes to temporary files whose tails are kept, so
+    memory stays flat and a leftover holding a pipe cannot hold the task."""
+    shell = isinstance(work.command, str)
+    argv = ["/bin/sh", "-c", str(work.command)] if shell else list(work.command)
+    name = "sh" if shell else os.path.basename(argv[0])
+    started = time.time()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                     cwd=work.cwd, env={**os.environ, **work.env},
+                                     start_new_session=True)
+        except OSError as exc:
+            code = 127 if isinstance(exc, FileNotFoundError) else 126
+            hint = "not found on PATH" if code == 127 else "cannot be executed"
+            message = f"{argv[0]!r} {hint} on {_Process.host}: {exc}"
+            return _failed(work.key, type(exc).__name__, message, 0, "")._replace(exit_code=code)
+        _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
+        code = popen.wait()
+        _killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
+        stdout, stderr = _tail(out), _tail(err)
+    status, error = TaskStatus.OK, None
+    if code < 0:
+        status, error = TaskStatus.CRASHED, death_error(code, popen.pid, "command")
+    elif code:
+        status = TaskStatus.FAILED
+        error = ErrorInfo("CommandFailed", f"{name} exited with code {code}")
+    return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
+                   _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr)
+
+
+def _tail(file: IO[bytes]) -> str:
+    size = file.seek(0, os.SEEK_END)
+    file.seek(max(0, size - TAIL_CHARS * 4))
+    return file.read().decode("utf-8", "replace")[-TAIL_CHARS:]
+
+
+def _failed(key: int, kind: str, message: str, pid: int, name: str) -> Outcome:
+    now = time.time()
+    return Outcome(key, TaskStatus.FAILED, now, now, pid, os.getpid(), name,
+                   _Process.host or socket.gethostname(), error=ErrorInfo(kind, message))
+
+
+def _signal_tree(pid: int, signum: int, group: bool) -> None:
+    """Runs next to the attempt (in its worker's nanny, else in the worker itself): signal
+    its process tree deepest first, and a command's whole session."""
+    members = procs.tree(pid)
+    if group:
+        _killpg(pid, signum)
+    if pid == os.getpid():  # no nanny: the worker ends itself once this call has replied
+        members = members[:-1]
+        threading.Timer(0.2, os.kill, (pid, signum)).start()
+    procs.send(members, signum)
+
+
+def _killpg(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+# -- the runner side ------------------------------------------------------------------
+
+
+@dataclass
+class _InFlight:
+    """An attempt handed to dask, and what its announcement said about where it runs."""
+
+    work: Work | CommandWork
+    future: Any
+    seen: Running | None = None
+    via: str = ""  # where a stop is sent: the worker's nanny, else the worker itself
+    stopped_by: int | None = None  # the signal that ended a call's worker process
+
+
+class DaskExecutor:
+    """Calls and commands as dask tasks; the module docstring has the data flow."""
+
+    def __init__(self, setup: ExecutorSetup) -> None:
+        self._setup = setup
+        self._dist = _import_distributed()
+        self._cluster, self._client = _connect(setup, self._dist)
+        self._upload = setup.dask_address is not None and setup.dask_upload
+        run_id, folder = setup.worker.run_id, setup.worker.folder
+        self._run = _Run(run_id, f"runner-{run_id}", None if self._upload else folder)
+        self._plugins: list[str] = []
+        self._flight: dict[int, _InFlight] = {}
+        self._keys: dict[str, int] = {}  # dask key -> attempt key
+        self._serial = itertools.count()
+        self._blame: dict[str, int | None] = {}  # dead worker -> what its marker said
+        self._completed = self._dist.as_completed(loop=self._client.loop, with_results=True,
+                                                  raise_errors=False)
+        self._more = threading.Event()
+        self._closing = False
+        try:
+            if self._upload:
+                self._upload_folder(Path(folder))
+            self._client.subscribe_topic(self._run.topic, self._on_event)
+        except BaseException:
+            self._close_client()
+            raise
+        self._collector = threading.Thread(target=self._collect, name="runner-dask-results",
+                                           daemon=True)
+        self._collector.start()
+
+    def submit(self, batch: Sequence[Any]) -> None:
+        for work in batch:
+            key = f"runner-{self._run.run_id}-{work.key}-{next(self._serial)}"
+            future = self._client.submit(_execute, work, self._run, key=key, pure=False)
+            self._keys[key] = work.key
+            self._flight[work.key] = _InFlight(work, future)
+            self._completed.add(future)
+        self._more.set()
+
+    def _collect(self) -> None:
+        """Results thread: hand each finished future to the loop. `as_completed` stops when
+        nothing is in flight, so it then waits for the next submit."""
+        while True:
+            self._more.wait()
+            self._more.clear()
+            if self._closing:
+                return
+            for future, result in self._completed:
+                future.release()  # else dask recomputes it if the worker holding it dies
+                self._setup.loop.call_soon_threadsafe(self._done, future.key, result)
+
+    def _on_event(self, event: tuple[float, list[Any]]) -> None:
+        self._setup.loop.call_soon_threadsafe(self._started, event[1])
+
+    def _started(self, message: list[Any]) -> None:
+        key, pid, ppid, name, host, started, address, nanny = message
+        flight = self._flight.get(key)
+        if flight is not None:  # announced again if dask reran it: stops go to the new one
+            since = started if flight.seen is None else flight.seen.started
+            flight.seen = Running(key, pid, ppid, name, host, since)
+            flight.via = nanny or address
+
+    def _done(self, dask_key: str, result: Any) -> None:
+        """`result` is what as_completed gathered: an Outcome, a failed future's (type,
+        error, traceback), or a cancelled one's CancelledError. The future's status is not
+        read: it changes again when the worker that held the result dies."""
+        flight = self._flight.pop(self._keys.pop(dask_key, -1), None)
+        if flight is None:
+            return
+        report = self._setup.report
+        if isinstance(result, Outcome):
+            report.finished([self._explained(result)])
+        elif flight.stopped_by is not None:
+            report.finished([_stopped(flight.seen, flight.stopped_by)])
+        elif isinstance(result, BaseException):
+            report.lost(Loss([], [flight.work.key]))
+        elif isinstance(result[1], self._dist.KilledWorker):
+            self._lost_worker(flight.work.key, result[1].last_worker)
+        else:
+            message = (f"dask could not run the attempt: {type(result[1]).__name__}: "
+                       f"{result[1]} (is the same runner installed on the workers?)")
+            report.finished([_failed(flight.work.key, "DaskError", message, 0, "")])
+
+    def _lost_worker(self, key: int, dead: Any) -> None:
+        """Blame the attempt the dead worker's marker names; the others lost with it are
+        orphans. With no marker to read (no nanny), each of them is a culprit."""
+        if dead.address not in self._blame:
+            self._blame[dead.address] = self._read_marker(dead)
+        running = self._blame[dead.address]
+        if running is None or running == key:
+            self._setup.report.lost(Loss([Culprit(key, dead.pid, None)], []))
+        else:
+            self._setup.report.lost(Loss([], [key]))
+
+    def _read_marker(self, dead: Any) -> int | None:
+        try:
+            found = self._client.run(_read_marker, self._run.run_id, dead.pid,
+                                     workers=[dead.nanny]) if dead.nanny else {}
+        except Exception:
+            found = {}
+        running: int | None = found.get(dead.nanny)
+        return running
+
+    def _explained(self, outcome: Outcome) -> Outcome:
+        """An import error on a remote worker, with the rule that decides what it imports."""
+        error = outcome.error
+        if error is None or error.type not in _IMPORT_ERRORS or self._cluster is not None:
+            return outcome
+        folder = self._setup.worker.folder
+        if self._upload:
+            hint = (f"the top-level .py files and packages of {folder} were uploaded; "
+                    "anything else a task imports must be installed on the workers")
+        else:
+            hint = (f"with dask.upload: false, {folder} must be on the workers' PYTHONPATH "
+                    f"and it is not on {outcome.host}; or set dask.upload: true")
+        return outcome._replace(error=error._replace(message=f"{error.message} ({hint})"))
+
+    def running(self) -> list[Running]:
+        return [f.seen for f in self._flight.values() if f.seen is not None]
+
+    def stop(self, key: int, signum: int) -> None:
+        """A command: signal its session; its task then ends with it. A call: dask cannot
+        interrupt it, so cancel its future (dask must not run it again) and end its worker."""
+        flight = self._flight.get(key)
+        if flight is None:
+            return
+        if flight.seen is None:
+            self._client.cancel([flight.future], force=True)
+            return
+        is_command = isinstance(flight.work, CommandWork)
+        if not is_command and flight.stopped_by is None:
+            flight.stopped_by = signum
+            self._client.cancel([flight.future], force=True)
+        with contextlib.suppress(Exception):
+            self._client.run(_signal_tree, flight.seen.pid, signum, is_command,
+                             workers=[flight.via])
+
+    def close(self) -> None:
+        """Cancel what has not been seen to start; the engine decides about the rest."""
+        waiting = [f.future for f in self._flight.values() if f.seen is None]
+        if waiting:
+            self._client.cancel(waiting, force=True)
+
+    def shutdown(self, wait: bool) -> None:
+        futures = [f.future for f in self._flight.values()]
+        if not wait:
+            for key in [k for k, f in self._flight.items() if f.seen is not None]:
+                self.stop(key, signal.SIGKILL)
+            self._client.cancel(futures, force=True)
+        elif futures:
+            with contextlib.suppress(Exception):  # a cancelled future raises here
+                self._dist.wait(futures)
+        self._closing = True
+        self._more.set()
+        self._collector.join(timeout=5.0)
+        with contextlib.suppress(Exception):
+            self._client.unsubscribe_topic(self._run.topic)
+            if self._cluster is None:
+                self._client.run(_forget, self._run.run_id)
+        _forget(self._run.run_id)
+        self._close_client()
+
+    def _close_client(self) -> None:
+        for name in self._plugins:
+            with contextlib.suppress(Exception):
+                self._client.unregister_worker_plugin(name)
+        with contextlib.suppress(Exception):
+            self._client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+
+    def _upload_folder(self, folder: Path) -> None:
+        """Send the job folder's top-level modules and packages to every worker, present and
+        future (as worker plugins: a worker its nanny restarts gets them too). The engine
+        does not say which modules `call:` names, so every top-level one goes."""
+        with tempfile.TemporaryDirectory(prefix="runner-upload-") as scratch:
+            for path in _uploadable(folder, Path(scratch)):
+                name = f"runner-{self._run.run_id}-{path.name}"
+                try:
+                    self._client.register_plugin(self._dist.UploadFile(str(path)), name=name)
+                except Exception as exc:
+                    raise ExecutorUnavailable(
+                        f"uploading {path.name} to the dask workers failed: "
+                        f"{type(exc).__name__}: {exc} (each worker imports it on upload; "
+                        "install what it needs there)") from None
+                self._plugins.append(name)
+
+
+def _uploadable(folder: Path, scratch: Path) -> Iterator[Path]:
+    """Top-level .py files as they are; packages zipped (dask puts a zip on sys.path)."""
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".py" and path.is_file():
+            yield path
+        elif (path / "__init__.py").is_file():
+            archive = scratch / f"{path.name}.zip"
+            with zipfile.ZipFile(archive, "w") as bundle:
+                for member in sorted(path.rglob("*.py")):
+                    bundle.write(member, member.relative_to(folder))
+            yield archive
+
+
+def _stopped(seen: Running | None, signum: int) -> Outcome:
+    """A call whose worker stop() ended; the engine records it as timeout or interrupted."""
+    assert seen is not None
+    message = (f"dask cannot interrupt a running call: its worker process (pid {seen.pid} on "
+               f"{seen.host}) was sent {procs.signal_name(signum)}; its nanny starts a new one")
+    return Outcome(seen.key, TaskStatus.INTERRUPTED, seen.started, time.time(), seen.pid,
+                   seen.ppid, seen.process_name, seen.host, error=ErrorInfo("Stopped", message))
+
+
+def _import_distributed() -> Any:
+    try:
+        return importlib.import_module("distributed")
+    except ImportError as exc:
+        raise ExecutorUnavailable("executor: dask needs the dask extra: "
+                                  f"pip install 'runner[dask]' ({exc})") from None
+
+
+def _connect(setup: ExecutorSetup, dist: Any) -> tuple[Any, Any]:
+    """A client of the cluster at `dask.address`, or of a new local one (and that cluster)."""
+    address = setup.dask_address
+    if address is not None:
+        try:
+            asyncio.run(_probe(dist, address))
+            return None, dist.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        except Exception as exc:
+            raise ExecutorUnavailable(
+                f"cannot reach the dask scheduler at {address} within {CONNECT_TIMEOUT:g}s: "
+                f"{type(exc).__name__}: {exc} (is `dask scheduler` running there?)") from None
+    try:
+        with _sigint_ignored():
+            # allowed_failures=0: dask must not rerun a task that killed its worker elsewhere;
+            # memory_limit=0: no nanny memory kills, as with the other executors;
+            # silence_logs: every problem reaches the user as a task's outcome instead.
+            cluster = dist.LocalCluster(
+                n_workers=setup.workers, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None, memory_limit=0,
+                silence_logs=logging.CRITICAL, scheduler_kwargs={"allowed_failures": 0})
+    except Exception as exc:
+        raise ExecutorUnavailable(f"could not start a local dask cluster: "
+                                  f"{type(exc).__name__}: {exc}") from None
+    return cluster, dist.Client(cluster, set_as_default=False)
+
+
+async def _probe(dist: Any, address: str) -> None:
+    """Connect once before making a Client: a Client that fails to connect hangs for
+    10 s when it is garbage collected."""
+    comm = await dist.comm.connect(address, timeout=CONNECT_TIMEOUT)
+    await comm.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Workers started now inherit SIGINT ignored, so a Ctrl-C at the terminal reaches
+    only the runner, which applies `shutdown` (pool workers get this from setpgid)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -152,6 +152,29 @@ def forest(roots: Iterable[psutil.Process]) -> list[psutil.Process]:
     return sorted(members.values(), key=lambda p: _depth(p, 0), reverse=True)
 
 
+def freeze(roots: Iterable[psutil.Process], rounds: int = 10) -> list[psutil.Process]:
+    """Suspend whole trees, deepest first, and return every member.
+
+    A suspended process cannot start another, so a tree frozen this way can be
+    killed without a race against a parent that respawns its children (a pool
+    replacing dead workers). Each round suspends what the previous one missed
+    because it was started meanwhile; `rounds` bounds a fork bomb. This process is
+    never suspended, even when it belongs to a tree it freezes."""
+    frozen: dict[int, psutil.Process] = {os.getpid(): psutil.Process()}
+    pending = list(roots)
+    for _ in range(rounds):
+        fresh = [p for p in forest(pending) if p.pid not in frozen]
+        if not fresh:
+            break
+        for process in fresh:
+            with contextlib.suppress(psutil.Error):
+                process.suspend()
+            frozen[process.pid] = process
+        pending = fresh
+    del frozen[os.getpid()]
+    return sorted(frozen.values(), key=lambda p: _depth(p, 0), reverse=True)
+
+
 def become_subreaper() -> bool:
     """Make orphaned descendants come back to this process instead of init (Linux only)."""
     if not sys.platform.startswith("linux"):

@@ -349,7 +349,7 @@ def _stop(roots: list[psutil.Process], grace: float,
         time.sleep(FOLLOW_SECONDS)
     if not living:
         return []
-    last = _others(procs.forest(living))
+    last = _others(procs.freeze(living))
     _remember([p for p in last if p.pid not in labels], ours, labels)
     return procs.kill_all(last, signal.SIGKILL, KILL_WAIT_SECONDS)
 

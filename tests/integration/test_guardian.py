@@ -1,0 +1,253 @@
+"""Nothing a run started outlives it, not even after the runner is SIGKILLed.
+
+Every process here carries RUNNER_TEST_MARKER=<uuid> (children inherit it),
+which finds stragglers independently of the runner's own RUNNER_RUN_ID marker.
+The autouse fixture fails a test that leaves one behind, after killing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runner import guardian
+from runner.procs import RUN_MARKER_ENV, wait_gone
+
+pytestmark = pytest.mark.timeout(60)
+
+RUNNER = str(Path(sys.executable).with_name("runner"))
+TEST_MARKER = "RUNNER_TEST_MARKER"
+CLEANUP_LIMIT = 15.0
+START_LIMIT = 20.0
+
+HANGERS = '''
+import os, subprocess, time
+from pathlib import Path
+
+def spawn_and_hang(ready):
+    child = subprocess.Popen(["sleep", "60"])
+    Path(ready, f"spawned-{os.getpid()}").write_text(str(child.pid))
+    time.sleep(60)
+
+def fork_and_hang(ready):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    Path(ready, f"forked-{os.getpid()}").write_text(str(pid))
+    time.sleep(60)
+'''
+
+
+def marked_alive(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(TEST_MARKER) == marker \
+                    and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def wait_until_gone(marker: str, limit: float) -> tuple[float, list[psutil.Process]]:
+    started = time.monotonic()
+    while True:
+        left = marked_alive(marker)
+        elapsed = time.monotonic() - started
+        if not left or elapsed > limit:
+            return elapsed, left
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def marker() -> Iterator[str]:
+    value = uuid.uuid4().hex
+    yield value
+    leftovers = marked_alive(value)
+    described = []
+    for process in leftovers:
+        try:
+            described.append(f"{process.pid} {process.cmdline()}")
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(leftovers, timeout=5)
+    assert not described, f"processes outlived the test: {described}"
+
+
+@pytest.fixture
+def env(marker: str, tmp_path: Path) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if k != RUN_MARKER_ENV}
+    return {**environ, TEST_MARKER: marker, "RUNNER_STATE_DIR": str(tmp_path / "state")}
+
+
+def sleeper(env: dict[str, str], **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["sleep", "60"], env={**env, **extra}, start_new_session=True)
+
+
+# -- the guardian on its own -------------------------------------------------------
+
+
+def test_guardian_kills_marked_trees_and_nothing_else_when_its_runner_dies(
+        env: dict[str, str], marker: str) -> None:
+    run_id = uuid.uuid4().hex[:12]
+    fake_runner = textwrap.dedent(f"""
+        import subprocess, sys, time
+        from runner import guardian
+        watch = guardian.start({run_id!r}, 1.0)
+        shell = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"],
+                                 env={{**__import__("os").environ, "{RUN_MARKER_ENV}": {run_id!r}}})
+        print(watch.pid, shell.pid, flush=True)
+        time.sleep(60)
+    """)
+    bystanders = [sleeper(env, **{RUN_MARKER_ENV: "someone-else"}), sleeper(env)]
+    runner = subprocess.Popen([sys.executable, "-c", fake_runner], env=env,
+                              stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert runner.stdout is not None
+        guardian_pid, shell_pid = map(int, runner.stdout.readline().split())
+        shell = psutil.Process(shell_pid)
+        deadline = time.monotonic() + 5
+        while len(shell.children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        doomed = [psutil.Process(guardian_pid), shell, *shell.children()]
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(5)
+        assert not wait_gone(doomed, CLEANUP_LIMIT)
+        assert all(b.poll() is None for b in bystanders), "an unrelated process was killed"
+    finally:
+        for process in [runner, *bystanders]:
+            process.kill()
+            process.wait(5)
+
+
+def test_close_says_done_and_kills_nothing(env: dict[str, str]) -> None:
+    run_id = uuid.uuid4().hex[:12]
+    watch = guardian.start(run_id, 1.0)
+    marked = sleeper(env, **{RUN_MARKER_ENV: run_id})
+    try:
+        time.sleep(0.2)
+        watch.close()
+        assert watch.process.returncode == 0
+        assert marked.poll() is None, "a normal end must not kill the run's processes"
+    finally:
+        marked.kill()
+        marked.wait(5)
+
+
+def test_guardian_has_its_own_session_ignores_stop_signals_and_carries_no_marker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RUN_MARKER_ENV, "outer-run")
+    with guardian.start(uuid.uuid4().hex[:12], 1.0) as watch:
+        wait_until_listening(watch)
+        assert os.getsid(watch.pid) == watch.pid != os.getsid(0)
+        assert RUN_MARKER_ENV not in psutil.Process(watch.pid).environ()
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.kill(watch.pid, signum)
+        time.sleep(0.3)
+        assert watch.process.poll() is None
+    assert watch.process.returncode == 0
+
+
+def wait_until_listening(watch: guardian.Guardian) -> None:
+    """Its stdin reader thread starts after its signal dispositions are set."""
+    deadline = time.monotonic() + 10
+    while psutil.Process(watch.pid).num_threads() < 2:
+        assert time.monotonic() < deadline, "the guardian never started listening"
+        time.sleep(0.01)
+
+
+def test_guardian_starts_without_heavy_imports() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "runner.guardian", "r", str(os.getpid()), "1"],
+        input=b"done\n", capture_output=True, timeout=30, check=True)
+    imported = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()
+                if line.startswith("import time:")}
+    heavy = {name for name in imported
+             if name.split(".")[0] in {"pydantic", "typer", "yaml", "psutil", "rich", "click"}}
+    assert not heavy
+
+
+# -- a real runner, SIGKILLed mid-job ------------------------------------------------
+
+
+def write_job(folder: Path, ready: Path) -> Path:
+    (folder / "hangers.py").write_text(HANGERS)
+    job = folder / "orphans.yml"
+    job.write_text(textwrap.dedent(f"""
+        version: 1
+        name: orphans
+        workers: 3
+        shutdown: {{grace: 2s}}
+        tasks:
+          - name: shell
+            command: "sleep 60 & sleep 60"
+          - name: spawner
+            call: hangers:spawn_and_hang
+            args: [{json.dumps(str(ready))}]
+          - name: forker
+            call: hangers:fork_and_hang
+            args: [{json.dumps(str(ready))}]
+    """))
+    return job
+
+
+def wait_for_grandchildren(marker: str, ready: Path, runner: subprocess.Popen[bytes],
+                           log: Path) -> None:
+    deadline = time.monotonic() + START_LIMIT
+    while time.monotonic() < deadline:
+        sleeps = [p for p in marked_alive(marker) if _name(p) == "sleep"]
+        if len(sleeps) >= 3 and len(list(ready.iterdir())) >= 2:
+            return
+        assert runner.poll() is None, f"the runner exited early:\n{log.read_text()}"
+        time.sleep(0.05)
+    pytest.fail(f"the job's grandchildren never all started:\n{log.read_text()}")
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.Error:
+        return ""
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+@pytest.mark.parametrize("executor", ["process", "pool", "mp-pool"])
+def test_sigkilled_runner_leaves_no_process_behind(
+        executor: str, start_method: str, tmp_path: Path, env: dict[str, str],
+        marker: str) -> None:
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    job = write_job(tmp_path, ready)
+    log = tmp_path / "runner.log"
+    with log.open("wb") as output:
+        runner = subprocess.Popen(
+            [RUNNER, "run", str(job), "--executor", executor, "--set",
+             f"start_method={start_method}", "--journal", str(tmp_path / "journal.jsonl")],
+            env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        wait_for_grandchildren(marker, ready, runner, log)
+        assert any("runner.guardian" in " ".join(p.cmdline()) for p in marked_alive(marker))
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(5)
+        elapsed, left = wait_until_gone(marker, CLEANUP_LIMIT)
+        print(f"\ncleanup after SIGKILL, {executor}/{start_method}: {elapsed:.2f}s")
+        assert not left, f"survived {CLEANUP_LIMIT}s after the runner: {left}"
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(5)

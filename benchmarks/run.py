@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shutil
 import sys
 import tempfile
@@ -63,6 +64,20 @@ def _machine_line() -> str:
             f"{m['platform']}\n")
 
 
+def _load() -> float | None:
+    """The 1-minute load average: a busy machine makes every number noisy, so the results
+    record it before and after, and a busy start is said out loud."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _warn_if_busy(load: float | None) -> None:
+    cores = os.cpu_count() or 1
+    if load is not None and load > cores / 2:
+        print(f"warning: load average {load:.1f} on {cores} cores before starting; other "
+              "work will inflate the times (ratios suffer less, approaches alternate)",
+              file=sys.stderr, flush=True)
+
+
 def _run_all(names: list[str], ctx: Context) -> dict[str, Table]:
     """Run each workload and print its table as soon as it is done."""
     tables = {}
@@ -78,12 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = _settings(args)
     names = args.only or list(WORKLOADS)
     print(_machine_line(), flush=True)
+    load_before = _load()
+    _warn_if_busy(load_before)
     with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
         ctx = Context(settings, Path(tmp), sys.executable, _runner_executable())
         ctx.setup()
         tables = _run_all(names, ctx)
     output = args.output or RESULTS / ("quick.json" if settings.quick else "latest.json")
-    write_json(output, tables, {**dataclasses.asdict(settings), "workloads": names})
+    write_json(output, tables, {**dataclasses.asdict(settings), "workloads": names,
+                                "load_before": load_before, "load_after": _load()})
     print(f"results: {output}", file=sys.stderr)
     return 0 if all(table.ok() for table in tables.values()) else 1
 

@@ -363,24 +363,30 @@ def _remember(processes: list[psutil.Process], ours: dict[int, psutil.Process],
 
 
 def _resolve(target: str) -> tuple[RunRecord | None, list[psutil.Process]] | str:
-    """A run (by id, PID of its runner, or unique id prefix) or a bare PID; else why not."""
+    """What `target` names, in this order: a run id, the PID of a live runner, any other
+    live PID, a unique prefix of a run id. Otherwise a message saying why not."""
     known = records()
-    exact = [r for r in known if r.run_id == target]
-    if target.isdigit():
-        exact += [r for r in known if r.pid == int(target) and r.runner() is not None]
-    matches = exact or [r for r in known if r.run_id.startswith(target)]
+    number = int(target) if target.isdigit() else None
+    exact = [r for r in known if r.run_id == target
+             or (r.pid == number and r.runner() is not None)]
+    if exact:
+        return _run_roots(exact[0])
+    if number is not None:
+        with contextlib.suppress(psutil.Error):
+            return None, [psutil.Process(number)]
+    matches = [r for r in known if target and r.run_id.startswith(target)]
     if len(matches) == 1:
-        record = matches[0]
-        runner = record.runner()
-        return record, [*([runner] if runner else []), *procs.marked(record.run_id)]
+        return _run_roots(matches[0])
     if len(matches) > 1:
         names = ", ".join(r.run_id for r in matches)
         return f"runner kill: {target!r} matches several runs ({names}); give more of the id"
-    if target.isdigit():
-        with contextlib.suppress(psutil.Error):
-            return None, [psutil.Process(int(target))]
     return (f"runner kill: no live run or process {target!r}; "
             "`runner ps` lists the runs and their PIDs")
+
+
+def _run_roots(record: RunRecord) -> tuple[RunRecord, list[psutil.Process]]:
+    runner = record.runner()
+    return record, [*([runner] if runner else []), *procs.marked(record.run_id)]
 
 
 def _others(processes: list[psutil.Process]) -> list[psutil.Process]:

@@ -216,6 +216,17 @@ def test_unknown_targets_exit_2_with_a_message(env: dict[str, str]) -> None:
         assert "no live run or process" in done.stderr and target in done.stderr
 
 
+def test_an_ambiguous_or_empty_target_kills_nothing(tmp_path: Path, env: dict[str, str]) -> None:
+    runs = tmp_path / "state" / "runs"
+    runs.mkdir(parents=True)
+    for run_id in ("abc111111111", "abc222222222"):
+        record = RunRecord(run_id, 1, 0.0, "lost", None, time.time(), "pool", 2)
+        (runs / f"{run_id}.json").write_text(json.dumps(asdict(record)))
+    done = cli(env, "kill", "abc")
+    assert done.returncode == 2 and "matches several runs" in done.stderr
+    assert cli(env, "kill", "").returncode == 2
+
+
 def test_a_normal_run_leaves_no_record(tmp_path: Path, env: dict[str, str]) -> None:
     job = tmp_path / "quick.yml"
     job.write_text("version: 1\ntasks:\n  - name: hello\n    command: [\"true\"]\n")

@@ -105,11 +105,12 @@ def test_guardian_kills_marked_trees_and_nothing_else_when_its_runner_dies(
         env: dict[str, str], marker: str) -> None:
     run_id = uuid.uuid4().hex[:12]
     fake_runner = textwrap.dedent(f"""
-        import subprocess, sys, time
+        import os, subprocess, time
         from runner import guardian
         watch = guardian.start({run_id!r}, 1.0)
-        shell = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"],
-                                 env={{**__import__("os").environ, "{RUN_MARKER_ENV}": {run_id!r}}})
+        stubborn = "trap '' TERM; sleep 60 & sleep 60"  # SIGKILL after the grace, or nothing
+        shell = subprocess.Popen(["sh", "-c", stubborn],
+                                 env={{**os.environ, "{RUN_MARKER_ENV}": {run_id!r}}})
         print(watch.pid, shell.pid, flush=True)
         time.sleep(60)
     """)
@@ -126,7 +127,9 @@ def test_guardian_kills_marked_trees_and_nothing_else_when_its_runner_dies(
         doomed = [psutil.Process(guardian_pid), shell, *shell.children()]
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(5)
+        started = time.monotonic()
         assert not wait_gone(doomed, CLEANUP_LIMIT)
+        assert time.monotonic() - started > 0.9, "SIGTERM was ignored: only SIGKILL ends them"
         assert all(b.poll() is None for b in bystanders), "an unrelated process was killed"
     finally:
         for process in [runner, *bystanders]:

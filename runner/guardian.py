@@ -95,8 +95,9 @@ def _wait_for_runner(runner_pid: int) -> bool:
 
     threading.Thread(target=read, name="guardian-stdin", daemon=True).start()
     while not ended.wait(POLL_SECONDS):
-        if os.getppid() != runner_pid:
-            return False
+        if os.getppid() != runner_pid:  # a "done" written just before dying still counts
+            ended.wait(POLL_SECONDS)
+            break
     return DONE in b"".join(said)
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runner.spec import CallTask, CommandTask, Job, TaskDefaults
+from runner.spec import CallTask, CommandTask, Job, TaskDefaults, task_count
 from runner.template import Renderer, as_text, compile_value, names_in
 
 
@@ -67,7 +66,7 @@ class _Entry:
         self.job_name = job.job_name
         self.name_template = task.name
         self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
-        self.count = math.prod(len(axis) for _, axis in self.axes)
+        self.count = task_count(task.foreach)
         self.call = task.call if isinstance(task, CallTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
         raw = _templates(task, job.defaults)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     Tag,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -120,7 +122,7 @@ def _axis_range(bounds: object) -> range:
     if len(bounds) == 3 and bounds[2] == 0:
         raise PydanticCustomError("axis_range", "a range's step cannot be 0")
     axis = range(*bounds)
-    if len(axis) == 0:
+    if not axis:
         raise PydanticCustomError(
             "axis_empty", "range {bounds} is empty (the stop is excluded)",
             {"bounds": as_text(bounds)})
@@ -262,6 +264,21 @@ Command = Annotated[
 ]
 
 
+def axis_size(axis: Sequence[Any]) -> int:
+    """How many values an axis has; `len()` overflows past sys.maxsize, this does not."""
+    if isinstance(axis, range):
+        return max(0, -((axis.start - axis.stop) // axis.step))
+    return len(axis)
+
+
+def _countable(count: int, what: str) -> None:
+    """A plan's length is a Python `len()`, which cannot pass sys.maxsize."""
+    if count > sys.maxsize:
+        raise PydanticCustomError(
+            "too_many_tasks", "{what} expands to {count} tasks, more than the {limit} a "
+            "plan can hold", {"what": what, "count": count, "limit": sys.maxsize})
+
+
 class _TaskBase(_Model):
     name: str = Field(min_length=1)
     foreach: dict[Identifier, ForeachAxis] | None = None
@@ -270,6 +287,19 @@ class _TaskBase(_Model):
     retry_delay: Duration | None = None
     env: dict[EnvName, str] | None = None
     cwd: str | None = None
+
+    @field_validator("foreach")
+    @classmethod
+    def _foreach_fits(
+        cls, foreach: dict[str, Sequence[Any]] | None
+    ) -> dict[str, Sequence[Any]] | None:
+        _countable(task_count(foreach), "this foreach")
+        return foreach
+
+
+def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
+    """How many tasks one `tasks:` entry expands to."""
+    return math.prod(axis_size(axis) for axis in (foreach or {}).values())
 
 
 class CallTask(_TaskBase):
@@ -337,6 +367,12 @@ class Job(_Model):
     tasks: list[Task] = Field(min_length=1)
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks_fit(cls, tasks: list[CallTask | CommandTask]) -> list[CallTask | CommandTask]:
+        _countable(sum(task_count(task.foreach) for task in tasks), "the job")
+        return tasks
 
     @property
     def source(self) -> Path | None:

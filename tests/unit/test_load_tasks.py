@@ -127,6 +127,27 @@ def test_bad_foreach_shapes(problems: Callable[..., list[str]], foreach: str,
         expected]
 
 
+MAX = 2**63 - 1
+
+
+def test_a_foreach_too_large_to_count(problems: Callable[..., list[str]]) -> None:
+    text = HEAD + ("  - {name: a, call: m:f, foreach: {i: {range: [100000000000000000000]}}}\n"
+                   "  - {name: b, call: m:f, foreach: {i: {range: [4611686018427387904]}, "
+                   "j: [1, 2]}}\n")
+    assert problems(text) == [
+        f"3:35: tasks[0].foreach: this foreach expands to {10**20} tasks, more than the "
+        f"{MAX} a plan can hold",
+        f"4:35: tasks[1].foreach: this foreach expands to {2**63} tasks, more than the "
+        f"{MAX} a plan can hold",
+    ]
+
+
+def test_a_job_too_large_to_count(problems: Callable[..., list[str]]) -> None:
+    entry = "call: m:f, foreach: {i: {range: [4611686018427387904]}}}\n"
+    assert problems(HEAD + f"  - {{name: a, {entry}  - {{name: b, {entry}") == [
+        f"3:3: tasks: the job expands to {2**63} tasks, more than the {MAX} a plan can hold"]
+
+
 def unknown(name: str, known: str) -> str:
     return f"unknown template variable {{{{ {name} }}}}; known here: {known}"
 

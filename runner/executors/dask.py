@@ -465,11 +465,14 @@ def _connect(setup: ExecutorSetup, dist: Any) -> tuple[Any, Any]:
         with _sigint_ignored():
             # allowed_failures=0: dask must not rerun a task that killed its worker elsewhere;
             # memory_limit=0: no nanny memory kills, as with the other executors;
-            # silence_logs: every problem reaches the user as a task's outcome instead.
+            # silence_logs: every problem reaches the user as a task's outcome instead;
+            # no dashboard, and the scheduler's HTTP routes on a free port, not on 8787.
             cluster = dist.LocalCluster(
                 n_workers=setup.workers, threads_per_worker=1, processes=True,
                 host="127.0.0.1", dashboard_address=None, memory_limit=0,
-                silence_logs=logging.CRITICAL, scheduler_kwargs={"allowed_failures": 0})
+                silence_logs=logging.CRITICAL,
+                scheduler_kwargs={"allowed_failures": 0, "dashboard": False,
+                                  "dashboard_address": "127.0.0.1:0"})
     except Exception as exc:
         raise ExecutorUnavailable(f"could not start a local dask cluster: "
                                   f"{type(exc).__name__}: {exc}") from None

@@ -140,7 +140,8 @@ def remote_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
     started = [subprocess.Popen(
         [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+         "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+         "--scheduler-file", str(scheduler_file)],
         cwd=where, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         address = _scheduler_address(scheduler_file)

@@ -42,7 +42,8 @@ _YAML_TAG = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = frozenset(
     _YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 )
-_INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# The last branch catches a `${` that is none of the forms, such as `${VAR-x}` or `${1}`.
+_INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+")
@@ -279,24 +280,28 @@ class _Builder:
         return value
 
     def _interpolate(self, text: str, at: Mark, path: tuple[str | int, ...]) -> str:
-        """`${VAR}`, `${VAR:-default}` (also for an empty VAR, as in the shell) and `$$`."""
+        """`${VAR}`, `${VAR:-default}` (also for an empty VAR, as in the shell) and `$$`.
+        A plain `$VAR` is left alone: a shell command reads it when it runs."""
         if "$" not in text:
             return text
+        return _INTERPOLATION.sub(lambda match: self._substitute(match, at, path), text)
 
-        def substitute(match: re.Match[str]) -> str:
-            if match.group(0) == "$$":
-                return "$"
-            name, default = match.group(1), match.group(2)
-            value = self.environ.get(name)
-            if default is not None and not value:
-                return default
-            if value is not None:
-                return value
-            self.positions.problem_at(at, format_path(path), f"${{{name}}} is not set in the "
-                                      f"environment; set it or write ${{{name}:-default}}")
-            return ""
-
-        return _INTERPOLATION.sub(substitute, text)
+    def _substitute(self, match: re.Match[str], at: Mark, path: tuple[str | int, ...]) -> str:
+        name, default = match.group(1), match.group(2)
+        if match.group(0) == "$$":
+            return "$"
+        if name is None:
+            self.positions.problem_at(at, format_path(path), "`${` starts a variable: write "
+                                      "${NAME} or ${NAME:-default}, or $${ for a literal ${")
+            return "${"
+        value = self.environ.get(name)
+        if default is not None and not value:
+            return default
+        if value is not None:
+            return value
+        self.positions.problem_at(at, format_path(path), f"${{{name}}} is not set in the "
+                                  f"environment; set it or write ${{{name}:-default}}")
+        return ""
 
     def _alias(self, event: yaml.AliasEvent) -> bool:
         at = _mark(event.start_mark)

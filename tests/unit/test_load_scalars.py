@@ -169,6 +169,8 @@ def test_quoted_lookalikes_are_plain_strings(job: Callable[..., Job]) -> None:
     assert first_args(loaded) == ["no", "1:30", "0755", "y", "n", "on"]
 
 
+MALFORMED = ("`${` starts a variable: write ${NAME} or ${NAME:-default}, or $${ for a "
+             "literal ${")
 ENV = {"N": "42", "WORD": "job", "EMPTY": "", "B": "no", "Z": "0755", "T": "true",
        "LIST": "[1, 2]", "HASH": "a # c"}
 
@@ -192,7 +194,8 @@ ENV = {"N": "42", "WORD": "job", "EMPTY": "", "B": "no", "Z": "0755", "T": "true
     ("'$${N}'", "${N}"),
     ("$$$$", "$$"),
     ("$N", "$N"),
-    ("'${N'", "${N"),
+    ("'$${N'", "${N"),
+    ("'echo $HOME ${N}'", "echo $HOME 42"),
     ("${LIST}", "[1, 2]"),
     ("${HASH}", "a # c"),
     ("${WORD}-${N}", "job-42"),
@@ -208,6 +211,10 @@ def test_interpolation_then_plain_or_quoted_resolution(job: Callable[..., Job], 
      "write ${UNSET:-default}"),
     ("${B}", f"6:9: tasks[0].args[0]: {ambiguous_bool('no')}"),
     ("${Z}", f"6:9: tasks[0].args[0]: {ambiguous_number('0755')}"),
+    ("'${N'", f"6:9: tasks[0].args[0]: {MALFORMED}"),
+    ("'${N-x}'", f"6:9: tasks[0].args[0]: {MALFORMED}"),
+    ("'${1}'", f"6:9: tasks[0].args[0]: {MALFORMED}"),
+    ("'${#ARR[@]}'", f"6:9: tasks[0].args[0]: {MALFORMED}"),
 ])
 def test_interpolation_errors_are_at_the_value(problems: Callable[..., list[str]], item: str,
                                                expected: str) -> None:

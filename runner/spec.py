@@ -136,6 +136,26 @@ def dump_axis(axis: Sequence[Any]) -> Any:
     return list(axis)
 
 
+def axis_size(axis: Sequence[Any]) -> int:
+    """How many values an axis has; `len()` overflows past sys.maxsize, this does not."""
+    if isinstance(axis, range):
+        return max(0, -((axis.start - axis.stop) // axis.step))
+    return len(axis)
+
+
+def _countable(count: int, what: str) -> None:
+    """A plan's length is a Python `len()`, which cannot pass sys.maxsize."""
+    if count > sys.maxsize:
+        raise PydanticCustomError(
+            "too_many_tasks", "{what} expands to {count} tasks, more than the {limit} a "
+            "plan can hold", {"what": what, "count": count, "limit": sys.maxsize})
+
+
+def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
+    """How many tasks one `tasks:` entry expands to."""
+    return math.prod(axis_size(axis) for axis in (foreach or {}).values())
+
+
 def show_value(value: object) -> str:
     """A value as an error message quotes it, saying its type when that is the problem."""
     if isinstance(value, str):
@@ -264,21 +284,6 @@ Command = Annotated[
 ]
 
 
-def axis_size(axis: Sequence[Any]) -> int:
-    """How many values an axis has; `len()` overflows past sys.maxsize, this does not."""
-    if isinstance(axis, range):
-        return max(0, -((axis.start - axis.stop) // axis.step))
-    return len(axis)
-
-
-def _countable(count: int, what: str) -> None:
-    """A plan's length is a Python `len()`, which cannot pass sys.maxsize."""
-    if count > sys.maxsize:
-        raise PydanticCustomError(
-            "too_many_tasks", "{what} expands to {count} tasks, more than the {limit} a "
-            "plan can hold", {"what": what, "count": count, "limit": sys.maxsize})
-
-
 class _TaskBase(_Model):
     name: str = Field(min_length=1)
     foreach: dict[Identifier, ForeachAxis] | None = None
@@ -295,11 +300,6 @@ class _TaskBase(_Model):
     ) -> dict[str, Sequence[Any]] | None:
         _countable(task_count(foreach), "this foreach")
         return foreach
-
-
-def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
-    """How many tasks one `tasks:` entry expands to."""
-    return math.prod(axis_size(axis) for axis in (foreach or {}).values())
 
 
 class CallTask(_TaskBase):

@@ -196,6 +196,7 @@ def test_a_file_over_the_size_limit(problems: Callable[..., list[str]]) -> None:
         f"1:1: is larger than the limit of {len(VALID) - 1} bytes"]
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 def test_dev_zero_is_read_only_up_to_the_limit(problems: Callable[..., list[str]]) -> None:
     assert problems(Path("/dev/zero"), limits=Limits(max_bytes=4096)) == [
         "1:1: is larger than the limit of 4096 bytes"]
@@ -218,6 +219,10 @@ def _feed_fifo(path: Path, data: bytes, forever: bool) -> threading.Thread:
     return thread
 
 
+NEEDS_FIFO = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+
+
+@NEEDS_FIFO
 @pytest.mark.parametrize("forever", [False, True])
 def test_a_fifo_over_the_limit_is_refused_without_reading_it_all(
         problems: Callable[..., list[str]], tmp_path: Path, forever: bool) -> None:
@@ -230,6 +235,7 @@ def test_a_fifo_over_the_limit_is_refused_without_reading_it_all(
     assert not writer.is_alive()
 
 
+@NEEDS_FIFO
 def test_a_fifo_under_the_limit_loads(tmp_path: Path) -> None:
     fifo = tmp_path / "job.fifo"
     os.mkfifo(fifo)

@@ -1,6 +1,7 @@
 """A catalogue of tasks that misbehave in every way a process can, and a few that don't.
 
-Copied into each test's job folder and imported by workers as `misbehaving`.
+`jobs/faults.yml` runs each of them next to healthy tasks; the test suite
+runs the same catalogue under every executor and start method.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from enum import Enum
 
 from runner.errors import ExitCode
 from runner.events import (
+    ErrorInfo,
     JobFinished,
     JobStarted,
     Outcome,
@@ -44,7 +45,7 @@ from runner.events import (
 from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, Running, open_executors
 from runner.loop import Loop, Timer
 from runner.plan import PlannedTask
-from runner.procs import signal_number
+from runner.procs import signal_name, signal_number
 from runner.spec import Job
 from runner.worker import Work, WorkerSetup
 
@@ -53,6 +54,7 @@ TICK = 0.05
 BATCH_SECONDS = 0.02
 MAX_BATCH = 512
 MAX_REQUEUES = 5
+LOST_AFTER_KILL = 5.0
 
 
 class AttemptState(str, Enum):
@@ -153,11 +155,16 @@ class Engine:
                 for sink in self.sinks:
                     sink.flush()
             self._ticker.cancel()
+        except BaseException:
+            self._kill_all = True  # a broken run must not wait for its tasks
+            raise
         finally:
-            self._restore_signal_handlers(previous)
             self._shutdown_executors()
             self.loop.close()
-        return self._emit_job_finished(started)
+        try:
+            return self._emit_job_finished(started)
+        finally:
+            self._restore_signal_handlers(previous)
 
     def _busy(self) -> bool:
         return bool(self._attempts or self._retrying or self._requeued or not self._plan_done)
@@ -337,7 +344,8 @@ class Engine:
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
         if attempt.stop_reason is not None and outcome.status is not TaskStatus.OK:
-            outcome = outcome._replace(status=attempt.stop_reason)
+            outcome = outcome._replace(status=attempt.stop_reason,
+                                       error=self._stop_error(attempt, outcome))
         if outcome.status is not TaskStatus.CANCELLED:
             self._announce(attempt, outcome)
         attempt.move(AttemptState.DONE)
@@ -353,6 +361,24 @@ class Engine:
             self._schedule_retry(attempt, delay)
         else:
             self._emit_final(attempt, outcome)
+
+    def _stop_error(self, attempt: Attempt, outcome: Outcome) -> ErrorInfo:
+        """Say why the runner stopped the attempt, and with what it finally ended."""
+        how = ""
+        if outcome.exit_code is not None and outcome.exit_code < 0:
+            how = f"; it ended by {signal_name(-outcome.exit_code)}"
+        signame = self.job.shutdown.signal
+        if attempt.stop_reason is TaskStatus.TIMEOUT:
+            return ErrorInfo("Timeout", f"still running after its {attempt.task.timeout:g}s "
+                             f"timeout: sent {signame} to its process tree, SIGKILL "
+                             f"{self._grace:g}s later if still alive{how}")
+        why = self._stopping or "a stop"
+        cause = {"abort": "on_failure: abort", "signal": f"{self._signal_text()} to the runner"}
+        return ErrorInfo("Interrupted", f"stopped by {cause.get(why, why)}: sent "
+                         f"{'SIGKILL' if self._kill_all else signame} to its process tree{how}")
+
+    def _signal_text(self) -> str:
+        return signal_name(self._signalled) if self._signalled else "a signal"
 
     def _emit_final(self, attempt: Attempt, outcome: Outcome) -> None:
         task = attempt.task
@@ -426,8 +452,18 @@ class Engine:
         def kill() -> None:
             if attempt.key in self._attempts:
                 executor.stop(attempt.key, signal.SIGKILL)
+                self.loop.call_later(LOST_AFTER_KILL, give_up)
 
-        self.loop.call_later(self._grace, kill)
+        def give_up() -> None:
+            """SIGKILL cannot be ignored; if nothing was heard since, the process is gone
+            and its executor lost track of it: conclude rather than wait forever."""
+            if attempt.key in self._attempts:
+                lost = self._synthetic(attempt, reason, time.time())._replace(
+                    error=ErrorInfo("Lost", "no outcome arrived after SIGKILL; the attempt's "
+                                    "process is gone"))
+                self._conclude(attempt, lost)
+
+        self.loop.call_later(0 if self._kill_all else self._grace, kill)
 
     def _executor_for(self, task: PlannedTask) -> Executor:
         return self._commands if task.call is None else self._calls

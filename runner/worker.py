@@ -101,11 +101,14 @@ def setup(config: WorkerSetup) -> None:
 
 
 def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
+    """Take a free row. A dead worker's row that still names an attempt is evidence the
+    runner has not read yet (which attempt that worker died running), so it is left alone."""
     with lock:
         for index in range((len(slots) - 1) // SLOT_FIELDS):
             base = index * SLOT_FIELDS
             owner = int(slots[base + SLOT_PID])
-            if owner == 0 or not _pid_exists(owner):
+            unreported = slots[base + SLOT_KEY] != IDLE
+            if owner == 0 or (not unreported and not _pid_exists(owner)):
                 slots[base + SLOT_KEY] = IDLE
                 slots[base + SLOT_TERMINATED] = 0.0
                 slots[base + SLOT_GENERATION] = float(generation)
@@ -229,11 +232,13 @@ def _end_leftovers(stderr: _Tail) -> None:
             break
     import psutil
 
+    from runner.procs import wait_gone
+
     leftovers = psutil.Process().children(recursive=True)
     for child in leftovers:
         with contextlib.suppress(psutil.Error):
             child.kill()
-    psutil.wait_procs(leftovers, timeout=2.0)
+    wait_gone(leftovers, timeout=2.0)
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass

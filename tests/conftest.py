@@ -97,7 +97,8 @@ class JobRunner:
         return path
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, MARKER: self.marker, "PYTHONUNBUFFERED": "1"}
+        return {**os.environ, MARKER: self.marker, "PYTHONUNBUFFERED": "1",
+                "RUNNER_STATE_DIR": str(self.folder / "state")}
 
     def start(self, job: Path, *args: str, journal: Path | None = None) -> subprocess.Popen[str]:
         journal = journal or self.folder / "journal.jsonl"
@@ -119,11 +120,11 @@ class JobRunner:
         return Finished(process.returncode, stdout, stderr, read_journal(journal))
 
 
-TASKS_MODULE = REPO / "tests" / "integration" / "misbehaving.py"
+CATALOGUE = REPO / "jobs" / "faults.py"
 
 
 @pytest.fixture
 def job_runner(tmp_path: Path, marker: str) -> JobRunner:
-    """A folder with the catalogue of misbehaving tasks importable as `misbehaving`."""
-    (tmp_path / "misbehaving.py").write_text(TASKS_MODULE.read_text())
+    """A folder where the catalogue of misbehaving tasks is importable as `faults`."""
+    (tmp_path / "faults.py").write_text(CATALOGUE.read_text())
     return JobRunner(tmp_path, marker)

@@ -98,9 +98,21 @@ class MultiprocessingPoolExecutor:
         pids = self._slots.pids(_GENERATION)
         if wait and not self._lost_any and not self._batches:
             pool.close()
+            pool.join()
         else:
-            pool.terminate()
+            _terminate_bounded(pool)
             for pid in pids:
                 procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
-        pool.join()
         self._slots.forget(_GENERATION)
+
+
+def _terminate_bounded(pool: multiprocessing.pool.Pool, seconds: float = 5.0) -> None:
+    """`Pool.terminate()`, but never forever: it takes the task queue's lock, and a worker
+    that was killed while waiting on that queue (an idle worker, say, hit by `runner kill`)
+    died holding it. The pool is abandoned to a daemon thread then; its workers are killed
+    by the caller either way."""
+    import threading
+
+    closer = threading.Thread(target=pool.terminate, name="mp-pool-terminate", daemon=True)
+    closer.start()
+    closer.join(seconds)

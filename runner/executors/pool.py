@@ -22,7 +22,7 @@ from typing import Any
 from runner import procs
 from runner.events import Outcome
 from runner.executors import ExecutorSetup, Loss, Running, unsent
-from runner.executors.slots import SlotTable, exit_code, tracked_context
+from runner.executors.slots import SlotTable, ended, tracked_context
 from runner.worker import Work, run_batch, setup
 
 
@@ -65,17 +65,18 @@ class PoolExecutor:
     def _done(self, generation: int, batch_id: int, batch: list[Work], future: Future[Any]) -> None:
         if batch_id not in self._batches:
             return  # already reported lost with its generation
-        self._batches.pop(batch_id)
         error = future.exception()
-        if error is None:
+        if isinstance(error, BrokenProcessPool):
+            self._on_broken(generation)
+            return
+        self._batches.pop(batch_id)
+        if error is not None:
+            self._setup.report.finished([unsent(work.key, error) for work in batch])
+        else:
             outcomes: list[Outcome] = future.result()
             self._setup.report.finished(outcomes)
             if len(outcomes) < len(batch):
                 self._decline(generation, batch[len(outcomes):])
-        elif isinstance(error, BrokenProcessPool):
-            self._on_broken(generation)
-        else:
-            self._setup.report.finished([unsent(work.key, error) for work in batch])
         self._retire_drained()
 
     def _decline(self, generation: int, works: list[Work]) -> None:
@@ -95,31 +96,27 @@ class PoolExecutor:
                 self._slots.forget(generation)
 
     def _on_broken(self, generation: int) -> None:
+        """One worker died and the stdlib pool failed every future with it. Blame the dead
+        workers the pool did not take down itself; every other attempt in flight is an
+        orphan. Then make sure nothing of that generation lives on."""
         lost: list[int] = []
         for batch_id, (gen, keys) in list(self._batches.items()):
             if gen == generation:
                 del self._batches[batch_id]
                 lost.extend(keys)
         pids = self._slots.pids(generation)
-        dead = {pid for pid in pids if exit_code(pid) is not None}
-        culprits = self._slots.culprits(generation, dead)
+        culprits = self._slots.culprits(generation, {pid for pid in pids if ended(pid)})
         blamed = {c.key for c in culprits}
-        self._discard(generation, pids)
-        self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
-
-    def _discard(self, generation: int, pids: list[int]) -> None:
-        """Make sure nothing of a broken generation lives on, then forget it."""
-        pool = self._pool if generation == self._generation else None
-        if pool is not None:
-            self._pool = None
+        if generation == self._generation and self._pool is not None:
+            pool, self._pool = self._pool, None
+        else:
+            pool = None
         for pid in pids:
             procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
         if pool is not None:
             pool.shutdown(wait=True)
         self._slots.forget(generation)
-
-    def close(self) -> None:
-        self._slots.close()
+        self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
 
     def running(self) -> list[Running]:
         return self._slots.running(self._generation)

@@ -29,8 +29,10 @@ class _Child:
     work: Work
     process: BaseProcess
     connection: Any
+    fd: int
     started: float
     outcome: Outcome | None = None
+    receiving: bool = True
 
 
 class ProcessExecutor:
@@ -53,28 +55,34 @@ class ProcessExecutor:
         started = time.time()
         process.start()
         sender.close()
-        child = _Child(work, process, receiver, started)
+        child = _Child(work, process, receiver, receiver.fileno(), started)
         self._children[work.key] = child
         loop = self._setup.loop
-        loop.add_reader(receiver.fileno(), lambda: self._receive(child))
+        loop.add_reader(child.fd, lambda: self._receive(child))
         loop.add_reader(process.sentinel, lambda: self._exited(child))
 
     def _receive(self, child: _Child) -> None:
+        """Read the outcome (once); callbacks of one wake-up may arrive after `_exited`."""
+        if not child.receiving:
+            return
+        child.receiving = False
+        self._setup.loop.remove_reader(child.fd)
         try:
             child.outcome = child.connection.recv()
         except (EOFError, OSError):
             pass
-        self._setup.loop.remove_reader(child.connection.fileno())
 
     def _exited(self, child: _Child) -> None:
-        loop = self._setup.loop
-        loop.remove_reader(child.process.sentinel)
-        if child.outcome is None and child.connection.poll(0):
+        if child.work.key not in self._children:
+            return
+        del self._children[child.work.key]
+        self._setup.loop.remove_reader(child.process.sentinel)
+        if child.receiving and child.connection.poll(0):
             self._receive(child)
-        loop.remove_reader(child.connection.fileno())
+        child.receiving = False
+        self._setup.loop.remove_reader(child.fd)
         child.connection.close()
         child.process.join()
-        del self._children[child.work.key]
         self._setup.report.finished([child.outcome or self._crashed(child)])
 
     def _crashed(self, child: _Child) -> Outcome:

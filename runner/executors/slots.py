@@ -87,25 +87,31 @@ def tracked_context(start_method: str) -> Any:
 
 
 def exit_code(pid: int) -> int | None:
+    """A dead worker's exit code. The pool's own thread may be reaping it at this very
+    moment (then our `waitpid` sees no child for a moment), so look a few times."""
     process = started_processes.get(pid)
     if process is None:
         return None
-    process.join(timeout=0.5)
-    return process.exitcode
+    for _ in range(20):
+        process.join(timeout=0.05)
+        if process.exitcode is not None:
+            return process.exitcode
+    return None
 
 
 def ended(pid: int) -> bool:
-    """Whether a worker has exited, without waiting for it."""
+    """Whether a worker has exited (a zombie has), without waiting for it."""
     process = started_processes.get(pid)
-    if process is not None:
-        return process.exitcode is not None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if process is not None and process.exitcode is not None:
         return True
-    except PermissionError:
+    try:
+        import psutil
+
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
         return False
-    return False
 
 
 def process_name(pid: int) -> str:

@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from runner import __version__
-from runner.errors import ExitCode, RunnerError
+from runner.errors import ExitCode, RunnerError, UsageError
 
 app = typer.Typer(
     name="runner",
@@ -168,9 +168,17 @@ def kill(
 ) -> None:
     """Stop a run (or any process) with its whole tree: SIGTERM, then SIGKILL after --grace."""
     from runner.registry import kill_command
+
+    raise typer.Exit(kill_command(target, _duration("--grace", grace)))
+
+
+def _duration(option: str, text: str) -> float:
     from runner.spec import parse_duration
 
-    raise typer.Exit(kill_command(target, parse_duration(grace)))
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text}: {exc}") from None
 
 
 @app.command()

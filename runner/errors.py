@@ -30,7 +30,9 @@ class RunnerError(Exception):
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem in a job file, located the way editors and CI annotate."""
+    """One problem in a job file, located the way editors and CI annotate.
+
+    Line 0 means the problem has no place in a file (a `--set` argument)."""
 
     file: str
     line: int
@@ -39,7 +41,7 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 

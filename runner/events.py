@@ -103,7 +103,7 @@ class TaskStarted(NamedTuple):
     ts: float
     task: str
     name: str
-    index: int
+    index: int  # type: ignore[assignment]  # the plan's index, shadowing tuple.index
     attempt: int
     pid: int
     ppid: int
@@ -121,7 +121,7 @@ class TaskFinished(NamedTuple):
     ts: float
     task: str
     name: str
-    index: int
+    index: int  # type: ignore[assignment]  # the plan's index, shadowing tuple.index
     seq: int
     attempt: int
     final: bool

@@ -34,7 +34,12 @@ LINGER_SECONDS = 5.0
 
 
 class BenchError(Exception):
-    """A measurement that cannot count: the process failed, timed out or did too little."""
+    """A measurement that cannot count: the process failed, timed out or did too little.
+    `detail` is the longer story (the tail of its output), for stderr rather than a table."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -176,21 +181,26 @@ def alternate(approaches: Sequence[Approach], rounds: int, scratch: Path,
 
 def _measure_into(row: Row, approach: Approach, round_: int, scratch: Path,
                   timeout: float) -> None:
+    """Add one sample; on a failure drop the row's earlier samples too, so no median or
+    verdict rests on the rounds that happened to work."""
     try:
         outcome = run_process(approach.command(round_), scratch, timeout)
         if outcome.leaked:
             raise BenchError(f"{outcome.leaked} process(es) outlived it and were killed")
         row.samples.append(approach.score(outcome, round_))
     except (BenchError, OSError) as exc:
-        row.note = f"FAILED: {exc}"
-        _progress(f"  {approach.name}: {row.note}")
+        row.note = f"FAILED in round {round_ + 1}: {exc}"
+        row.samples.clear()
+        _progress(f"  {approach.name}: {row.note}\n{getattr(exc, 'detail', '')}".rstrip())
 
 
 def succeeded(outcome: Outcome) -> None:
-    """The minimal check: the process said it succeeded."""
+    """The minimal check: the process said it succeeded. The table gets the last line of
+    its output, usually the error itself (a traceback ends with it); stderr gets more."""
     if outcome.returncode != 0:
-        tail = (outcome.stderr or outcome.stdout).strip().splitlines()[-3:]
-        raise BenchError(f"exit code {outcome.returncode}: {' | '.join(tail)}")
+        lines = (outcome.stderr or outcome.stdout).strip().splitlines()
+        raise BenchError(f"exit code {outcome.returncode}: {''.join(lines[-1:])[:200]}",
+                         "\n".join(lines[-15:]))
 
 
 def seconds(outcome: Outcome, round_: int) -> float:

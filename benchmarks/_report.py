@@ -81,8 +81,9 @@ def _markdown_row(row: Row, unit: str) -> str:
     ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
     result = {True: "PASS", False: "FAIL", None: ""}[row.passed]
     if row.note:
-        result = f"{result} ({row.note})".strip() if result else row.note
-    return f"| {row.approach} | {median} | {ratio} | {row.target or ''} | {result} |"
+        result = f"{result} ({row.note})" if result else row.note
+    cells = [row.approach, median, ratio, row.target or "", result]
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def _number(value: float, unit: str) -> str:

@@ -132,3 +132,26 @@ def test_rss_hook_reports_the_runner_not_the_bigger_harness_that_spawned_it(
     assert outcome.returncode == 0, outcome.stderr
     assert 1_000 < int(rss_file.read_text()) < 150 * 1024, "KiB: the runner alone"
     del ballast
+
+
+# ---- a failure in any round voids the row, and the table stays a table -------------------
+
+def test_a_failure_in_a_later_round_leaves_no_median_and_a_valid_table_row(
+        marker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import _measure  # type: ignore[import-not-found, unused-ignore]
+    import _report  # type: ignore[import-not-found, unused-ignore]
+
+    monkeypatch.setenv(MARKER, marker)
+    shaky = _measure.Approach(
+        "works once", lambda r: _measure.Command(
+            ["sh", "-c", "exit 0" if r == 0 else "echo 'a | b' >&2; exit 3"]),
+        _measure.seconds)
+    rows = _measure.alternate([shaky], 3, tmp_path, timeout=30)
+    row = rows["works once"]
+    assert row.samples == [] and row.median is None
+    assert row.note.startswith("FAILED in round 2: exit code 3")
+    _report.verdict(row, row.median, 1.0)
+    assert row.passed is None
+    line = _report.markdown(_report.Table("t", "s", "n/a", [row])).splitlines()[-1]
+    assert line.replace("\\|", "").count("|") == 6, line

@@ -14,13 +14,13 @@ __all__ = ["Job", "RunResult", "__version__", "load", "run"]
 
 if TYPE_CHECKING:
     from runner.api import RunResult, run
-    from runner.load import load
+    from runner.loader import load
     from runner.spec import Job
 
 
 def __getattr__(name: str) -> Any:
     if name == "load":
-        from runner.load import load
+        from runner.loader import load
 
         return load
     if name == "Job":

@@ -76,7 +76,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:
     """Run a job: every task, on the executor the file names (or --executor)."""
-    from runner.load import load
+    from runner.loader import load
 
     overrides = list(set_ or [])
     if workers is not None:

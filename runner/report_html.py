@@ -20,7 +20,8 @@ import json
 from html import escape
 from typing import Any
 
-from runner.report import STATUSES, Attempt, Digest, Section, seconds, sections
+from runner.report import STATUSES, Attempt, Digest
+from runner.report_text import Section, seconds, sections
 
 # Past this many worker processes in a run (commands each have their own, and so do recycled
 # workers) lanes hold several processes whose lifetimes do not overlap, so the page stays short.

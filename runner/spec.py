@@ -1,12 +1,13 @@
 """The job file's schema: frozen pydantic models, the single source of the JSON Schema.
 
-Flow: load (YAML text -> plain values) -> **spec** (values -> `Job`) -> plan.
+Flow: yamlsafe (YAML text -> plain values) -> **spec** (values -> `Job`) -> plan.
 
 Every model forbids unknown keys and validates strictly: a YAML scalar that
 only looks like the right type (`workers: "4"`, `workers: true`) is an error,
 not a coercion, because a job file that means something other than what it
 says is worse than one that fails in CI. Fields that later steps execute
 (shutdown, retries, dask) are all here, so the schema is complete on its own.
+Rules across fields, checked even when the schema is not met, are in `rules`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from runner.template import as_text, names_in
+from runner.template import as_text
 
 FORMAT_VERSION = 1
 
@@ -396,52 +397,3 @@ class Job(_Model):
 
 
 TOP_LEVEL_KEYS = tuple(Job.model_fields)
-
-
-BUILTIN_TEMPLATE_NAMES = frozenset({"index", "job"})
-JOURNAL_TEMPLATE_NAMES = frozenset({"job", "started"})
-_TEMPLATED_TASK_FIELDS = ("name", "args", "kwargs", "command", "env", "cwd")
-
-Problem = tuple[tuple[str | int, ...], str]
-
-
-def semantic_problems(values: object) -> list[Problem]:
-    """Rules the models cannot see one field at a time: unique names, known templates.
-
-    Works on the raw values so that these problems are reported together with
-    schema errors, even when other parts of the file are invalid.
-    """
-    if not isinstance(values, dict):
-        return []
-    problems = _unknown_templates(values.get("defaults"), ("defaults",), BUILTIN_TEMPLATE_NAMES)
-    problems += _unknown_templates(values.get("journal"), ("journal",), JOURNAL_TEMPLATE_NAMES)
-    tasks = values.get("tasks")
-    if not isinstance(tasks, list):
-        return problems
-    first_seen: dict[str, int] = {}
-    for i, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            continue
-        name = task.get("name")
-        if isinstance(name, str):
-            if name in first_seen:
-                problems.append(
-                    (("tasks", i, "name"), f'duplicate task name "{name}" '
-                     f"(tasks[{first_seen[name]}] has it); task names must be unique")
-                )
-            first_seen.setdefault(name, i)
-        foreach = task.get("foreach")
-        known = BUILTIN_TEMPLATE_NAMES | (set(foreach) if isinstance(foreach, dict) else set())
-        for field in _TEMPLATED_TASK_FIELDS:
-            problems += _unknown_templates(task.get(field), ("tasks", i, field), known)
-    return problems
-
-
-def _unknown_templates(
-    value: object, where: tuple[str | int, ...], known: frozenset[str] | set[str]
-) -> list[Problem]:
-    choices = ", ".join(sorted(known))
-    return [
-        ((*where, *path), f"unknown template variable {{{{ {name} }}}}; known here: {choices}")
-        for path, name in names_in(value) if name not in known
-    ]

@@ -35,7 +35,7 @@ def validate_files(paths: list[Path], fmt: str, check_imports: bool) -> int:
 
 
 def _problems_in(path: Path, check_imports: bool) -> list[Diagnostic] | Job:
-    from runner.load import load_located
+    from runner.loader import load_located
 
     try:
         job, positions = load_located(path)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from runner.errors import JobFileError
-from runner.load import DEFAULT_LIMITS, Limits, load
+from runner.loader import load
 from runner.spec import Job
+from runner.yamlsafe import DEFAULT_LIMITS, Limits
 
 Problems = Callable[..., list[str]]
 Loader = Callable[..., Job]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.load import Limits, load
+from runner.loader import load
 from runner.spec import CallTask, Job
+from runner.yamlsafe import Limits
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK

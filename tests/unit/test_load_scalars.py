@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from runner.load import load, resolve_plain
+from runner.loader import load
 from runner.spec import CallTask, Job, parse_duration
+from runner.yamlsafe import resolve_plain
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK

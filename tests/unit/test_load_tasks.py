@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from runner.diagnose import Positions
-from runner.load import apply_overrides
+from runner.loader import apply_overrides
 from runner.spec import CallTask, Job
 
 HEAD = "version: 1\ntasks:\n"

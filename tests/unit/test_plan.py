@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.load import load
+from runner.loader import load
 from runner.plan import Plan, PlannedTask
 from runner.spec import Job
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.load import load
+from runner.loader import load
 from runner.plan import Plan
 from runner.spec import Job
 
@@ -26,8 +26,6 @@ def test_every_example_job_loads_and_plans(path: Path) -> None:
     assert job.source == path and len(Plan(job)) >= len(job.tasks)
 
 
-@pytest.mark.xfail(strict=True, reason="runner/__init__.py: once the runner.load submodule "
-                   "is imported, the package attribute `load` is that module, not the function")
 def test_the_public_api_loads(write: Callable[..., Path]) -> None:
     import runner
 

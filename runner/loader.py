@@ -1,0 +1,140 @@
+"""Job file -> `Job`: read the file, parse it safely, apply `--set`, validate.
+
+Flow: **loader** (file -> text) -> yamlsafe (text -> values + positions) -> spec
+(values -> Job) -> plan. The loader runs those steps and gathers their
+problems, so that every problem of a file is reported at once.
+
+The size limit is enforced while reading: at most limit+1 bytes are read,
+since FIFOs and /dev/zero lie about their size. The module is `loader`, not
+`load`, because importing a submodule sets it as an attribute of the package,
+and `runner.load` must stay the public function.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runner.diagnose import Positions, describe_validation_error, format_path
+from runner.errors import Diagnostic, JobFileError
+from runner.rules import semantic_problems
+from runner.spec import Job, show_value
+from runner.yamlsafe import DEFAULT_LIMITS, Limits, parse, resolve_plain
+
+_OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Job:
+    """Read, parse and validate a job file; raise `JobFileError` with every problem."""
+    return load_located(path, overrides=overrides, environ=environ, limits=limits)[0]
+
+
+def load_located(
+    path: str | os.PathLike[str],
+    *,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[Job, Positions]:
+    """`load`, also returning where each value of the file is (for later checks)."""
+    source = Path(path)
+    text = read_text(source, limits)
+    values, positions, problems = parse(
+        text, str(source), os.environ if environ is None else environ, limits)
+    if values is not None:
+        problems += apply_overrides(values, overrides, positions)
+    return validate(values, positions, problems, source), positions
+
+
+def read_text(source: Path, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The file as text, refusing it past `limits.max_bytes` without reading further."""
+    where = str(source)
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read(limits.max_bytes + 1)
+    except FileNotFoundError:
+        raise _fail(where, "no such file") from None
+    except IsADirectoryError:
+        raise _fail(where, "is a directory, not a job file") from None
+    except OSError as exc:
+        raise _fail(where, f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limits.max_bytes:
+        raise _fail(where, f"is larger than the limit of {limits.max_bytes} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise JobFileError([Diagnostic(where, line, column, "", "is not UTF-8 text")]) from None
+
+
+def _fail(where: str, message: str) -> JobFileError:
+    """A problem with the file as a whole, placed at 1:1 as ruff and editors expect."""
+    return JobFileError([Diagnostic(where, 1, 1, "", message)])
+
+
+def validate(
+    values: Any, positions: Positions, problems: list[Diagnostic], source: Path | None
+) -> Job:
+    """Values -> `Job`, with schema and semantic problems added to the loader's."""
+    job = None
+    found: list[Diagnostic] = []
+    if values is not None:
+        try:
+            job = Job.model_validate(values)
+        except ValidationError as exc:
+            found += describe_validation_error(exc, positions)
+        found += [positions.diagnostic(loc, msg) for loc, msg in semantic_problems(values)]
+    already = {(p.file, p.line, p.column) for p in problems}
+    problems = problems + [p for p in found if (p.file, p.line, p.column) not in already]
+    if problems or job is None:
+        raise JobFileError(problems)
+    return job.with_source(source)
+
+
+def apply_overrides(values: dict[str, Any], overrides: Iterable[str],
+                    positions: Positions) -> list[Diagnostic]:
+    """`--set key.sub=value`: the value read as a plain YAML scalar, as if written in
+    the file (`workers=8` is the integer 8); quote it to force a string."""
+    problems: list[Diagnostic] = []
+    for item in overrides:
+        problems += _apply_override(values, item, positions)
+    return problems
+
+
+def _apply_override(values: dict[str, Any], item: str, positions: Positions) -> list[Diagnostic]:
+    key, sep, raw = item.partition("=")
+    where = f"--set {item}"
+    if not sep or not _OVERRIDE_KEY.fullmatch(key):
+        return [Diagnostic(where, 0, 0, "", "expected key=value with a key of names joined by "
+                           "dots, e.g. --set workers=8 or --set shutdown.grace=5s")]
+    parts = tuple(key.split("."))
+    problems = []
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        value: Any = raw[1:-1]
+    else:
+        value, problem = resolve_plain(raw)
+        if problem:
+            problems.append(Diagnostic(where, 0, 0, key, problem))
+    target = values
+    for depth, part in enumerate(parts[:-1], 1):
+        current = target.setdefault(part, {})
+        if not isinstance(current, dict):
+            return [Diagnostic(where, 0, 0, format_path(parts[:depth]), f"is "
+                               f"{show_value(current)} in the file, not a mapping, so "
+                               f"{key} cannot be set")]
+        target = current
+    target[parts[-1]] = value
+    positions.override(parts, where)
+    return problems

@@ -1,0 +1,120 @@
+"""The report's tables, and how they reach a terminal: plain columns or rich tables.
+
+Flow: journal -> report (summary dict) -> **report_text** -> stdout; report_html
+draws the same tables into its page.
+
+Tables are built from the JSON-ready summary alone, never from the journal,
+so every rendering shows the same numbers as `--json`. Cells are plain
+strings: rich prints them as `Text`, since a task name is not markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+FAILURES_SHOWN = 10
+WORKERS_SHOWN = 20
+
+
+def seconds(value: float) -> str:
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, rest = divmod(value, 60)
+    if minutes < 60:
+        return f"{int(minutes)}m{rest:04.1f}s"
+    return f"{int(minutes // 60)}h{int(minutes % 60):02d}m"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+class Section(NamedTuple):
+    """One table of the report; `align` has an "l" or "r" per column."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    align: str
+
+
+def sections(summary: dict[str, Any]) -> list[Section]:
+    """The report's tables, shared by the plain, rich and HTML renderings."""
+    numbered = list(enumerate(summary["runs"], 1))
+    runs = [[str(i), str(r["run"] or "?"), str(r["job"] or "?"), str(r["executor"] or "?"),
+             str(r["mode"] or "?"), str(r["workers"] or "?"), str(r["retries"]),
+             str(r["exit_code"]) if r["finished"] else "unfinished"] for i, r in numbered]
+    speed = [[str(i), seconds(r["wall"]), seconds(r["task_time"]), f"{r['speedup'] or 0:.2f}x",
+              str(r["max_concurrent"]), seconds(r["overlap_seconds"])] for i, r in numbered]
+    counts = [[status, str(n)] for status, n in summary["counts"].items()]
+    counts.append(["total", str(summary["tasks"])])
+    failures = [[str(f["run"]), f["task"], str(f["attempt"]), f["status"], f["error_type"],
+                 _one_line(f["message"])] for f in summary["failures"][:FAILURES_SHOWN]]
+    slowest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
+                str(s["pid"]), s["host"]] for s in summary["slowest"]]
+    return [
+        Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "retries", "exit"],
+                runs, "rllllrrl"),
+        Section("Wall time vs the sum of task durations", ["#", "wall", "task time", "speedup",
+                "max parallel", "2+ at once"], speed, "rrrrrr"),
+        Section("Tasks by final status", ["status", "tasks"], counts, "lr"),
+        Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
+                ["#", "task", "attempt", "status", "error", "message"], failures, "rlrlll"),
+        Section("Slowest attempts", ["#", "task", "attempt", "status", "duration", "pid", "host"],
+                slowest, "rlrlrrl"),
+        Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
+                _worker_rows(summary), "rrllrrr"),
+    ]
+
+
+def _worker_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for number, run in enumerate(summary["runs"], 1):
+        usage = run["worker_usage"]
+        rows += [[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
+                  str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"])]
+                 for w in usage[:WORKERS_SHOWN]]
+        if len(usage) > WORKERS_SHOWN:
+            rows.append([str(number), "", "", f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])
+    return rows
+
+
+def _one_line(text: str, width: int = 100) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def plain(tables: list[Section]) -> str:
+    """Aligned columns, no colour or box drawing: what pipes, CI logs and `grep` want."""
+    out = []
+    for table in tables:
+        if not table.rows:
+            continue
+        widths = [max(map(len, column)) for column in zip(table.headers, *table.rows)]
+        out.append(table.title)
+        for row in [table.headers, *table.rows]:
+            cells = [cell.rjust(width) if how == "r" else cell.ljust(width)
+                     for cell, width, how in zip(row, widths, table.align)]
+            out.append("  " + "  ".join(cells).rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def print_rich(tables: list[Section]) -> None:
+    """Tables for a terminal; rich is imported only when there is one to print to."""
+    from rich.box import SIMPLE_HEAD
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for table in tables:
+        if not table.rows:
+            continue
+        shown = Table(title=table.title, title_justify="left", title_style="bold", box=SIMPLE_HEAD)
+        for header, how in zip(table.headers, table.align):  # numbers are never cut short
+            shown.add_column(header, justify="right" if how == "r" else "left", no_wrap=how == "r",
+                             overflow="fold", min_width=None if how == "r" else len(header))
+        for row in table.rows:
+            shown.add_row(*(Text(cell) for cell in row))  # Text: a task name is not markup
+        console.print(shown)

@@ -3,7 +3,7 @@
     engine --submit--> DaskExecutor --client.submit(_execute)--> scheduler --> dask worker
       ^                  ^     ^                                                 | announce,
       |                  |     +-- "started" event (topic runner-<run id>) ------+ mark, run
-      +-- Report --------+     +-- results thread (as_completed) <---------------+
+      +-- Report --------+     +-- result, fetched on the client's event loop <--+
           (on the loop thread)
 
 Without `dask.address` a `LocalCluster` of `workers` single-threaded processes
@@ -17,10 +17,11 @@ instance serves calls and commands; each submission gets its own key.
   its key to a file named after its worker's pid first, and after a
   `KilledWorker` the dead worker's nanny reads it back: that attempt is the
   culprit, the others lost with the worker are orphans the engine reruns free.
-- dask cannot interrupt a running Python call. `stop()` cancels its future
-  and ends its worker process (the attempt's process tree, as `pool` does)
-  through the nanny, which starts a fresh one. A command is stopped by
-  signalling its session, and its task then ends normally.
+- dask cannot interrupt a running Python call. `stop()` ends the worker
+  process running it (the attempt's process tree, as `pool` does) through
+  its nanny, which starts a fresh one; the loss is blamed on the attempt as
+  above. A command is stopped by signalling its session; its task then ends
+  normally.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
@@ -92,7 +94,8 @@ def _execute(work: Work | CommandWork, run: _Run) -> Outcome:
             message = (f"dask worker {here.address} runs {here.state.nthreads} threads, but a "
                        "call changes its process's cwd, environment and stdout: start workers "
                        "with `dask worker --nthreads 1` (and --nworkers N for more processes)")
-            return _failed(work.key, "WorkerHasThreads", message, os.getpid(), name)
+            return _failed(work.key, "WorkerHasThreads", message, os.getpid(), os.getppid(),
+                           name)
         _announce(here, run, work.key, os.getpid(), os.getppid(), name, time.time())
         return run_one(work)
     finally:
@@ -173,7 +176,8 @@ def _run_command(work: CommandWork, run: _Run, here: Any) -> Outcome:
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             hint = "not found on PATH" if code == 127 else "cannot be executed"
             message = f"{argv[0]!r} {hint} on {_Process.host}: {exc}"
-            return _failed(work.key, type(exc).__name__, message, 0, "")._replace(exit_code=code)
+            failed = _failed(work.key, type(exc).__name__, message, 0, os.getpid(), "")
+            return failed._replace(exit_code=code)
         _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
         code = popen.wait()
         _killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
@@ -194,9 +198,9 @@ def _tail(file: IO[bytes]) -> str:
     return file.read().decode("utf-8", "replace")[-TAIL_CHARS:]
 
 
-def _failed(key: int, kind: str, message: str, pid: int, name: str) -> Outcome:
+def _failed(key: int, kind: str, message: str, pid: int, ppid: int, name: str) -> Outcome:
     now = time.time()
-    return Outcome(key, TaskStatus.FAILED, now, now, pid, os.getpid(), name,
+    return Outcome(key, TaskStatus.FAILED, now, now, pid, ppid, name,
                    _Process.host or socket.gethostname(), error=ErrorInfo(kind, message))
 
 
@@ -228,7 +232,6 @@ class _InFlight:
     future: Any
     seen: Running | None = None
     via: str = ""  # where a stop is sent: the worker's nanny, else the worker itself
-    stopped_by: int | None = None  # the signal that ended a call's worker process
 
 
 class DaskExecutor:
@@ -246,10 +249,6 @@ class DaskExecutor:
         self._keys: dict[str, int] = {}  # dask key -> attempt key
         self._serial = itertools.count()
         self._blame: dict[str, int | None] = {}  # dead worker -> what its marker said
-        self._completed = self._dist.as_completed(loop=self._client.loop, with_results=True,
-                                                  raise_errors=False)
-        self._more = threading.Event()
-        self._closing = False
         try:
             if self._upload:
                 self._upload_folder(Path(folder))
@@ -257,9 +256,6 @@ class DaskExecutor:
         except BaseException:
             self._close_client()
             raise
-        self._collector = threading.Thread(target=self._collect, name="runner-dask-results",
-                                           daemon=True)
-        self._collector.start()
 
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
@@ -267,20 +263,18 @@ class DaskExecutor:
             future = self._client.submit(_execute, work, self._run, key=key, pure=False)
             self._keys[key] = work.key
             self._flight[work.key] = _InFlight(work, future)
-            self._completed.add(future)
-        self._more.set()
+            self._client.loop.add_callback(self._track, future)
 
-    def _collect(self) -> None:
-        """Results thread: hand each finished future to the loop. `as_completed` stops when
-        nothing is in flight, so it then waits for the next submit."""
-        while True:
-            self._more.wait()
-            self._more.clear()
-            if self._closing:
-                return
-            for future, result in self._completed:
-                future.release()  # else dask recomputes it if the worker holding it dies
-                self._setup.loop.call_soon_threadsafe(self._done, future.key, result)
+    async def _track(self, future: Any) -> None:
+        """On the client's event loop: fetch the result and hand it to the engine's loop.
+        Every exception is a result here: the task's error, its cancellation, or a
+        `KilledWorker` met while dask recomputes a result lost with its worker."""
+        try:
+            result = await self._client.gather(future, asynchronous=True)
+        except BaseException as exc:
+            result = exc
+        future.release()  # else dask recomputes it if the worker holding it dies
+        self._setup.loop.call_soon_threadsafe(self._done, future.key, result)
 
     def _on_event(self, event: tuple[float, list[Any]]) -> None:
         self._setup.loop.call_soon_threadsafe(self._started, event[1])
@@ -294,25 +288,20 @@ class DaskExecutor:
             flight.via = nanny or address
 
     def _done(self, dask_key: str, result: Any) -> None:
-        """`result` is what as_completed gathered: an Outcome, a failed future's (type,
-        error, traceback), or a cancelled one's CancelledError. The future's status is not
-        read: it changes again when the worker that held the result dies."""
         flight = self._flight.pop(self._keys.pop(dask_key, -1), None)
         if flight is None:
             return
         report = self._setup.report
         if isinstance(result, Outcome):
             report.finished([self._explained(result)])
-        elif flight.stopped_by is not None:
-            report.finished([_stopped(flight.seen, flight.stopped_by)])
-        elif isinstance(result, BaseException):
+        elif isinstance(result, self._dist.KilledWorker):
+            self._lost_worker(flight.work.key, result.last_worker)
+        elif isinstance(result, (CancelledError, asyncio.CancelledError)):
             report.lost(Loss([], [flight.work.key]))
-        elif isinstance(result[1], self._dist.KilledWorker):
-            self._lost_worker(flight.work.key, result[1].last_worker)
         else:
-            message = (f"dask could not run the attempt: {type(result[1]).__name__}: "
-                       f"{result[1]} (is the same runner installed on the workers?)")
-            report.finished([_failed(flight.work.key, "DaskError", message, 0, "")])
+            message = (f"dask could not run the attempt: {type(result).__name__}: {result} "
+                       "(is the same runner installed on the workers?)")
+            report.finished([_failed(flight.work.key, "DaskError", message, 0, os.getpid(), "")])
 
     def _lost_worker(self, key: int, dead: Any) -> None:
         """Blame the attempt the dead worker's marker names; the others lost with it are
@@ -352,21 +341,18 @@ class DaskExecutor:
         return [f.seen for f in self._flight.values() if f.seen is not None]
 
     def stop(self, key: int, signum: int) -> None:
-        """A command: signal its session; its task then ends with it. A call: dask cannot
-        interrupt it, so cancel its future (dask must not run it again) and end its worker."""
+        """Signal the attempt's process tree on its host: a command's session, or for a
+        call (which dask cannot interrupt) the worker process running it. That worker's
+        death comes back as a `KilledWorker`, blamed on this attempt by its marker."""
         flight = self._flight.get(key)
         if flight is None:
             return
         if flight.seen is None:
             self._client.cancel([flight.future], force=True)
             return
-        is_command = isinstance(flight.work, CommandWork)
-        if not is_command and flight.stopped_by is None:
-            flight.stopped_by = signum
-            self._client.cancel([flight.future], force=True)
         with contextlib.suppress(Exception):
-            self._client.run(_signal_tree, flight.seen.pid, signum, is_command,
-                             workers=[flight.via])
+            self._client.run(_signal_tree, flight.seen.pid, signum,
+                             isinstance(flight.work, CommandWork), workers=[flight.via])
 
     def close(self) -> None:
         """Cancel what has not been seen to start; the engine decides about the rest."""
@@ -383,9 +369,6 @@ class DaskExecutor:
         elif futures:
             with contextlib.suppress(Exception):  # a cancelled future raises here
                 self._dist.wait(futures)
-        self._closing = True
-        self._more.set()
-        self._collector.join(timeout=5.0)
         with contextlib.suppress(Exception):
             self._client.unsubscribe_topic(self._run.topic)
             if self._cluster is None:
@@ -431,15 +414,6 @@ def _uploadable(folder: Path, scratch: Path) -> Iterator[Path]:
                 for member in sorted(path.rglob("*.py")):
                     bundle.write(member, member.relative_to(folder))
             yield archive
-
-
-def _stopped(seen: Running | None, signum: int) -> Outcome:
-    """A call whose worker stop() ended; the engine records it as timeout or interrupted."""
-    assert seen is not None
-    message = (f"dask cannot interrupt a running call: its worker process (pid {seen.pid} on "
-               f"{seen.host}) was sent {procs.signal_name(signum)}; its nanny starts a new one")
-    return Outcome(seen.key, TaskStatus.INTERRUPTED, seen.started, time.time(), seen.pid,
-                   seen.ppid, seen.process_name, seen.host, error=ErrorInfo("Stopped", message))
 
 
 def _import_distributed() -> Any:

@@ -172,7 +172,7 @@ def test_ctrl_c_reaches_the_runner_not_the_workers(job_folder: JobFolder) -> Non
     done = job_folder.finish(process, began, "journal.jsonl")
     assert done.returncode == 130, done.stderr
     statuses = sorted(r["status"] for r in done.final().values())
-    assert "ok" in statuses and "crashed" not in statuses, statuses
+    assert "ok" in statuses and set(statuses) <= {"ok", "cancelled"}, statuses
     assert done.events("job_finished")[0]["counts"]["cancelled"] >= 2
 
 

@@ -246,7 +246,6 @@ class DaskExecutor:
         self._run = _Run(run_id, f"runner-{run_id}", None if self._upload else folder)
         self._plugins: list[str] = []
         self._flight: dict[int, _InFlight] = {}
-        self._keys: dict[str, int] = {}  # dask key -> attempt key
         self._serial = itertools.count()
         self._blame: dict[str, int | None] = {}  # dead worker -> what its marker said
         try:
@@ -261,11 +260,10 @@ class DaskExecutor:
         for work in batch:
             key = f"runner-{self._run.run_id}-{work.key}-{next(self._serial)}"
             future = self._client.submit(_execute, work, self._run, key=key, pure=False)
-            self._keys[key] = work.key
             self._flight[work.key] = _InFlight(work, future)
-            self._client.loop.add_callback(self._track, future)
+            self._client.loop.add_callback(self._track, work.key, future)
 
-    async def _track(self, future: Any) -> None:
+    async def _track(self, key: int, future: Any) -> None:
         """On the client's event loop: fetch the result and hand it to the engine's loop.
         Every exception is a result here: the task's error, its cancellation, or a
         `KilledWorker` met while dask recomputes a result lost with its worker."""
@@ -274,7 +272,7 @@ class DaskExecutor:
         except BaseException as exc:
             result = exc
         future.release()  # else dask recomputes it if the worker holding it dies
-        self._setup.loop.call_soon_threadsafe(self._done, future.key, result)
+        self._setup.loop.call_soon_threadsafe(self._done, key, future, result)
 
     def _on_event(self, event: tuple[float, list[Any]]) -> None:
         self._setup.loop.call_soon_threadsafe(self._started, event[1])
@@ -287,21 +285,22 @@ class DaskExecutor:
             flight.seen = Running(key, pid, ppid, name, host, since)
             flight.via = nanny or address
 
-    def _done(self, dask_key: str, result: Any) -> None:
-        flight = self._flight.pop(self._keys.pop(dask_key, -1), None)
-        if flight is None:
+    def _done(self, key: int, future: Any, result: Any) -> None:
+        flight = self._flight.get(key)
+        if flight is None or flight.future is not future:
             return
+        del self._flight[key]
         report = self._setup.report
         if isinstance(result, Outcome):
             report.finished([self._explained(result)])
         elif isinstance(result, self._dist.KilledWorker):
-            self._lost_worker(flight.work.key, result.last_worker)
+            self._lost_worker(key, result.last_worker)
         elif isinstance(result, (CancelledError, asyncio.CancelledError)):
-            report.lost(Loss([], [flight.work.key]))
+            report.lost(Loss([], [key]))
         else:
             message = (f"dask could not run the attempt: {type(result).__name__}: {result} "
                        "(is the same runner installed on the workers?)")
-            report.finished([_failed(flight.work.key, "DaskError", message, 0, os.getpid(), "")])
+            report.finished([_failed(key, "DaskError", message, 0, os.getpid(), "")])
 
     def _lost_worker(self, key: int, dead: Any) -> None:
         """Blame the attempt the dead worker's marker names; the others lost with it are

@@ -247,7 +247,7 @@ class DaskExecutor:
         self._plugins: list[str] = []
         self._flight: dict[int, _InFlight] = {}
         self._serial = itertools.count()
-        self._blame: dict[str, int | None] = {}  # dead worker -> what its marker said
+        self._blame: dict[str, asyncio.Future[int | None]] = {}  # dead worker -> its marker
         try:
             if self._upload:
                 self._upload_folder(Path(folder))
@@ -272,7 +272,27 @@ class DaskExecutor:
         except BaseException as exc:
             result = exc
         future.release()  # else dask recomputes it if the worker holding it dies
-        self._setup.loop.call_soon_threadsafe(self._done, key, future, result)
+        running = None
+        if isinstance(result, self._dist.KilledWorker):
+            running = await self._ran_on(result.last_worker)
+        self._setup.loop.call_soon_threadsafe(self._done, key, future, result, running)
+
+    def _ran_on(self, dead: Any) -> asyncio.Future[int | None]:
+        """What a dead worker was running, read from its marker once for all the attempts
+        lost with it (on the client's loop: a dead host must not block the engine)."""
+        if dead.address not in self._blame:
+            self._blame[dead.address] = asyncio.ensure_future(self._read_marker(dead))
+        return self._blame[dead.address]
+
+    async def _read_marker(self, dead: Any) -> int | None:
+        try:
+            found = await self._client.run(
+                _read_marker, self._run.run_id, dead.pid, workers=[dead.nanny],
+                asynchronous=True, callback_timeout=CONNECT_TIMEOUT) if dead.nanny else {}
+        except Exception:
+            found = {}
+        running: int | None = found.get(dead.nanny)
+        return running
 
     def _on_event(self, event: tuple[float, list[Any]]) -> None:
         self._setup.loop.call_soon_threadsafe(self._started, event[1])
@@ -285,7 +305,10 @@ class DaskExecutor:
             flight.seen = Running(key, pid, ppid, name, host, since)
             flight.via = nanny or address
 
-    def _done(self, key: int, future: Any, result: Any) -> None:
+    def _done(self, key: int, future: Any, result: Any, running: int | None) -> None:
+        """Report one finished future. A `KilledWorker` blames the attempt the dead worker's
+        marker names; the others lost with it are orphans. With no marker to read (no
+        nanny), each of them is a culprit."""
         flight = self._flight.get(key)
         if flight is None or flight.future is not future:
             return
@@ -294,33 +317,15 @@ class DaskExecutor:
         if isinstance(result, Outcome):
             report.finished([self._explained(result)])
         elif isinstance(result, self._dist.KilledWorker):
-            self._lost_worker(key, result.last_worker)
+            culprit = running is None or running == key
+            pid = result.last_worker.pid
+            report.lost(Loss([Culprit(key, pid, None)], []) if culprit else Loss([], [key]))
         elif isinstance(result, (CancelledError, asyncio.CancelledError)):
             report.lost(Loss([], [key]))
         else:
             message = (f"dask could not run the attempt: {type(result).__name__}: {result} "
                        "(is the same runner installed on the workers?)")
             report.finished([_failed(key, "DaskError", message, 0, os.getpid(), "")])
-
-    def _lost_worker(self, key: int, dead: Any) -> None:
-        """Blame the attempt the dead worker's marker names; the others lost with it are
-        orphans. With no marker to read (no nanny), each of them is a culprit."""
-        if dead.address not in self._blame:
-            self._blame[dead.address] = self._read_marker(dead)
-        running = self._blame[dead.address]
-        if running is None or running == key:
-            self._setup.report.lost(Loss([Culprit(key, dead.pid, None)], []))
-        else:
-            self._setup.report.lost(Loss([], [key]))
-
-    def _read_marker(self, dead: Any) -> int | None:
-        try:
-            found = self._client.run(_read_marker, self._run.run_id, dead.pid,
-                                     workers=[dead.nanny]) if dead.nanny else {}
-        except Exception:
-            found = {}
-        running: int | None = found.get(dead.nanny)
-        return running
 
     def _explained(self, outcome: Outcome) -> Outcome:
         """An import error on a remote worker, with the rule that decides what it imports."""
@@ -341,17 +346,23 @@ class DaskExecutor:
 
     def stop(self, key: int, signum: int) -> None:
         """Signal the attempt's process tree on its host: a command's session, or for a
-        call (which dask cannot interrupt) the worker process running it. That worker's
-        death comes back as a `KilledWorker`, blamed on this attempt by its marker."""
+        call (which dask cannot interrupt) the worker process running it; that worker's
+        death comes back as a `KilledWorker` its marker blames on this attempt. Sent from
+        the client's loop, so an unreachable host cannot block the engine."""
         flight = self._flight.get(key)
         if flight is None:
             return
         if flight.seen is None:
             self._client.cancel([flight.future], force=True)
-            return
+        else:
+            self._client.loop.add_callback(self._signal, flight, signum)
+
+    async def _signal(self, flight: _InFlight, signum: int) -> None:
+        assert flight.seen is not None
         with contextlib.suppress(Exception):
-            self._client.run(_signal_tree, flight.seen.pid, signum,
-                             isinstance(flight.work, CommandWork), workers=[flight.via])
+            await self._client.run(_signal_tree, flight.seen.pid, signum,
+                                   isinstance(flight.work, CommandWork), workers=[flight.via],
+                                   asynchronous=True, callback_timeout=CONNECT_TIMEOUT)
 
     def close(self) -> None:
         """Cancel what has not been seen to start; the engine decides about the rest."""
@@ -362,8 +373,8 @@ class DaskExecutor:
     def shutdown(self, wait: bool) -> None:
         futures = [f.future for f in self._flight.values()]
         if not wait:
-            for key in [k for k, f in self._flight.items() if f.seen is not None]:
-                self.stop(key, signal.SIGKILL)
+            for flight in [f for f in self._flight.values() if f.seen is not None]:
+                self._client.sync(self._signal, flight, signal.SIGKILL)
             self._client.cancel(futures, force=True)
         elif futures:
             with contextlib.suppress(Exception):  # a cancelled future raises here

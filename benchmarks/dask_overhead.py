@@ -16,6 +16,7 @@ flight than a local pool does. Rounds alternate; medians are printed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import statistics
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 RUNNER = str(Path(sys.executable).with_name("runner"))
 JOB = """\
@@ -59,9 +61,9 @@ def _runner_seconds(folder: Path, address: str, tasks: int, workers: int,
     return elapsed
 
 
-def _map_seconds(client: object, tasks: int) -> float:
+def _map_seconds(client: Any, tasks: int) -> float:
     began = time.perf_counter()
-    results = client.gather(client.map(square, range(tasks), pure=False))  # type: ignore[attr-defined]
+    results = client.gather(client.map(square, range(tasks), pure=False))
     elapsed = time.perf_counter() - began
     assert results == [n * n for n in range(tasks)]
     return elapsed
@@ -73,14 +75,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    from distributed import Client, LocalCluster
-
+    dist: Any = importlib.import_module("distributed")  # the dask extra, typed loosely
     samples: dict[str, list[float]] = {"map": [], "fixed": [], "default": [], "backlog 64": []}
     with tempfile.TemporaryDirectory(prefix="dask-bench-") as scratch, \
-            LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                         host="127.0.0.1", dashboard_address=None,
-                         silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+            dist.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                              host="127.0.0.1", dashboard_address=None,
+                              scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                              silence_logs=logging.ERROR) as cluster, \
+            dist.Client(cluster) as client:
         folder = Path(scratch)
         (folder / "bench_tasks.py").write_text("def square(n):\n    return n * n\n")
         _map_seconds(client, 100)  # warm the workers up

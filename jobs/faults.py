@@ -35,6 +35,11 @@ def raise_error(message: str = "boom") -> None:
     raise ValueError(message)
 
 
+def nap_then_raise(seconds: float, message: str = "boom") -> None:
+    time.sleep(seconds)
+    raise ValueError(message)
+
+
 def exit_with(code: int) -> None:
     sys.exit(code)
 

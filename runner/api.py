@@ -8,9 +8,11 @@ do, a Python caller can do with an argument.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -102,14 +104,14 @@ def run(
             sinks.append(JsonLines(json_stream))
         if collector is not None:
             sinks.append(collector)
-        engine = Engine(job, plan, len(plan), sinks,
-                        EngineOptions(run_id, workers, job.start_method,
-                                      handle_signals=handle_signals))
         from runner import guardian, registry
 
         with registry.register(run_id, job.job_name, journal_path if write_journal else None,
                                job.executor, workers), \
-                guardian.start(run_id, job.shutdown.grace):
+                guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id):
+            engine = Engine(job, plan, len(plan), sinks,
+                            EngineOptions(run_id, workers, job.start_method,
+                                          handle_signals=handle_signals))
             finished = engine.run()
     finally:
         for sink in sinks:
@@ -117,6 +119,26 @@ def run(
     return RunResult(job.job_name, run_id, ExitCode(finished.exit_code), finished.counts,
                      finished.duration, journal_path if write_journal else None,
                      finished.interrupted_by, collector.tasks if collector else [])
+
+
+@contextlib.contextmanager
+def _marked_environment(run_id: str) -> Iterator[None]:
+    """Put the run's marker in this process's environment while the run lasts, so every
+    process started from it (spawned workers, the fork server, commands, whatever tasks
+    exec) shows the marker in /proc and the guardian can find it after a SIGKILL. Forked
+    workers keep the environment block this process started with; the guardian follows
+    those through the process tree instead."""
+    from runner.procs import RUN_MARKER_ENV
+
+    previous = os.environ.get(RUN_MARKER_ENV)
+    os.environ[RUN_MARKER_ENV] = run_id
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_MARKER_ENV, None)
+        else:
+            os.environ[RUN_MARKER_ENV] = previous
 
 
 class _Collector:

@@ -313,9 +313,16 @@ class Engine:
         self._admit()
 
     def _orphaned(self, attempt: Attempt, now: float) -> None:
-        """An attempt that vanished with someone else's worker: run it again, free of charge."""
+        """An attempt that vanished with someone else's worker: run it again, free of charge,
+        unless the run is stopping (then it ends interrupted if it had started, else
+        cancelled)."""
         if attempt.state is AttemptState.STOPPING or (self._stopping and self._cancel_pending()):
-            self._conclude(attempt, self._synthetic(attempt, TaskStatus.CANCELLED, now))
+            if attempt.running is None:
+                status = TaskStatus.CANCELLED
+            else:
+                attempt.stop_reason = attempt.stop_reason or TaskStatus.INTERRUPTED
+                status = attempt.stop_reason
+            self._conclude(attempt, self._synthetic(attempt, status, now))
             return
         attempt.requeues += 1
         if attempt.requeues > MAX_REQUEUES:
@@ -343,7 +350,8 @@ class Engine:
     # -- concluding an attempt --------------------------------------------------
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
-        if attempt.stop_reason is not None and outcome.status is not TaskStatus.OK:
+        if attempt.stop_reason is not None and outcome.status not in (TaskStatus.OK,
+                                                                      TaskStatus.CANCELLED):
             outcome = outcome._replace(status=attempt.stop_reason,
                                        error=self._stop_error(attempt, outcome))
         if outcome.status is not TaskStatus.CANCELLED:
@@ -482,8 +490,7 @@ class Engine:
         interrupt = why == "abort" or (why == "signal" and not self.job.shutdown.wait)
         if interrupt or self._kill_all:
             for attempt in list(self._attempts.values()):
-                if attempt.state is not AttemptState.QUEUED or self._kill_all:
-                    self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
+                self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
 
     def _cancel_pending(self) -> bool:
         return self._stopping != "signal" or self.job.shutdown.cancel_pending

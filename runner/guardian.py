@@ -27,9 +27,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from typing import Any
 
 DONE = b"done\n"
 POLL_SECONDS = 0.1
+FAMILY_SECONDS = 0.25
 CLOSE_TIMEOUT = 5.0
 MARKER_ENV = "RUNNER_RUN_ID"
 """Same as `runner.procs.RUN_MARKER_ENV`, spelled out so starting costs no psutil import."""
@@ -77,7 +80,32 @@ def start(run_id: str, grace: float) -> Guardian:
     return Guardian(process)
 
 
-def _wait_for_runner(runner_pid: int) -> bool:
+class _Family:
+    """The runner's descendants as last seen. A worker forked from the runner shows no
+    run marker in /proc (its environment block is the runner's, from before the run
+    began), and neither does what it forks in turn; so the guardian also remembers the
+    runner's tree, refreshed every `FAMILY_SECONDS`, and ends those that are still the
+    same processes (PID and create time) when the runner dies."""
+
+    def __init__(self, runner_pid: int) -> None:
+        self.runner_pid = runner_pid
+        self.members: list[Any] = []
+        self._due = time.monotonic() + FAMILY_SECONDS
+
+    def refresh(self) -> None:
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + FAMILY_SECONDS
+        import psutil
+
+        try:
+            found = psutil.Process(self.runner_pid).children(recursive=True)
+        except psutil.Error:
+            return
+        self.members = [process for process in found if process.pid != os.getpid()]
+
+
+def _wait_for_runner(runner_pid: int, family: _Family) -> bool:
     """Block until the runner says "done" (True) or is gone (False)."""
     said: list[bytes] = []
     ended = threading.Event()
@@ -98,14 +126,16 @@ def _wait_for_runner(runner_pid: int) -> bool:
         if os.getppid() != runner_pid:  # a "done" written just before dying still counts
             ended.wait(POLL_SECONDS)
             break
+        family.refresh()
     return DONE in b"".join(said)
 
 
-def _clean_up(run_id: str, grace: float) -> None:
-    """Stop every process still carrying the run's marker, with its whole tree."""
+def _clean_up(run_id: str, grace: float, family: _Family) -> None:
+    """Stop every process still carrying the run's marker or last seen in the runner's
+    tree, each with its whole tree."""
     from runner import procs
 
-    members = procs.forest(procs.marked(run_id))
+    members = procs.forest([*procs.marked(run_id), *procs.alive(family.members)])
     if members:
         procs.kill_all(members, signal.SIGTERM, grace)
 
@@ -115,8 +145,9 @@ def main(argv: list[str]) -> int:
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
-    if not _wait_for_runner(runner_pid):
-        _clean_up(run_id, grace)
+    family = _Family(runner_pid)
+    if not _wait_for_runner(runner_pid, family):
+        _clean_up(run_id, grace, family)
     return 0
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from runner.events import ErrorInfo, Outcome, TaskStatus
-from runner.procs import RUN_MARKER_ENV
+from runner.procs import RUN_MARKER_ENV, end_with_parent
 
 SLOT_FIELDS = 5
 SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
@@ -85,6 +85,7 @@ def setup(config: WorkerSetup) -> None:
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, _on_terminate)
+    end_with_parent(config.runner_pid)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.folder not in sys.path:
         sys.path.insert(0, config.folder)

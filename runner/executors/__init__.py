@@ -72,6 +72,9 @@ class Executor(Protocol):
 
     def stop(self, key: int, signum: int) -> None: ...
 
+    def close(self) -> None:
+        """Start nothing more of what was submitted; running attempts carry on."""
+
     def shutdown(self, wait: bool) -> None: ...
 
 

@@ -123,6 +123,9 @@ class CommandExecutor:
                        os.getpid(), command.name, self._host, exit_code=code, error=error,
                        stdout=_text(command.stdout), stderr=_text(command.stderr))
 
+    def close(self) -> None:
+        """Nothing waits in a queue here: every submitted attempt starts at once."""
+
     def running(self) -> list[Running]:
         return [Running(key, c.popen.pid, os.getpid(), c.name, self._host, c.started)
                 for key, c in self._commands.items()]

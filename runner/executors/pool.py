@@ -118,6 +118,10 @@ class PoolExecutor:
         self._slots.forget(generation)
         self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
 
+    def close(self) -> None:
+        """Queued work is not to be started: workers decline what they have not begun."""
+        self._slots.close()
+
     def running(self) -> list[Running]:
         return self._slots.running(self._generation)
 

@@ -91,6 +91,9 @@ class ProcessExecutor:
                        os.getpid(), child.work.name, self._host, exit_code=code,
                        error=death_error(code, pid, "task's process"))
 
+    def close(self) -> None:
+        """Nothing waits in a queue here: every submitted attempt starts at once."""
+
     def running(self) -> list[Running]:
         return [Running(key, c.process.pid or 0, os.getpid(), c.work.name, self._host, c.started)
                 for key, c in self._children.items()]

@@ -32,8 +32,12 @@ CLEANUP_LIMIT = 15.0
 START_LIMIT = 20.0
 
 HANGERS = '''
-import os, subprocess, time
+import os, re, subprocess, time
 from pathlib import Path
+
+def hold_the_gil(ready):
+    Path(ready, f"gil-{os.getpid()}").write_text("")
+    re.match(r"(a+)+$", "a" * 64 + "b")  # backtracks for ages without releasing the GIL
 
 def spawn_and_hang(ready):
     child = subprocess.Popen(["sleep", "60"])
@@ -193,7 +197,7 @@ def write_job(folder: Path, ready: Path) -> Path:
     job.write_text(textwrap.dedent(f"""
         version: 1
         name: orphans
-        workers: 3
+        workers: 4
         shutdown: {{grace: 2s}}
         tasks:
           - name: shell
@@ -204,6 +208,9 @@ def write_job(folder: Path, ready: Path) -> Path:
           - name: forker
             call: hangers:fork_and_hang
             args: [{json.dumps(str(ready))}]
+          - name: gil-holder
+            call: hangers:hold_the_gil
+            args: [{json.dumps(str(ready))}]
     """))
     return job
 
@@ -213,7 +220,7 @@ def wait_for_grandchildren(marker: str, ready: Path, runner: subprocess.Popen[by
     deadline = time.monotonic() + START_LIMIT
     while time.monotonic() < deadline:
         sleeps = [p for p in marked_alive(marker) if _name(p) == "sleep"]
-        if len(sleeps) >= 3 and len(list(ready.iterdir())) >= 2:
+        if len(sleeps) >= 3 and len(list(ready.iterdir())) >= 3:
             return
         assert runner.poll() is None, f"the runner exited early:\n{log.read_text()}"
         time.sleep(0.05)
@@ -245,6 +252,7 @@ def test_sigkilled_runner_leaves_no_process_behind(
     try:
         wait_for_grandchildren(marker, ready, runner, log)
         assert any("runner.guardian" in " ".join(p.cmdline()) for p in marked_alive(marker))
+        time.sleep(1.0)  # the GIL holder has been stuck for a second, not a split second
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(5)
         elapsed, left = wait_until_gone(marker, CLEANUP_LIMIT)

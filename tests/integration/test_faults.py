@@ -1,0 +1,63 @@
+"""The catalogue of misbehaving tasks, each next to healthy ones, under every executor
+and start method: the bad task gets the right status, every healthy task succeeds, and
+nothing any of them started outlives the run (the `marker` fixture checks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import REPO, START_METHODS, JobRunner
+
+pytestmark = pytest.mark.timeout(150)
+
+EXPECTED = {
+    "raise": ("failed", "ValueError"),
+    "sys-exit": ("failed", "SystemExit"),
+    "os-exit": ("crashed", "ProcessExited"),
+    "sigkill": ("crashed", "ProcessKilled"),
+    "segfault": ("crashed", "ProcessKilled"),
+    "hang": ("timeout", "Timeout"),
+    "ignore-sigterm": ("timeout", "Timeout"),
+    "grandchild-return": ("ok", None),
+    "grandchild-hang": ("timeout", "Timeout"),
+    "unpicklable-result": ("failed", "runner.worker.ResultNotJSON"),
+    "unpicklable-exception": ("failed", "faults._NeedsTwo"),
+    "huge-output": ("ok", None),
+    "command-fails": ("failed", "CommandFailed"),
+    "command-killed": ("crashed", "ProcessKilled"),
+    "command-hangs": ("timeout", "Timeout"),
+}
+
+
+def _catalogue_job(runner: JobRunner, executor: str, start_method: str) -> str:
+    text = (REPO / "jobs" / "faults.yml").read_text()
+    text = text.replace("executor: pool", f"executor: {executor}\nstart_method: {start_method}")
+    return str(runner.write(text.replace("timeout: 3s", "timeout: 2s")))
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize("executor", ["process", "pool", "mp-pool"])
+def test_every_fault_fails_alone(job_runner: JobRunner, executor: str, start_method: str) -> None:
+    from pathlib import Path
+
+    done = job_runner.run(Path(_catalogue_job(job_runner, executor, start_method)), timeout=120)
+    assert done.returncode == 1, done.stderr
+    final = {record["name"]: record for record in done.events("task_finished") if record["final"]}
+    for name, (status, error_type) in EXPECTED.items():
+        record = final[name]
+        assert record["status"] == status, (name, record)
+        if error_type:
+            assert record["error"]["type"] == error_type, (name, record["error"])
+    healthy = [r for n, r in final.items() if n.startswith("healthy")]
+    assert len(healthy) == 8
+    assert all(r["status"] == "ok" for r in healthy)
+    assert sorted(r["result"] for r in healthy) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert final["sys-exit"]["exit_code"] == 3
+    assert "SIGSEGV" in final["segfault"]["error"]["message"]
+    assert "SIGKILL" in final["sigkill"]["error"]["message"]
+    assert "SIGSEGV" in final["command-killed"]["error"]["message"]
+    assert "ValueError: boom" in final["raise"]["error"]["traceback"]
+    assert len(final["huge-output"]["stdout"]) <= 8192
+    counts = done.events("job_finished")[0]["counts"]
+    assert counts == {"ok": 10, "failed": 5, "timeout": 4, "crashed": 4, "interrupted": 0,
+                      "cancelled": 0}

@@ -64,14 +64,20 @@ def _root(
 @app.command()
 def run(
     job_file: Annotated[Path, typer.Argument(metavar="JOB.yml", help="The job file.")],
-    workers: Annotated[Optional[int], typer.Option(help="Processes at once.")] = None,  # noqa: UP045
-    mode: Annotated[Optional[ModeChoice], typer.Option(help="sync or async submission.")] = None,  # noqa: UP045
-    executor: Annotated[Optional[ExecutorChoice], typer.Option(help="Where tasks run.")] = None,  # noqa: UP045
+    workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Processes at once.")] = None,
+    mode: Annotated[Optional[ModeChoice], typer.Option(  # noqa: UP045
+        help="sync or async submission.")] = None,
+    executor: Annotated[Optional[ExecutorChoice], typer.Option(  # noqa: UP045
+        help="Where tasks run.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        "--set", metavar="KEY=VALUE", help="Override a field, e.g. --set shutdown.grace=5s.")] = None,
-    journal: Annotated[Optional[Path], typer.Option(help="Where to write the journal.")] = None,  # noqa: UP045
+        "--set", metavar="KEY=VALUE",
+        help="Override a field, e.g. --set shutdown.grace=5s.")] = None,
+    journal: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Where to write the journal.")] = None,
     no_journal: Annotated[bool, typer.Option("--no-journal", help="Write no journal.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; run nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the plan; run nothing.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="JSON Lines results on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
 ) -> None:

@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from runner.errors import ExitCode
 from runner.events import (
@@ -345,7 +346,8 @@ class Engine:
     def _learn_duration(self, task: PlannedTask, outcome: Outcome) -> None:
         duration = max(outcome.finished - outcome.started, 0.0)
         previous = self._durations.get(task.entry)
-        self._durations[task.entry] = duration if previous is None else 0.8 * previous + 0.2 * duration
+        self._durations[task.entry] = (duration if previous is None
+                                       else 0.8 * previous + 0.2 * duration)
 
     # -- concluding an attempt --------------------------------------------------
 
@@ -512,17 +514,18 @@ class Engine:
             attempt = self._requeued.popleft()
             self._emit_final(attempt, self._synthetic(attempt, TaskStatus.CANCELLED, now))
 
-    def _install_signal_handlers(self) -> dict[int, object]:
-        if not self.options.handle_signals or threading.current_thread() is not threading.main_thread():
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        main_thread = threading.current_thread() is threading.main_thread()
+        if not self.options.handle_signals or not main_thread:
             return {}
-        previous = {}
+        previous: dict[int, Any] = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous
 
-    def _restore_signal_handlers(self, previous: dict[int, object]) -> None:
+    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self._signals.append(signum)

@@ -148,22 +148,23 @@ def _signal_descendants(signum: int) -> None:
 
 
 def _watch_runner(pid: int, created: float) -> None:
+    """The portable fallback to the parent-death signal (which only Linux has)."""
+    while True:
+        time.sleep(WATCHDOG_INTERVAL)
+        if not _runner_alive(pid, created):
+            _signal_descendants(signal.SIGKILL)
+            os._exit(70)
+
+
+def _runner_alive(pid: int, created: float) -> bool:
     import psutil
 
     try:
         runner = psutil.Process(pid)
+        same = abs(runner.create_time() - created) < 0.01
+        return same and runner.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
-        runner = None
-    while True:
-        time.sleep(WATCHDOG_INTERVAL)
-        try:
-            alive = runner is not None and runner.is_running() and runner.status() != "zombie"
-            alive = alive and abs(runner.create_time() - created) < 0.01
-        except psutil.Error:
-            alive = False
-        if not alive:
-            _signal_descendants(signal.SIGKILL)
-            os._exit(70)
+        return False
 
 
 def run_batch(batch: Sequence[Work]) -> list[Outcome]:
@@ -297,7 +298,9 @@ def _exit_code(code: object) -> int:
 
 def _error(exc: BaseException) -> ErrorInfo:
     kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    name = kind.__qualname__
+    if kind.__module__ != "builtins":
+        name = f"{kind.__module__}.{name}"
     try:
         message = str(exc)
     except Exception:  # an exception whose __str__ fails still fails only its task

@@ -11,6 +11,7 @@ a task ends with its processes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -54,8 +55,9 @@ class CommandExecutor:
             self._spawn(work)
 
     def _spawn(self, work: CommandWork) -> None:
+        argv = ["/bin/sh", "-c", work.command] if isinstance(work.command, str) \
+            else list(work.command)
         shell = isinstance(work.command, str)
-        argv = ["/bin/sh", "-c", work.command] if shell else list(work.command)
         started = time.time()
         try:
             popen = subprocess.Popen(
@@ -70,7 +72,7 @@ class CommandExecutor:
         for stream, tail in ((popen.stdout, command.stdout), (popen.stderr, command.stderr)):
             assert stream is not None
             os.set_blocking(stream.fileno(), False)
-            loop.add_reader(stream.fileno(), lambda s=stream, t=tail: _read(s, t, loop))
+            loop.add_reader(stream.fileno(), functools.partial(_read, stream, tail, loop))
         command.pidfd = _pidfd(popen.pid)
         if command.pidfd is not None:
             loop.add_reader(command.pidfd, lambda: self._exited(command))

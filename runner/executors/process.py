@@ -40,7 +40,7 @@ class ProcessExecutor:
         import multiprocessing
 
         self._setup = setup
-        self._context = multiprocessing.get_context(resolve_start_method(setup.start_method))
+        self._context: Any = multiprocessing.get_context(resolve_start_method(setup.start_method))
         self._children: dict[int, _Child] = {}
         self._host = socket.gethostname()
 

@@ -6,6 +6,7 @@ never from wall-clock asserts, so these pass on a loaded 2-core machine.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ def _by_index(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _overlaps(spans: list[tuple[float, float]]) -> int:
-    return sum(1 for (_, end), (start, _) in zip(spans, spans[1:]) if start < end)
+    return sum(1 for (_, end), (start, _) in itertools.pairwise(spans) if start < end)
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)

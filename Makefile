@@ -1,7 +1,9 @@
 # The two commands the README promises, each runnable from a clean clone:
 #   make demo   creates .venv, installs runner, runs jobs/demo.yml
-#   make test   creates .venv, installs runner with its test tools, runs
-#               the whole suite, ruff, mypy, and checks the schema and jobs
+#   make test   creates .venv, installs runner with its test tools and the
+#               dask extra, runs ruff, mypy, checks the schema and the jobs,
+#               and runs the whole suite
+#   make bench  the benchmarks of issue 5 against their baselines
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +13,7 @@ BIN    := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	touch $@
 
 demo: $(BIN)/.installed
@@ -27,6 +29,9 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	command -v parallel >/dev/null || apt-get install -y -qq parallel >/dev/null \
+		|| echo "no GNU parallel: its row is skipped"
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -60,7 +60,8 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
         message = f"the {what} (pid {pid}) was killed by {name}; likely cause: {cause}"
         return ErrorInfo("ProcessKilled", message)
     if exit_code is None:
-        return ErrorInfo("ProcessLost", f"the {what} (pid {pid}) disappeared without a trace")
+        return ErrorInfo("ProcessLost", f"the {what} (pid {pid}) died in the middle of the "
+                         "task; its exit status could not be read")
     return ErrorInfo(
         "ProcessExited",
         f"the {what} (pid {pid}) exited with code {exit_code} in the middle of the task "

@@ -117,6 +117,8 @@ def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
                 _State.slot, _State.slots = base, slots
                 _State.closed_flag = len(slots) - 1
                 return
+        raise RuntimeError("no free row in the runner's slot table: a worker without one "
+                           "could not be timed out, so it refuses to start")
 
 
 def _pid_exists(pid: int) -> bool:

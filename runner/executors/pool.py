@@ -36,7 +36,7 @@ class PoolExecutor:
         self._batches: dict[int, tuple[int, list[int]]] = {}
         self._batch_ids = itertools.count()
         self._retiring: list[tuple[int, ProcessPoolExecutor]] = []
-        self._declined: list[Work] = []
+        self._broken: set[int] = set()
 
     def submit(self, batch: Sequence[Any]) -> None:
         pool = self._current_pool()
@@ -44,8 +44,8 @@ class PoolExecutor:
         self._batches[batch_id] = (self._generation, [work.key for work in batch])
         try:
             future = pool.submit(run_batch, list(batch))
-        except BrokenProcessPool:
-            self._on_broken(self._generation)
+        except BrokenProcessPool:  # broken before its futures told us: report it from the loop
+            self._setup.loop.call_soon_threadsafe(self._on_broken, self._generation)
             return
         generation = self._generation
         future.add_done_callback(
@@ -99,6 +99,9 @@ class PoolExecutor:
         """One worker died and the stdlib pool failed every future with it. Blame the dead
         workers the pool did not take down itself; every other attempt in flight is an
         orphan. Then make sure nothing of that generation lives on."""
+        if generation in self._broken:
+            return
+        self._broken.add(generation)
         lost: list[int] = []
         for batch_id, (gen, keys) in list(self._batches.items()):
             if gen == generation:

@@ -189,6 +189,14 @@ class SlotTable:
                     self.array[base + SLOT_PID] = 0.0
 
     def forget(self, generation: int) -> None:
-        for pid in self.pids(generation):
-            started_processes.pop(pid, None)
-            self._parents.pop(pid, None)
+        """A generation is over: free its rows (evidence and all) and its process records.
+        Rows that were never freed would starve later workers of a slot, and a worker
+        without a slot runs tasks nobody can time out."""
+        with self.lock:
+            for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
+                pid = int(self.array[base + SLOT_PID])
+                if pid and int(self.array[base + SLOT_GENERATION]) == generation:
+                    started_processes.pop(pid, None)
+                    self._parents.pop(pid, None)
+                    self.array[base + SLOT_KEY] = IDLE
+                    self.array[base + SLOT_PID] = 0.0

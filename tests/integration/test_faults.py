@@ -61,3 +61,26 @@ def test_every_fault_fails_alone(job_runner: JobRunner, executor: str, start_met
     counts = done.events("job_finished")[0]["counts"]
     assert counts == {"ok": 10, "failed": 5, "timeout": 4, "crashed": 4, "interrupted": 0,
                       "cancelled": 0}
+
+
+@pytest.mark.parametrize("executor", ["pool", "mp-pool"])
+def test_many_crashes_do_not_exhaust_the_slot_table(job_runner: JobRunner, executor: str) -> None:
+    """Each crash leaves a dead worker's row behind as evidence; a run with more crashes
+    than the table has rows (4 x workers + 8) must still time out its last task."""
+    job = job_runner.write(f"""
+version: 1
+executor: {executor}
+workers: 1
+shutdown: {{grace: 1s}}
+tasks:
+  - name: "crash-{{{{ i }}}}"
+    call: faults:hard_exit
+    foreach: {{i: {{range: [0, 16]}}}}
+  - name: hang
+    call: faults:hang
+    timeout: 1s
+""")
+    done = job_runner.run(job, timeout=120)
+    final = done.final()
+    assert final["hang"]["status"] == "timeout"
+    assert sum(r["status"] == "crashed" for r in final.values()) == 16

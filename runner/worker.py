@@ -76,6 +76,7 @@ class _State:
     tasks_run: int = 0
     max_tasks: int | None = None
     closed_flag: int = -1
+    adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
 
 
 def setup(config: WorkerSetup) -> None:
@@ -99,6 +100,21 @@ def setup(config: WorkerSetup) -> None:
         target=_watch_runner, args=(config.runner_pid, config.runner_created),
         name="runner-watchdog", daemon=True,
     ).start()
+
+
+def adopt(run_id: str, folder: str | None) -> None:
+    """Ready a process the runner does not own (a dask worker) to `run_one` a run's
+    attempts: what `setup` does, minus signal handlers, setpgid, slots and the watchdog,
+    since that process's owner runs its life. Idempotent; a long-lived process may hold
+    an older run's functions, so a new run or folder drops the cached callables."""
+    if folder is not None and folder not in sys.path:
+        sys.path.insert(0, folder)
+    os.environ[RUN_MARKER_ENV] = run_id
+    # run_one compares os.getpid() with _State.pid to catch a task's forked child.
+    _State.pid, _State.host = os.getpid(), socket.gethostname()
+    if _State.adopted != (run_id, folder):
+        _callables.clear()
+        _State.adopted = (run_id, folder)
 
 
 def _claim_slot(slots: Any, lock: Any, generation: int) -> None:

@@ -69,6 +69,24 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
     )
 
 
+def command_status(code: int, pid: int, name: str) -> tuple[TaskStatus, ErrorInfo | None]:
+    """A finished command's exit code as its status: killed by a signal is a crash (with
+    the signal's name and likely cause), any other nonzero code a failure."""
+    if code < 0:
+        return TaskStatus.CRASHED, death_error(code, pid, "command")
+    if code:
+        return TaskStatus.FAILED, ErrorInfo("CommandFailed", f"{name} exited with code {code}")
+    return TaskStatus.OK, None
+
+
+def spawn_error(program: str, exc: OSError, where: str = "") -> tuple[int, ErrorInfo]:
+    """A command that could not be started, with the exit code a shell would give it:
+    127 when not found, 126 when it cannot be executed."""
+    code = 127 if isinstance(exc, FileNotFoundError) else 126
+    hint = "not found on PATH" if code == 127 else "cannot be executed"
+    return code, ErrorInfo(type(exc).__name__, f"{program!r} {hint}{where}: {exc}")
+
+
 class Outcome(NamedTuple):
     """One finished attempt, as seen from where it ran. `result` is JSON text."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import procs
-from runner.events import ErrorInfo, Outcome, TaskStatus, death_error
+from runner.events import Outcome, TaskStatus, command_status, spawn_error
 from runner.executors import CommandWork, ExecutorSetup, Running
 from runner.worker import TAIL_CHARS
 
@@ -80,12 +80,10 @@ class CommandExecutor:
             self._schedule_poll()
 
     def _unstarted(self, work: CommandWork, started: float, exc: OSError) -> Outcome:
-        code = 127 if isinstance(exc, FileNotFoundError) else 126
-        hint = "not found on PATH" if code == 127 else "cannot be executed"
         program = work.command if isinstance(work.command, str) else work.command[0]
+        code, error = spawn_error(program, exc)
         return Outcome(work.key, TaskStatus.FAILED, started, time.time(), 0, os.getpid(),
-                       "", self._host, exit_code=code,
-                       error=ErrorInfo(type(exc).__name__, f"{program!r} {hint}: {exc}"))
+                       "", self._host, exit_code=code, error=error)
 
     def _schedule_poll(self) -> None:
         if self._poll_timer is None:
@@ -115,12 +113,7 @@ class CommandExecutor:
         self._setup.report.finished([self._outcome(command, code, finished)])
 
     def _outcome(self, command: _Command, code: int, finished: float) -> Outcome:
-        status, error = TaskStatus.OK, None
-        if code < 0:
-            status, error = TaskStatus.CRASHED, death_error(code, command.popen.pid, "command")
-        elif code:
-            status = TaskStatus.FAILED
-            error = ErrorInfo("CommandFailed", f"{command.name} exited with code {code}")
+        status, error = command_status(code, command.popen.pid, command.name)
         return Outcome(command.work.key, status, command.started, finished, command.popen.pid,
                        os.getpid(), command.name, self._host, exit_code=code, error=error,
                        stdout=_text(command.stdout), stderr=_text(command.stderr))

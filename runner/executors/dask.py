@@ -1,10 +1,14 @@
-"""`executor: dask`: every attempt is a task on a Dask cluster, local or remote.
+"""`executor: dask`, the runner side: every attempt is a task on a Dask cluster.
 
-    engine --submit--> DaskExecutor --client.submit(_execute)--> scheduler --> dask worker
-      ^                  ^     ^                                                 | announce,
-      |                  |     +-- "started" event (topic runner-<run id>) ------+ mark, run
-      +-- Report --------+     +-- result, fetched on the client's event loop <--+
+    engine --submit--> DaskExecutor --client.submit(execute)--> scheduler --> dask worker
+      ^                  ^     ^                                                 | dask_task:
+      |                  |     +-- "started" event (topic runner-<run id>) ------+ announce,
+      +-- Report --------+     +-- result, fetched on the client's event loop <--+ mark, run
           (on the loop thread)
+
+Flow: engine -> **DaskExecutor** -> dask -> `dask_task.execute` on a worker.
+This module owns the cluster and client, submits, tracks what runs where,
+stops and shuts down; `dask_task.py` is all that runs on the workers.
 
 Without `dask.address` a `LocalCluster` of `workers` single-threaded processes
 listens on 127.0.0.1 until shutdown; with one, a `Client` connects to it. One
@@ -31,197 +35,26 @@ import contextlib
 import importlib
 import itertools
 import logging
-import multiprocessing
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple
+from typing import Any
 
-from runner import procs, worker
 from runner.errors import ExecutorUnavailable
-from runner.events import ErrorInfo, Outcome, TaskStatus, death_error
+from runner.events import ErrorInfo, Outcome
 from runner.executors import CommandWork, Culprit, ExecutorSetup, Loss, Running
-from runner.worker import TAIL_CHARS, Work, run_one
+from runner.executors.dask_task import Run, execute, failed, forget, read_marker, signal_tree
+from runner.worker import Work
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to reach a scheduler: a wrong address fails the run quickly instead of hanging."""
-IDLE = -1
 _IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
-
-
-class _Run(NamedTuple):
-    """What each task carries to its worker: the run, its event topic, where its modules are."""
-
-    run_id: str
-    topic: str
-    folder: str | None  # put on sys.path; None when the job's modules were uploaded
-
-
-# -- the worker side: runs in a dask worker process ----------------------------------
-
-
-class _Process:
-    """This worker process's part in the current run (tasks are plain functions)."""
-
-    run_id: str | None = None
-    host: str = ""
-    marker: BinaryIO | None = None
-
-
-def _execute(work: Work | CommandWork, run: _Run) -> Outcome:
-    """One attempt on a dask worker: announced, marked in the pid file; never raises."""
-    from distributed import get_worker
-
-    here = get_worker()
-    _adopt(run)
-    _mark(work.key)
-    try:
-        if isinstance(work, CommandWork):
-            return _run_command(work, run, here)
-        name = multiprocessing.current_process().name
-        if here.state.nthreads > 1:
-            message = (f"dask worker {here.address} runs {here.state.nthreads} threads, but a "
-                       "call changes its process's cwd, environment and stdout: start workers "
-                       "with `dask worker --nthreads 1` (and --nworkers N for more processes)")
-            return _failed(work.key, "WorkerHasThreads", message, os.getpid(), os.getppid(),
-                           name)
-        _announce(here, run, work.key, os.getpid(), os.getppid(), name, time.time())
-        return run_one(work)
-    finally:
-        _mark(IDLE)
-
-
-def _adopt(run: _Run) -> None:
-    """On a run's first task in this process, do what `worker.setup` does that suits a
-    process dask owns: no signal handlers, no setpgid, no watchdog (dask runs the
-    worker's life, and the worker may serve other clients too)."""
-    if _Process.run_id == run.run_id:
-        return
-    if run.folder is not None and run.folder not in sys.path:
-        sys.path.insert(0, run.folder)
-    os.environ[procs.RUN_MARKER_ENV] = run.run_id
-    _Process.host = socket.gethostname()
-    # run_one compares os.getpid() with the worker's pid to catch a task's forked child.
-    worker._State.pid, worker._State.host = os.getpid(), _Process.host
-    worker._callables.clear()  # a long-lived worker may hold an older run's functions
-    if _Process.marker is not None:
-        _Process.marker.close()
-    path = _marker_path(run.run_id, os.getpid())
-    try:
-        path.parent.mkdir(exist_ok=True)
-        _Process.marker = open(path, "wb", buffering=0)  # noqa: SIM115 (for the process's life)
-    except OSError:
-        _Process.marker = None  # then a death is blamed on every task lost with it
-    _Process.run_id = run.run_id
-
-
-def _marker_path(run_id: str, pid: int) -> Path:
-    return Path(tempfile.gettempdir()) / f"runner-dask-{run_id}" / str(pid)
-
-
-def _mark(key: int) -> None:
-    """Write the running attempt's key (or IDLE) where it outlives this process."""
-    if _Process.marker is not None:
-        _Process.marker.seek(0)
-        _Process.marker.write(b"%20d" % key)
-
-
-def _read_marker(run_id: str, pid: int) -> int | None:
-    """Runs in a dead worker's nanny: what that worker was running; None if unknown."""
-    try:
-        return int(_marker_path(run_id, pid).read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def _forget(run_id: str) -> None:
-    """At shutdown, on each worker's host: drop the run's marker files."""
-    if _Process.run_id == run_id and _Process.marker is not None:
-        _Process.marker.close()
-        _Process.marker, _Process.run_id = None, None
-    shutil.rmtree(_marker_path(run_id, 0).parent, ignore_errors=True)
-
-
-def _announce(here: Any, run: _Run, key: int, pid: int, ppid: int, name: str,
-              started: float) -> None:
-    here.log_event(run.topic, [key, pid, ppid, name, _Process.host, started, here.address,
-                               here.nanny])
-
-
-def _run_command(work: CommandWork, run: _Run, here: Any) -> Outcome:
-    """As `commands.py` runs a command from the runner: own session, stdin from /dev/null,
-    the same exit-code mapping. Output goes to temporary files whose tails are kept, so
-    memory stays flat and a leftover holding a pipe cannot hold the task."""
-    shell = isinstance(work.command, str)
-    argv = ["/bin/sh", "-c", str(work.command)] if shell else list(work.command)
-    name = "sh" if shell else os.path.basename(argv[0])
-    started = time.time()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                     cwd=work.cwd, env={**os.environ, **work.env},
-                                     start_new_session=True)
-        except OSError as exc:
-            code = 127 if isinstance(exc, FileNotFoundError) else 126
-            hint = "not found on PATH" if code == 127 else "cannot be executed"
-            message = f"{argv[0]!r} {hint} on {_Process.host}: {exc}"
-            failed = _failed(work.key, type(exc).__name__, message, 0, os.getpid(), "")
-            return failed._replace(exit_code=code)
-        _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
-        code = popen.wait()
-        _killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
-        stdout, stderr = _tail(out), _tail(err)
-    status, error = TaskStatus.OK, None
-    if code < 0:
-        status, error = TaskStatus.CRASHED, death_error(code, popen.pid, "command")
-    elif code:
-        status = TaskStatus.FAILED
-        error = ErrorInfo("CommandFailed", f"{name} exited with code {code}")
-    return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
-                   _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr)
-
-
-def _tail(file: IO[bytes]) -> str:
-    size = file.seek(0, os.SEEK_END)
-    file.seek(max(0, size - TAIL_CHARS * 4))
-    return file.read().decode("utf-8", "replace")[-TAIL_CHARS:]
-
-
-def _failed(key: int, kind: str, message: str, pid: int, ppid: int, name: str) -> Outcome:
-    now = time.time()
-    return Outcome(key, TaskStatus.FAILED, now, now, pid, ppid, name,
-                   _Process.host or socket.gethostname(), error=ErrorInfo(kind, message))
-
-
-def _signal_tree(pid: int, signum: int, group: bool) -> None:
-    """Runs next to the attempt (in its worker's nanny, else in the worker itself): signal
-    its process tree deepest first, and a command's whole session."""
-    members = procs.tree(pid)
-    if group:
-        _killpg(pid, signum)
-    if pid == os.getpid():  # no nanny: the worker ends itself once this call has replied
-        members = members[:-1]
-        threading.Timer(0.2, os.kill, (pid, signum)).start()
-    procs.send(members, signum)
-
-
-def _killpg(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-# -- the runner side ------------------------------------------------------------------
 
 
 @dataclass
@@ -243,7 +76,7 @@ class DaskExecutor:
         self._cluster, self._client = _connect(setup, self._dist)
         self._upload = setup.dask_address is not None and setup.dask_upload
         run_id, folder = setup.worker.run_id, setup.worker.folder
-        self._run = _Run(run_id, f"runner-{run_id}", None if self._upload else folder)
+        self._run = Run(run_id, f"runner-{run_id}", None if self._upload else folder)
         self._plugins: list[str] = []
         self._flight: dict[int, _InFlight] = {}
         self._serial = itertools.count()
@@ -259,7 +92,7 @@ class DaskExecutor:
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
             key = f"runner-{self._run.run_id}-{work.key}-{next(self._serial)}"
-            future = self._client.submit(_execute, work, self._run, key=key, pure=False)
+            future = self._client.submit(execute, work, self._run, key=key, pure=False)
             self._flight[work.key] = _InFlight(work, future)
             self._client.loop.add_callback(self._track, work.key, future)
 
@@ -287,7 +120,7 @@ class DaskExecutor:
     async def _read_marker(self, dead: Any) -> int | None:
         try:
             found = await self._client.run(
-                _read_marker, self._run.run_id, dead.pid, workers=[dead.nanny],
+                read_marker, self._run.run_id, dead.pid, workers=[dead.nanny],
                 asynchronous=True, callback_timeout=CONNECT_TIMEOUT) if dead.nanny else {}
         except Exception:
             found = {}
@@ -325,7 +158,7 @@ class DaskExecutor:
         else:
             message = (f"dask could not run the attempt: {type(result).__name__}: {result} "
                        "(is the same runner installed on the workers?)")
-            report.finished([_failed(key, "DaskError", message, 0, os.getpid(), "")])
+            report.finished([failed(key, ErrorInfo("DaskError", message), 0, os.getpid(), "")])
 
     def _explained(self, outcome: Outcome) -> Outcome:
         """An import error on a remote worker, with the rule that decides what it imports."""
@@ -360,7 +193,7 @@ class DaskExecutor:
     async def _signal(self, flight: _InFlight, signum: int) -> None:
         assert flight.seen is not None
         with contextlib.suppress(Exception):
-            await self._client.run(_signal_tree, flight.seen.pid, signum,
+            await self._client.run(signal_tree, flight.seen.pid, signum,
                                    isinstance(flight.work, CommandWork), workers=[flight.via],
                                    asynchronous=True, callback_timeout=CONNECT_TIMEOUT)
 
@@ -382,8 +215,8 @@ class DaskExecutor:
         with contextlib.suppress(Exception):
             self._client.unsubscribe_topic(self._run.topic)
             if self._cluster is None:
-                self._client.run(_forget, self._run.run_id)
-        _forget(self._run.run_id)
+                self._client.run(forget, self._run.run_id)
+        forget(self._run.run_id)
         self._close_client()
 
     def _close_client(self) -> None:

@@ -41,6 +41,7 @@ from runner.events import (
     TaskFinished,
     TaskStarted,
     TaskStatus,
+    amend,
     death_error,
 )
 from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, Running, open_executors
@@ -327,7 +328,7 @@ class Engine:
             return
         attempt.requeues += 1
         if attempt.requeues > MAX_REQUEUES:
-            outcome = self._synthetic(attempt, TaskStatus.CRASHED, now)._replace(
+            outcome = amend(self._synthetic(attempt, TaskStatus.CRASHED, now),
                 error=death_error(None, 0)._replace(
                     message=f"the attempt was lost with its pool {MAX_REQUEUES} times"))
             self._conclude(attempt, outcome)
@@ -354,8 +355,8 @@ class Engine:
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
         if attempt.stop_reason is not None and outcome.status not in (TaskStatus.OK,
                                                                       TaskStatus.CANCELLED):
-            outcome = outcome._replace(status=attempt.stop_reason,
-                                       error=self._stop_error(attempt, outcome))
+            outcome = amend(outcome, status=attempt.stop_reason,
+                            error=self._stop_error(attempt, outcome))
         if outcome.status is not TaskStatus.CANCELLED:
             self._announce(attempt, outcome)
         attempt.move(AttemptState.DONE)
@@ -403,12 +404,15 @@ class Engine:
             return
         attempt.announced = True
         task, seen = attempt.task, attempt.running
-        if outcome is not None and seen is None:
-            seen = Running(attempt.key, outcome.pid, outcome.ppid, outcome.process_name,
-                           outcome.host, outcome.started)
-        assert seen is not None
-        event = TaskStarted(seen.started, task.id, task.name, task.index, attempt.number,
-                            seen.pid, seen.ppid, seen.process_name, seen.host, task.spec_hash)
+        if seen is None:
+            assert outcome is not None
+            event = TaskStarted(outcome.started, task.id, task.name, task.index,
+                                attempt.number, outcome.pid, outcome.ppid, outcome.process_name,
+                                outcome.host, task.spec_hash, outcome)
+        else:
+            event = TaskStarted(seen.started, task.id, task.name, task.index, attempt.number,
+                                seen.pid, seen.ppid, seen.process_name, seen.host,
+                                task.spec_hash)
         for sink in self.sinks:
             sink.task_started(event)
 
@@ -468,7 +472,7 @@ class Engine:
             """SIGKILL cannot be ignored; if nothing was heard since, the process is gone
             and its executor lost track of it: conclude rather than wait forever."""
             if attempt.key in self._attempts:
-                lost = self._synthetic(attempt, reason, time.time())._replace(
+                lost = amend(self._synthetic(attempt, reason, time.time()),
                     error=ErrorInfo("Lost", "no outcome arrived after SIGKILL; the attempt's "
                                     "process is gone"))
                 self._conclude(attempt, lost)

@@ -103,6 +103,15 @@ class Outcome(NamedTuple):
     error: ErrorInfo | None = None
     stdout: str = ""
     stderr: str = ""
+    journal: tuple[str, str, str, str] | None = None
+    """The attempt's journal record as JSON fragments (runner.records.Fragments), made
+    where it ran; None when they are still to be made."""
+
+
+def amend(outcome: Outcome, **changes: object) -> Outcome:
+    """An outcome with some fields changed. Its journal fragments describe the old fields,
+    so they are dropped, to be made again from the new ones; use this, not `_replace`."""
+    return outcome._replace(**changes, journal=None)  # type: ignore[arg-type]
 
 
 class JobStarted(NamedTuple):
@@ -129,6 +138,9 @@ class TaskStarted(NamedTuple):
     process_name: str
     host: str
     spec_hash: str
+    outcome: Outcome | None = None
+    """Set when the start is announced together with the end (a task too quick to be
+    seen running): the journal reuses its fragments."""
 
 
 class TaskFinished(NamedTuple):

@@ -15,21 +15,17 @@ records missing.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from runner import records
 from runner.errors import JournalError
 from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted
 
-_encode_text = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+_encode_text = records.encode
+iso = records.iso
 
 
 class Journal:
@@ -55,10 +51,7 @@ class Journal:
         self.flush()
 
     def task_started(self, event: TaskStarted) -> None:
-        self._line({"event": "task_started", "ts": iso(event.ts), "task": event.task,
-                    "name": event.name, "index": event.index, "attempt": event.attempt,
-                    "pid": event.pid, "ppid": event.ppid, "process_name": event.process_name,
-                    "host": event.host, "spec_hash": event.spec_hash})
+        self._pending.append(started_line(event))
 
     def task_finished(self, event: TaskFinished) -> None:
         self._pending.append(finished_line(event))
@@ -93,32 +86,29 @@ class Journal:
         self._lock.release()
 
 
+def started_line(event: TaskStarted) -> str:
+    if event.outcome is not None:
+        fragments = records.of(event.outcome)
+        where, started = fragments.where, fragments.started
+    else:
+        where = records.where(event.pid, event.ppid, event.process_name, event.host)
+        started = records.encode(records.iso(event.ts))
+    return (f'{{"event":"task_started","ts":{started},"task":{records.encode(event.task)},'
+            f'"name":{records.encode(event.name)},"index":{event.index},'
+            f'"attempt":{event.attempt},{where},"spec_hash":"{event.spec_hash}"}}\n')
+
+
 def finished_line(event: TaskFinished) -> str:
-    """A task_finished record; the result is already JSON text and goes in verbatim."""
-    outcome = event.outcome
-    record: dict[str, Any] = {
-        "event": "task_finished", "ts": iso(event.ts), "task": event.task, "name": event.name,
-        "index": event.index, "attempt": event.attempt, "final": event.final,
-        "status": outcome.status.value, "pid": outcome.pid, "ppid": outcome.ppid,
-        "process_name": outcome.process_name, "host": outcome.host,
-        "started": iso(outcome.started), "finished": iso(outcome.finished),
-        "duration": round(outcome.finished - outcome.started, 6),
-        "spec_hash": event.spec_hash,
-    }
-    if outcome.exit_code is not None:
-        record["exit_code"] = outcome.exit_code
-    if outcome.stdout:
-        record["stdout"] = outcome.stdout
-    if outcome.stderr:
-        record["stderr"] = outcome.stderr
-    if outcome.error is not None:
-        record["error"] = outcome.error._asdict()
-    if event.retry_in is not None:
-        record["retry_in"] = event.retry_in
-    text = _encode_text(record)
-    if outcome.result is not None:
-        text = f'{text[:-1]},"result":{outcome.result}}}'
-    return text + "\n"
+    """A task_finished record, spliced from the fragments made where the attempt ran."""
+    fragments = records.of(event.outcome)
+    retry = f',"retry_in":{event.retry_in!r}' if event.retry_in is not None else ""
+    return (f'{{"event":"task_finished","ts":{fragments.finished},'
+            f'"task":{records.encode(event.task)},"name":{records.encode(event.name)},'
+            f'"index":{event.index},"attempt":{event.attempt},'
+            f'"final":{"true" if event.final else "false"},'
+            f'"status":"{event.outcome.status.value}",{fragments.where},'
+            f'"started":{fragments.started},"finished":{fragments.finished},'
+            f'"spec_hash":"{event.spec_hash}"{retry}{fragments.tail}}}\n')
 
 
 def job_finished_line(event: JobFinished) -> str:

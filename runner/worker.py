@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from runner import records
 from runner.events import ErrorInfo, Outcome, TaskStatus
 from runner.procs import RUN_MARKER_ENV, end_with_parent
 
@@ -76,6 +77,7 @@ class _State:
     tasks_run: int = 0
     max_tasks: int | None = None
     closed_flag: int = -1
+    where: str = ""
     adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
 
 
@@ -231,11 +233,15 @@ def run_one(work: Work) -> Outcome:
         _end_leftovers(stderr)
         if slots is not None:
             slots[base + SLOT_KEY] = IDLE
-    return Outcome(
+    outcome = Outcome(
         work.key, status, started, time.time(), _State.pid, os.getppid(),
         multiprocessing.current_process().name, _State.host, result, exit_code, error,
         stdout.text(), stderr.text(),
     )
+    if not _State.where:
+        _State.where = records.where(outcome.pid, outcome.ppid, outcome.process_name,
+                                     outcome.host)
+    return records.with_fragments(outcome, _State.where)
 
 
 def _end_leftovers(stderr: _Tail) -> None:

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import ExecutorUnavailable
-from runner.events import ErrorInfo, Outcome
+from runner.events import ErrorInfo, Outcome, amend
 from runner.executors import CommandWork, Culprit, ExecutorSetup, Loss, Running
 from runner.executors.dask_task import Run, execute, failed, forget, read_marker, signal_tree
 from runner.worker import Work
@@ -172,7 +172,7 @@ class DaskExecutor:
         else:
             hint = (f"with dask.upload: false, {folder} must be on the workers' PYTHONPATH "
                     f"and it is not on {outcome.host}; or set dask.upload: true")
-        return outcome._replace(error=error._replace(message=f"{error.message} ({hint})"))
+        return amend(outcome, error=error._replace(message=f"{error.message} ({hint})"))
 
     def running(self) -> list[Running]:
         return [f.seen for f in self._flight.values() if f.seen is not None]

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from runner import procs, worker
-from runner.events import ErrorInfo, Outcome, TaskStatus, command_status, spawn_error
+from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
 from runner.executors import CommandWork
 from runner.worker import TAIL_CHARS, Work, run_one
 
@@ -142,7 +142,7 @@ def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
                                      start_new_session=True)
         except OSError as exc:
             code, why = spawn_error(argv[0], exc, f" on {_Process.host}")
-            return failed(work.key, why, 0, os.getpid(), "")._replace(exit_code=code)
+            return amend(failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
         _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
         code = popen.wait()
         _killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes

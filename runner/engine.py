@@ -23,14 +23,12 @@ import math
 import os
 import signal
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
 
+from runner.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.errors import ExitCode
 from runner.events import (
     ErrorInfo,
@@ -44,57 +42,21 @@ from runner.events import (
     amend,
     death_error,
 )
-from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, Running, open_executors
+from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, open_executors
 from runner.loop import Loop, Timer
 from runner.plan import PlannedTask
 from runner.procs import signal_name, signal_number
+from runner.signals import SignalCatcher
 from runner.spec import Job
 from runner.worker import Work, WorkerSetup
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
+_OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
 TICK = 0.05
-BATCH_SECONDS = 0.02
-MAX_BATCH = 512
 MAX_REQUEUES = 5
 LOST_AFTER_KILL = 5.0
-
-
-class AttemptState(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    DONE = "done"
-
-
-_ALLOWED = {
-    AttemptState.QUEUED: {AttemptState.RUNNING, AttemptState.STOPPING, AttemptState.DONE},
-    AttemptState.RUNNING: {AttemptState.STOPPING, AttemptState.DONE},
-    AttemptState.STOPPING: {AttemptState.DONE},
-    AttemptState.DONE: set(),
-}
-
-
-class Attempt:
-    """One try of one task, from submission to its outcome."""
-
-    __slots__ = ("announced", "key", "number", "requeues", "running", "seq", "state",
-                 "stop_reason", "task")
-
-    def __init__(self, key: int, task: PlannedTask, number: int, seq: int) -> None:
-        self.key = key
-        self.task = task
-        self.number = number
-        self.seq = seq
-        self.state = AttemptState.QUEUED
-        self.stop_reason: TaskStatus | None = None
-        self.running: Running | None = None
-        self.announced = False
-        self.requeues = 0
-
-    def move(self, state: AttemptState) -> None:
-        if state not in _ALLOWED[self.state]:
-            raise RuntimeError(f"attempt {self.key}: {self.state.value} -> {state.value}")
-        self.state = state
+DASK_BATCHES_PER_WORKER = 16
+"""A Dask task costs a scheduler round trip (~1.5 ms), so more must be in flight."""
 
 
 @dataclass(frozen=True)
@@ -117,29 +79,29 @@ class Engine:
         self._plan: Iterator[PlannedTask] = iter(tasks)
         self._lookahead: PlannedTask | None = None
         self._plan_done = False
-        self._attempts: dict[int, Attempt] = {}
+        workers, sync = options.workers, job.mode == "sync"
+        self._in_flight = InFlight(
+            workers=workers * (DASK_BATCHES_PER_WORKER // 2 if job.executor == "dask" else 1),
+            backlog=job.backlog, sync=sync, process_per_call=job.executor == "process")
+        self._sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
+            job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
         self._retrying: dict[int, Attempt] = {}
         self._requeued: deque[Attempt] = deque()
         self._keys = 0
-        self._in_flight_calls = self._in_flight_commands = self._in_flight_batches = 0
         self._admitted = 0
-        self._batch_of: dict[int, int] = {}
-        self._batch_sizes: dict[int, int] = {}
-        self._durations: dict[int, float] = {}
         self.counts = {status.value: 0 for status in TaskStatus}
         self._failures = 0
         self._stopping: str | None = None
-        self._signals: deque[int] = deque()
+        self._signals = SignalCatcher(self.loop.wake)
         self._signalled: int | None = None
         self._kill_all = False
         self._ticker: Timer | None = None
         self._grace = job.shutdown.grace
         self._stop_signal = signal_number(job.shutdown.signal)
-        self._sync = job.mode == "sync"
         self._limit_failures = _failure_threshold(job.max_failures, total)
         worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder))
         self._calls, self._commands = open_executors(ExecutorSetup(
-            job.executor, options.workers, options.start_method, job.max_tasks_per_worker,
+            job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
 
     # -- the run ---------------------------------------------------------------
@@ -147,7 +109,8 @@ class Engine:
     def run(self) -> JobFinished:
         started = time.time()
         self._emit_job_started(started)
-        previous = self._install_signal_handlers()
+        if self.options.handle_signals:
+            self._signals.install()
         try:
             self._admit()
             self._ticker = self.loop.call_later(TICK, self._tick)
@@ -166,139 +129,108 @@ class Engine:
         try:
             return self._emit_job_finished(started)
         finally:
-            self._restore_signal_handlers(previous)
+            self._signals.restore()
 
     def _busy(self) -> bool:
-        return bool(self._attempts or self._retrying or self._requeued or not self._plan_done)
+        return bool(self._in_flight.attempts or self._retrying or self._requeued
+                    or not self._plan_done)
 
     # -- admission and batching ------------------------------------------------
 
     def _admit(self) -> None:
-        calls: list[Work] = []
+        """Hand out work while there is room: commands one by one, calls in batches."""
         while not self._stopping:
-            attempt = self._next_attempt()
-            if attempt is None:
-                break
-            task = attempt.task
-            if task.call is None:
-                self._submit_one(attempt)
+            if self._requeued:
+                if not self._admit_requeued():
+                    return
                 continue
-            calls.append(self._call_work(attempt))
-            self._in_flight_calls += 1
-            if len(calls) >= self._batch_size(task):
-                self._submit_calls(calls)
-                calls = []
-        if calls:
-            self._submit_calls(calls)
+            task = self._peek()
+            if task is None:
+                return
+            if task.call is None:
+                if not self._in_flight.room_for_command():
+                    return
+                self._lookahead = None
+                self._submit_command(self._new_attempt(task))
+            elif not self._admit_calls(task):
+                return
 
-    def _next_attempt(self) -> Attempt | None:
-        if self._requeued:
-            attempt = self._requeued[0]
-            if not self._has_room(attempt.task, requeue=True):
-                return None
-            self._requeued.popleft()
-            self._attempts[attempt.key] = attempt
-            return attempt
-        task = self._peek()
-        if task is None or not self._has_room(task):
-            return None
-        self._lookahead = None
-        self._admitted += 1
-        return self._new_attempt(task, 1, self._admitted - 1)
+    def _admit_calls(self, task: PlannedTask) -> bool:
+        room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
+        if room <= 0:
+            return False
+        attempts = []
+        while True:
+            self._lookahead = None
+            attempts.append(self._new_attempt(task))
+            if len(attempts) >= room:
+                break
+            following = self._peek()
+            if following is None or following.call is None:
+                break
+            task = following
+        self._submit_calls(attempts)
+        return True
+
+    def _admit_requeued(self) -> bool:
+        attempt = self._requeued[0]
+        if attempt.task.call is None:
+            if not self._in_flight.room_for_command():
+                return False
+        elif self._in_flight.room_for_calls(1, requeue=True) <= 0:
+            return False
+        self._requeued.popleft()
+        self._submit_one(attempt)
+        return True
 
     def _peek(self) -> PlannedTask | None:
         while self._lookahead is None and not self._plan_done:
             task = next(self._plan, None)
             if task is None:
                 self._plan_done = True
-            elif task.id in self.options.skip:
-                continue
-            else:
+            elif task.id not in self.options.skip:
                 self._lookahead = task
         return self._lookahead
 
-    def _has_room(self, task: PlannedTask, requeue: bool = False) -> bool:
-        in_flight = self._in_flight_calls + self._in_flight_commands + len(self._retrying)
-        if self._sync:
-            return in_flight == 0
-        if task.call is None or self.job.executor == "process":
-            same_kind = sum(1 for a in self._retrying.values() if (a.task.call is None) ==
-                            (task.call is None))
-            running = self._in_flight_commands if task.call is None else self._in_flight_calls
-            return running + same_kind < self.options.workers
-        if self.job.backlog is not None:
-            return in_flight < self.job.backlog
-        return self._in_flight_batches < 2 * self.options.workers or requeue
-
-    def _batch_size(self, task: PlannedTask) -> int:
-        if self._sync or self.job.executor in ("process", "dask") or self.job.max_tasks_per_worker:
-            return 1
-        average = self._durations.get(task.entry)
-        if average is None:
-            return 1
-        size = int(BATCH_SECONDS / max(average, 1e-6))
-        if self.job.backlog is not None:
-            size = min(size, max(1, self.job.backlog // (2 * self.options.workers)))
-        return max(1, min(size, MAX_BATCH))
-
-    def _new_attempt(self, task: PlannedTask, number: int, seq: int) -> Attempt:
+    def _new_attempt(self, task: PlannedTask) -> Attempt:
         self._keys += 1
-        attempt = Attempt(self._keys, task, number, seq)
-        self._attempts[attempt.key] = attempt
-        return attempt
-
-    def _call_work(self, attempt: Attempt) -> Work:
-        task = attempt.task
-        assert task.call is not None
-        return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name)
-
-    def _command_work(self, attempt: Attempt) -> CommandWork:
-        task = attempt.task
-        assert task.command is not None
-        return CommandWork(attempt.key, task.command, task.env, task.cwd, task.name)
+        self._admitted += 1
+        return Attempt(self._keys, task, 1, self._admitted - 1)
 
     def _submit_one(self, attempt: Attempt) -> None:
         if attempt.task.call is None:
-            self._in_flight_commands += 1
-            self._commands.submit([self._command_work(attempt)])
+            self._submit_command(attempt)
         else:
-            self._in_flight_calls += 1
-            self._submit_calls([self._call_work(attempt)])
+            self._submit_calls([attempt])
 
-    def _submit_calls(self, calls: list[Work]) -> None:
-        self._in_flight_batches += 1
-        batch_id = calls[0].key
-        for work in calls:
-            self._batch_of[work.key] = batch_id
-        self._batch_sizes[batch_id] = len(calls)
-        self._calls.submit(calls)
+    def _submit_command(self, attempt: Attempt) -> None:
+        task = attempt.task
+        assert task.command is not None
+        self._in_flight.add_command(attempt)
+        self._commands.submit([CommandWork(attempt.key, task.command, task.env, task.cwd,
+                                           task.name)])
 
-    def _release(self, attempt: Attempt) -> None:
-        """The attempt no longer holds a place in flight."""
-        if attempt.task.call is None:
-            self._in_flight_commands -= 1
-            return
-        self._in_flight_calls -= 1
-        batch_id = self._batch_of.pop(attempt.key)
-        self._batch_sizes[batch_id] -= 1
-        if not self._batch_sizes[batch_id]:
-            del self._batch_sizes[batch_id]
-            self._in_flight_batches -= 1
+    def _submit_calls(self, attempts: list[Attempt]) -> None:
+        self._in_flight.add_calls(attempts)
+        self._calls.submit([_call_work(attempt) for attempt in attempts])
 
     # -- what executors report (Report protocol) --------------------------------
 
     def finished(self, outcomes: Sequence[Outcome]) -> None:
+        attempts = self._in_flight.attempts
+        if outcomes and outcomes[0].key in attempts:
+            self._sizer.learn(attempts[outcomes[0].key].task.entry, outcomes)
         for outcome in outcomes:
-            attempt = self._attempts.get(outcome.key)
+            attempt = attempts.get(outcome.key)
             if attempt is not None:
-                self._learn_duration(attempt.task, outcome)
                 self._conclude(attempt, outcome)
         self._admit()
 
     def lost(self, loss: Loss) -> None:
         now = time.time()
         for culprit in loss.culprits:
-            attempt = self._attempts.get(culprit.key) if culprit.key is not None else None
+            attempt = self._in_flight.attempts.get(culprit.key) if culprit.key is not None \
+                else None
             if attempt is None:
                 continue
             started = attempt.running.started if attempt.running else now
@@ -309,7 +241,7 @@ class Engine:
                               error=death_error(culprit.exit_code, culprit.pid))
             self._conclude(attempt, outcome)
         for key in loss.orphans:
-            attempt = self._attempts.get(key)
+            attempt = self._in_flight.attempts.get(key)
             if attempt is not None:
                 self._orphaned(attempt, now)
         self._admit()
@@ -333,8 +265,7 @@ class Engine:
                     message=f"the attempt was lost with its pool {MAX_REQUEUES} times"))
             self._conclude(attempt, outcome)
             return
-        self._release(attempt)
-        del self._attempts[attempt.key]
+        self._in_flight.remove(attempt)
         attempt.state, attempt.running = AttemptState.QUEUED, None
         self._requeued.append(attempt)
 
@@ -344,24 +275,17 @@ class Engine:
                        seen.pid if seen else 0, seen.ppid if seen else 0,
                        seen.process_name if seen else "", socket.gethostname())
 
-    def _learn_duration(self, task: PlannedTask, outcome: Outcome) -> None:
-        duration = max(outcome.finished - outcome.started, 0.0)
-        previous = self._durations.get(task.entry)
-        self._durations[task.entry] = (duration if previous is None
-                                       else 0.8 * previous + 0.2 * duration)
-
     # -- concluding an attempt --------------------------------------------------
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
-        if attempt.stop_reason is not None and outcome.status not in (TaskStatus.OK,
-                                                                      TaskStatus.CANCELLED):
+        status = outcome.status
+        if attempt.stop_reason is not None and status is not _OK and status is not _CANCELLED:
             outcome = amend(outcome, status=attempt.stop_reason,
                             error=self._stop_error(attempt, outcome))
-        if outcome.status is not TaskStatus.CANCELLED:
+        if not attempt.announced and outcome.status is not _CANCELLED:
             self._announce(attempt, outcome)
         attempt.move(AttemptState.DONE)
-        del self._attempts[attempt.key]
-        self._release(attempt)
+        self._in_flight.remove(attempt)
         task = attempt.task
         if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
             delay = task.retry_delay * 2 ** (attempt.number - 1)
@@ -400,8 +324,6 @@ class Engine:
         self._count(outcome.status)
 
     def _announce(self, attempt: Attempt, outcome: Outcome | None = None) -> None:
-        if attempt.announced:
-            return
         attempt.announced = True
         task, seen = attempt.task, attempt.running
         if seen is None:
@@ -417,19 +339,21 @@ class Engine:
             sink.task_started(event)
 
     def _schedule_retry(self, failed: Attempt, delay: float) -> None:
+        """The next attempt holds its task's place while it waits for its delay."""
         self._keys += 1
         attempt = Attempt(self._keys, failed.task, failed.number + 1, failed.seq)
         self._retrying[attempt.key] = attempt
+        self._in_flight.wait(attempt.task, +1)
 
         def retry() -> None:
             if self._retrying.pop(attempt.key, None) is not None:
-                self._attempts[attempt.key] = attempt
+                self._in_flight.wait(attempt.task, -1)
                 self._submit_one(attempt)
 
         self.loop.call_later(delay, retry)
 
     def _count(self, status: TaskStatus) -> None:
-        self.counts[status.value] += 1
+        self.counts[status] += 1  # a TaskStatus is its value as a dict key, and cheaper
         if status in FAILURES:
             self._failures += 1
             if self._failures >= self._limit_failures and self.job.on_failure != "continue":
@@ -440,13 +364,14 @@ class Engine:
     def _tick(self) -> None:
         now = time.time()
         for seen in [*self._calls.running(), *self._commands.running()]:
-            attempt = self._attempts.get(seen.key)
+            attempt = self._in_flight.attempts.get(seen.key)
             if attempt is None:
                 continue
             if attempt.state is AttemptState.QUEUED:
                 attempt.move(AttemptState.RUNNING)
             attempt.running = seen
-            self._announce(attempt)
+            if not attempt.announced:
+                self._announce(attempt)
             timeout = attempt.task.timeout
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
@@ -464,14 +389,14 @@ class Engine:
         executor.stop(attempt.key, signal.SIGKILL if self._kill_all else self._stop_signal)
 
         def kill() -> None:
-            if attempt.key in self._attempts:
+            if attempt.key in self._in_flight.attempts:
                 executor.stop(attempt.key, signal.SIGKILL)
                 self.loop.call_later(LOST_AFTER_KILL, give_up)
 
         def give_up() -> None:
             """SIGKILL cannot be ignored; if nothing was heard since, the process is gone
             and its executor lost track of it: conclude rather than wait forever."""
-            if attempt.key in self._attempts:
+            if attempt.key in self._in_flight.attempts:
                 lost = amend(self._synthetic(attempt, reason, time.time()),
                     error=ErrorInfo("Lost", "no outcome arrived after SIGKILL; the attempt's "
                                     "process is gone"))
@@ -495,7 +420,7 @@ class Engine:
                 self._cancel_requeued()
         interrupt = why == "abort" or (why == "signal" and not self.job.shutdown.wait)
         if interrupt or self._kill_all:
-            for attempt in list(self._attempts.values()):
+            for attempt in list(self._in_flight.attempts.values()):
                 self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
 
     def _cancel_pending(self) -> bool:
@@ -510,6 +435,7 @@ class Engine:
         now = time.time()
         for placeholder in list(self._retrying.values()):
             del self._retrying[placeholder.key]
+            self._in_flight.wait(placeholder.task, -1)
             self._emit_final(placeholder, self._synthetic(placeholder, TaskStatus.CANCELLED, now))
 
     def _cancel_requeued(self) -> None:
@@ -518,26 +444,9 @@ class Engine:
             attempt = self._requeued.popleft()
             self._emit_final(attempt, self._synthetic(attempt, TaskStatus.CANCELLED, now))
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        main_thread = threading.current_thread() is threading.main_thread()
-        if not self.options.handle_signals or not main_thread:
-            return {}
-        previous: dict[int, Any] = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
-
-    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        self._signals.append(signum)
-        self.loop.wake()
-
     def _handle_signals(self) -> None:
-        while self._signals:
-            signum = self._signals.popleft()
+        while self._signals.pending:
+            signum = self._signals.pending.popleft()
             if self._signalled is None:
                 self._signalled = signum
             else:
@@ -573,6 +482,12 @@ class Engine:
             return ExitCode.SIGINT if self._signalled == signal.SIGINT else ExitCode.SIGTERM
         done_ok = self.counts[TaskStatus.OK.value]
         return ExitCode.OK if done_ok == sum(self.counts.values()) else ExitCode.TASK_FAILED
+
+
+def _call_work(attempt: Attempt) -> Work:
+    task = attempt.task
+    assert task.call is not None
+    return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name)
 
 
 def _failure_threshold(limit: int | float, total: int) -> int:

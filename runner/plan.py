@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from runner.spec import CallTask, CommandTask, Job, TaskDefaults, task_count
-from runner.template import Renderer, as_text, compile_value, names_in
+from runner.template import Constant, Renderer, as_text, compile_value, names_in
 
 
 class PlannedTask(NamedTuple):
@@ -66,6 +66,7 @@ class _Entry:
         self.job_name = job.job_name
         self.name_template = task.name
         self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
+        self.names = tuple(name for name, _ in self.axes)
         self.count = task_count(task.foreach)
         self.call = task.call if isinstance(task, CallTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
@@ -83,12 +84,26 @@ class _Entry:
                        "retries": self.retries, "retry_delay": self.retry_delay,
                        "job": self.job_name}
         self.hash = _digest(json.dumps(fingerprint, sort_keys=True, default=str))
+        renderers = {2: self.render_name, 5: self.render_args, 6: self.render_kwargs,
+                     7: self.render_command, 8: self.render_env, 9: self.render_cwd}
+        self._dynamic = [(position, renderer) for position, renderer in renderers.items()
+                         if not isinstance(renderer, Constant)]
+        self._prototype: list[Any] = [
+            0, self.name_template, None, position, self.call, None, None, None, None, None,
+            self.timeout, self.retries, self.retry_delay, self.hash]
+        for field, renderer in renderers.items():
+            if isinstance(renderer, Constant):
+                self._prototype[field] = renderer.value
 
     def combinations(self) -> Iterator[tuple[Any, ...]]:
         """The cartesian product of the axes, first axis outermost, without copying them."""
         axes = [axis for _, axis in self.axes]
         if not axes:
             yield ()
+            return
+        if len(axes) == 1:
+            for value in axes[0]:
+                yield (value,)
             return
         sizes = [len(axis) for axis in axes]
         digits = [0] * len(axes)
@@ -105,21 +120,21 @@ class _Entry:
                 return
 
     def render(self, index: int, values: tuple[Any, ...]) -> PlannedTask:
-        variables = {name: value for (name, _), value in zip(self.axes, values)}
-        variables["index"] = index
-        variables["job"] = self.job_name
-        if self.axes:
-            labels = ",".join(f"{name}={as_text(v)}" for (name, _), v in zip(self.axes, values))
-            task_id = f"{self.name_template}[{labels}]"
-        else:
-            task_id = self.name_template
-        spec_hash = _digest(f"{self.hash}:{index}") if self.uses_index else self.hash
-        return PlannedTask(
-            index, task_id, self.render_name(variables), self.position, self.call,
-            self.render_args(variables), self.render_kwargs(variables),
-            self.render_command(variables), self.render_env(variables),
-            self.render_cwd(variables), self.timeout, self.retries, self.retry_delay, spec_hash,
-        )
+        """Only the fields with templates are rendered; the rest come from a prototype."""
+        fields = self._prototype.copy()
+        fields[0] = index
+        if self.names:
+            labels = ",".join([f"{name}={as_text(v)}" for name, v in zip(self.names, values)])
+            fields[1] = f"{self.name_template}[{labels}]"
+        if self._dynamic:
+            variables = dict(zip(self.names, values))
+            variables["index"] = index
+            variables["job"] = self.job_name
+            for position, renderer in self._dynamic:
+                fields[position] = renderer(variables)
+        if self.uses_index:
+            fields[13] = _digest(f"{self.hash}:{index}")
+        return PlannedTask._make(fields)
 
 
 def _limits(task: CallTask | CommandTask,
@@ -148,8 +163,7 @@ def _cwd_renderer(folder: Path, cwd: str | None) -> Renderer:
     """The task's working directory, rendered first, then resolved against the job
     file's folder (so `cwd: "{{ d }}"` with an absolute d stays absolute)."""
     if cwd is None or not any(True for _ in names_in(cwd)):
-        resolved = None if cwd is None else str(folder / cwd)
-        return lambda variables: resolved
+        return Constant(None if cwd is None else str(folder / cwd))
     render = compile_value(cwd, text=True)
     return lambda variables: str(folder / render(variables))
 

@@ -99,14 +99,14 @@ def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psuti
 
     A zombie counts as gone: `psutil.wait_procs` waits for a zombie that is not our
     child until someone else reaps it, which an init may do only every few seconds
-    (or never, in a container without one). Our own children are reaped here."""
+    (or never, in a container without one). Nothing is reaped here: a child of ours
+    belongs to whoever started it (a `multiprocessing.Process` or a `Popen` that will
+    `waitpid` it), and taking its exit status away would leave that owner believing
+    it alive forever (ProcessPoolExecutor then spins in its shutdown)."""
     deadline = time.monotonic() + timeout
     pending = list(processes)
     interval = 0.005
     while True:
-        for process in pending:
-            with contextlib.suppress(psutil.Error, ChildProcessError):
-                process.wait(0)  # reaps it if it is our child and has exited
         pending = alive(pending)
         if not pending or time.monotonic() >= deadline:
             return pending
@@ -254,3 +254,17 @@ def same_process(pid: int, create_time: float) -> psutil.Process | None:
     except psutil.Error:
         return None
     return process if abs(process.create_time() - create_time) < 0.01 else None
+
+
+CREATE_TIME_SLACK = 2.0
+"""psutil derives create times from the boot time, which /proc gives in whole seconds, so a
+create time can be up to a second off the wall clock; twice that is a safe margin."""
+
+
+def created_before(pid: int, moment: float) -> float | None:
+    """The create time of `pid` if that process already existed at `moment` (a wall-clock
+    time it was seen at work); None if it is gone or the PID now names a younger process."""
+    found = identity(pid)
+    if found is None or found[1] > moment + CREATE_TIME_SLACK:
+        return None
+    return found[1]

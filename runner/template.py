@@ -38,8 +38,11 @@ def names_in(value: object) -> Iterator[tuple[tuple[str | int, ...], str]]:
 
 
 def as_text(value: object) -> str:
-    """How a value reads inside a longer string: strings as is, the rest as JSON."""
-    return value if isinstance(value, str) else json.dumps(value)
+    """How a value reads inside a longer string: strings as is, the rest as JSON
+    (an int's JSON is its str, which is much cheaper to get)."""
+    if isinstance(value, str):
+        return value
+    return str(value) if type(value) is int else json.dumps(value)
 
 
 def compile_value(value: object, *, shell: bool = False, text: bool = False) -> Renderer:
@@ -49,19 +52,19 @@ def compile_value(value: object, *, shell: bool = False, text: bool = False) -> 
         return _compile_string(value, shell, text)
     if isinstance(value, list):
         parts = [compile_value(item, shell=shell, text=text) for item in value]
-        if all(isinstance(p, _Constant) for p in parts):
-            return _Constant(value)
+        if all(isinstance(p, Constant) for p in parts):
+            return Constant(value)
         return lambda variables: [part(variables) for part in parts]
     if isinstance(value, dict):
         items = [(key, compile_value(item, shell=shell, text=text))
                  for key, item in value.items()]
-        if all(isinstance(p, _Constant) for _, p in items):
-            return _Constant(value)
+        if all(isinstance(p, Constant) for _, p in items):
+            return Constant(value)
         return lambda variables: {key: part(variables) for key, part in items}
-    return _Constant(value)
+    return Constant(value)
 
 
-class _Constant:
+class Constant:
     """A value with no templates in it: rendering returns it unchanged."""
 
     __slots__ = ("value",)
@@ -80,7 +83,7 @@ def _compile_string(template: str, shell: bool, text: bool) -> Renderer:
         return lambda variables: variables[name]
     pieces = _TEMPLATE.split(template)
     if len(pieces) == 1:
-        return _Constant(template)
+        return Constant(template)
     literals, names = pieces[0::2], pieces[1::2]
     quote = shlex.quote if shell else _identity
 

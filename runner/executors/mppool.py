@@ -49,7 +49,7 @@ class MultiprocessingPoolExecutor:
         self._batches[batch_id] = [work.key for work in batch]
         call = self._setup.loop.call_soon_threadsafe
         self._current_pool().apply_async(
-            run_batch, (list(batch),),
+            run_batch, ([tuple(work) for work in batch],),
             callback=lambda outcomes: call(self._done, batch_id, outcomes),
             error_callback=lambda error: call(self._done, batch_id, error))
 

@@ -43,7 +43,7 @@ class PoolExecutor:
         batch_id = next(self._batch_ids)
         self._batches[batch_id] = (self._generation, [work.key for work in batch])
         try:
-            future = pool.submit(run_batch, list(batch))
+            future = pool.submit(run_batch, [tuple(work) for work in batch])
         except BrokenProcessPool:  # broken before its futures told us: report it from the loop
             self._setup.loop.call_soon_threadsafe(self._on_broken, self._generation)
             return

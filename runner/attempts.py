@@ -1,0 +1,154 @@
+"""The engine's run state for attempts in flight: their states, the places they hold, batches.
+
+Flow: plan -> engine (**attempts**: what is in flight and how much more may go) -> executors.
+
+An attempt holds a place from submission until its outcome is handled. How
+many places there are depends on the mode and executor (DESIGN.md's table):
+one in all for `sync`; `workers` for commands and for one-process-per-task
+`process`; otherwise `backlog` tasks, or by default 2 x `workers` batches,
+each batch as many short tasks as run in about `BATCH_SECONDS`, learned from
+how long the entry's tasks have taken so far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+from runner.events import Outcome, TaskStatus
+from runner.executors import Running
+from runner.plan import PlannedTask
+
+BATCH_SECONDS = 0.02
+MAX_BATCH = 512
+
+
+class AttemptState(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    DONE = "done"
+
+
+_ALLOWED = {
+    AttemptState.QUEUED: {AttemptState.RUNNING, AttemptState.STOPPING, AttemptState.DONE},
+    AttemptState.RUNNING: {AttemptState.STOPPING, AttemptState.DONE},
+    AttemptState.STOPPING: {AttemptState.DONE},
+    AttemptState.DONE: set(),
+}
+
+
+class Attempt:
+    """One try of one task, from submission to its outcome."""
+
+    __slots__ = ("announced", "key", "number", "requeues", "running", "seq", "state",
+                 "stop_reason", "task")
+
+    def __init__(self, key: int, task: PlannedTask, number: int, seq: int) -> None:
+        self.key = key
+        self.task = task
+        self.number = number
+        self.seq = seq
+        self.state = AttemptState.QUEUED
+        self.stop_reason: TaskStatus | None = None
+        self.running: Running | None = None
+        self.announced = False
+        self.requeues = 0
+
+    def move(self, state: AttemptState) -> None:
+        if state not in _ALLOWED[self.state]:
+            raise RuntimeError(f"attempt {self.key}: {self.state.value} -> {state.value}")
+        self.state = state
+
+
+class InFlight:
+    """Submitted attempts by key, and the places they hold."""
+
+    def __init__(self, *, workers: int, backlog: int | None, sync: bool,
+                 process_per_call: bool) -> None:
+        self.attempts: dict[int, Attempt] = {}
+        self.workers = workers
+        self.backlog = backlog
+        self.sync = sync
+        self.process_per_call = process_per_call
+        self.calls = self.commands = self.batches = 0
+        self.waiting_calls = self.waiting_commands = 0
+        self._batch_of: dict[int, int] = {}
+        self._batch_left: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return self.calls + self.commands + self.waiting_calls + self.waiting_commands
+
+    def add_command(self, attempt: Attempt) -> None:
+        self.attempts[attempt.key] = attempt
+        self.commands += 1
+
+    def add_calls(self, attempts: Sequence[Attempt]) -> None:
+        """Attempts sent together, in one message to one worker."""
+        batch = attempts[0].key
+        for attempt in attempts:
+            self.attempts[attempt.key] = attempt
+            self._batch_of[attempt.key] = batch
+        self._batch_left[batch] = len(attempts)
+        self.calls += len(attempts)
+        self.batches += 1
+
+    def remove(self, attempt: Attempt) -> None:
+        """The attempt's outcome is handled (or it goes back to the queue)."""
+        del self.attempts[attempt.key]
+        if attempt.task.call is None:
+            self.commands -= 1
+            return
+        self.calls -= 1
+        batch = self._batch_of.pop(attempt.key)
+        left = self._batch_left[batch] - 1
+        if left:
+            self._batch_left[batch] = left
+        else:
+            del self._batch_left[batch]
+            self.batches -= 1
+
+    def wait(self, task: PlannedTask, change: int) -> None:
+        """A retry waiting for its delay keeps its place."""
+        if task.call is None:
+            self.waiting_commands += change
+        else:
+            self.waiting_calls += change
+
+    def room_for_command(self) -> bool:
+        if self.sync:
+            return len(self) == 0
+        return self.commands + self.waiting_commands < self.workers
+
+    def room_for_calls(self, wanted: int, requeue: bool = False) -> int:
+        """How many calls may go now, as one batch of at most `wanted`."""
+        if self.sync:
+            return 1 if len(self) == 0 else 0
+        if self.process_per_call:
+            return min(wanted, self.workers - self.calls - self.waiting_calls)
+        if self.backlog is not None:
+            return min(wanted, self.backlog - len(self))
+        return wanted if self.batches < 2 * self.workers or requeue else 0
+
+
+class BatchSizer:
+    """How many tasks of an entry to send in one message: enough to make a message
+    worth its round trip, few enough that one batch runs for about BATCH_SECONDS."""
+
+    def __init__(self, *, workers: int, backlog: int | None, single: bool) -> None:
+        self.single = single
+        self.cap = MAX_BATCH if backlog is None else max(1, backlog // (2 * workers))
+        self._seconds: dict[int, float] = {}
+
+    def learn(self, entry: int, outcomes: Sequence[Outcome]) -> None:
+        mean = sum(o.finished - o.started for o in outcomes) / len(outcomes)
+        previous = self._seconds.get(entry)
+        self._seconds[entry] = mean if previous is None else 0.8 * previous + 0.2 * mean
+
+    def size(self, entry: int) -> int:
+        if self.single:
+            return 1
+        seconds = self._seconds.get(entry)
+        if seconds is None:
+            return 1
+        return max(1, min(int(BATCH_SECONDS / max(seconds, 1e-6)), self.cap))

@@ -1,0 +1,41 @@
+"""SIGINT and SIGTERM to the runner, caught as data for the engine's loop.
+
+A Python signal handler runs between two bytecodes of whatever the main
+thread is doing, possibly in the middle of the engine changing its state. So
+the handler only queues the signal and wakes the loop; the engine acts on it
+at a safe point. Handlers are installed only from the main thread (the only
+one Python lets install them) and the previous ones are put back afterwards.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class SignalCatcher:
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.pending: deque[int] = deque()
+        self._wake = wake
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._caught)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _caught(self, signum: int, frame: FrameType | None) -> None:
+        self.pending.append(signum)
+        self._wake()

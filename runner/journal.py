@@ -7,15 +7,18 @@ produces, then written with a single `write` on an `O_APPEND` descriptor, so a
 reader never sees half an event except at the very end of a file whose writer
 was killed mid-write (`--resume` trims such a torn line). A sidecar lock file
 (`<journal>.lock`, holding the writer's PID) makes a second run on the same
-journal fail fast instead of interleaving. A write that fails (disk full, file
-too large) raises `JournalError`: the run stops rather than claim success with
-records missing.
+journal fail fast instead of interleaving. It is a POSIX record lock, which a
+forked worker does not inherit: when the runner dies the lock goes with it, so
+`--resume` can start at once and kill the survivors itself. A write that fails
+(disk full, file too large) raises `JournalError`: the run stops rather than
+claim success with records missing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted
 
 _encode_text = records.encode
 iso = records.iso
+_HOST = socket.gethostname()
 
 
 class Journal:
@@ -34,6 +38,8 @@ class Journal:
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = path
         self.fsync = fsync
+        self.resumes: str | None = None
+        """The run this one continues (`--resume`), set before the run starts."""
         self._lock = _JournalLock(path)
         self._pending: list[str] = []
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +53,8 @@ class Journal:
         self._line({"event": "job_started", "ts": iso(event.ts), "job": event.job,
                     "run": event.run_id, "pid": event.pid, "host": event.host,
                     "executor": event.executor, "workers": event.workers, "mode": event.mode,
-                    "tasks": event.total})
+                    "tasks": event.total, "pid_created": _created(event.pid),
+                    **({"resumed": True, "resumes": self.resumes} if self.resumes else {})})
         self.flush()
 
     def task_started(self, event: TaskStarted) -> None:
@@ -92,10 +99,31 @@ def started_line(event: TaskStarted) -> str:
         where, started = fragments.where, fragments.started
     else:
         where = records.where(event.pid, event.ppid, event.process_name, event.host)
+        where += _seen_running(event)
         started = records.encode(records.iso(event.ts))
     return (f'{{"event":"task_started","ts":{started},"task":{records.encode(event.task)},'
             f'"name":{records.encode(event.name)},"index":{event.index},'
             f'"attempt":{event.attempt},{where},"spec_hash":"{event.spec_hash}"}}\n')
+
+
+def _seen_running(event: TaskStarted) -> str:
+    """`,"pid_created":t` for an attempt seen running: with the PID it lets `--resume`
+    kill a survivor without ever hitting a process that reused the PID. Looked up here,
+    once per attempt that outlived a tick of the engine; an attempt announced together
+    with its end needs none (both lines land in one write, and a finished attempt leaves
+    nothing to kill). Null on another host, or when the PID is gone or already belongs
+    to a younger process."""
+    from runner import procs
+
+    created = procs.created_before(event.pid, event.ts) if event.host == _HOST else None
+    return f',"pid_created":{"null" if created is None else repr(created)}'
+
+
+def _created(pid: int) -> float | None:
+    from runner import procs
+
+    found = procs.identity(pid)
+    return found[1] if found else None
 
 
 def finished_line(event: TaskFinished) -> str:
@@ -123,19 +151,43 @@ class _JournalLock:
     def __init__(self, journal: Path) -> None:
         self.path = journal.with_name(journal.name + ".lock")
         journal.parent.mkdir(parents=True, exist_ok=True)
+        if _file_id(self.path) in _HELD:  # checked before opening: see _HELD
+            raise _in_use(journal, str(os.getpid()))
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if not _try_lock(self._fd):
             holder = os.read(self._fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(self._fd)
-            raise JournalError(f"the journal {journal} is in use by another run (pid {holder}); "
-                               "wait for it to finish or give this run another --journal")
+            raise _in_use(journal, holder)
+        stat = os.fstat(self._fd)
+        self._id = (stat.st_dev, stat.st_ino)
+        _HELD.add(self._id)
         os.ftruncate(self._fd, 0)
         os.write(self._fd, f"{os.getpid()}\n".encode())
 
     def release(self) -> None:
+        _HELD.discard(self._id)
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
             os.close(self._fd)
+
+
+_HELD: set[tuple[int, int]] = set()
+"""(device, inode) of the lock files this process holds. A POSIX lock never refuses the
+process that holds it, and closing any descriptor of the file releases it, so a second
+run in the same process is refused here, before it opens the file at all."""
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _in_use(journal: Path, holder: str) -> JournalError:
+    return JournalError(f"the journal {journal} is in use by another run (pid {holder}); "
+                        "wait for it to finish or give this run another --journal")
 
 
 def _try_lock(fd: int) -> bool:
@@ -149,8 +201,8 @@ def _try_lock(fd: int) -> bool:
         return True
     import fcntl
 
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:  # lockf, not flock: a flock is shared with forked workers and outlives the runner
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False
     return True

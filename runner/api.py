@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import ExitCode
+from runner.errors import ExitCode, UsageError
 from runner.events import JobFinished, JobStarted, Sink, TaskFinished, TaskStarted
 from runner.spec import Job
+
+if TYPE_CHECKING:
+    from runner.journal import Journal
+    from runner.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ def run(
     job: Job,
     *,
     journal: Path | str | None = None,
+    resume: Path | str | None = None,
+    force: bool = False,
     write_journal: bool = True,
     console: bool = False,
     quiet: bool = False,
@@ -77,27 +84,32 @@ def run(
     collect: bool = True,
     handle_signals: bool = True,
 ) -> RunResult:
-    """Run every task of `job` and return how it went; never raises for a task's failure."""
+    """Run every task of `job` and return how it went; never raises for a task's failure.
+
+    `resume` names the journal of an earlier run to continue (see runner.resume): only
+    the tasks it does not record ok run, and their records are appended to it; `force`
+    keeps the recorded results of tasks whose spec changed since. `journal` may name the
+    same file, or be left out."""
     from runner.engine import Engine, EngineOptions
     from runner.plan import Plan
 
     plan = Plan(job)
     run_id = uuid.uuid4().hex[:12]
     workers = job.workers or default_workers()
-    journal_path = Path(journal) if journal else default_journal(job, time.time())
+    journal_path = _journal_path(job, journal, resume, write_journal)
     sinks: list[Sink] = []
     collector = _Collector() if collect else None
     try:
+        total, skip = len(plan), frozenset[str]()
         if write_journal:
             from runner.journal import Journal
 
-            sinks.append(Journal(journal_path, fsync=job.journal_fsync))
+            writer = Journal(journal_path, fsync=job.journal_fsync)
+            sinks.append(writer)
+            if resume is not None:  # read only now that the lock is held
+                total, skip = _resume(writer, plan, job, force)
         if console:
-            from runner.console import Console
-
-            printer = Console(quiet=quiet)
-            printer.describe_journal(str(journal_path) if write_journal else None)
-            sinks.append(printer)
+            sinks += _display(journal_path if write_journal else None, quiet)
         if json_stream is not None:
             from runner.journal import JsonLines
 
@@ -109,8 +121,8 @@ def run(
         with registry.register(run_id, job.job_name, journal_path if write_journal else None,
                                job.executor, workers), \
                 guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id):
-            engine = Engine(job, plan, len(plan), sinks,
-                            EngineOptions(run_id, workers, job.start_method,
+            engine = Engine(job, plan, total, sinks,
+                            EngineOptions(run_id, workers, job.start_method, skip=skip,
                                           handle_signals=handle_signals))
             finished = engine.run()
     finally:
@@ -119,6 +131,55 @@ def run(
     return RunResult(job.job_name, run_id, ExitCode(finished.exit_code), finished.counts,
                      finished.duration, journal_path if write_journal else None,
                      finished.interrupted_by, collector.tasks if collector else [])
+
+
+def _journal_path(job: Job, journal: Path | str | None, resume: Path | str | None,
+                  write_journal: bool) -> Path:
+    """The journal to write. `--resume J` writes J; a `--journal` naming another file is a
+    contradiction, not a preference, so it is refused rather than silently overruled."""
+    if resume is None:
+        return Path(journal) if journal else default_journal(job, time.time())
+    from runner import resume as resuming
+
+    target = Path(resume)
+    if not write_journal:
+        raise UsageError("--resume appends to the journal it resumes; it cannot be combined "
+                         "with --no-journal")
+    if journal is not None and Path(journal).resolve() != target.resolve():
+        raise UsageError(f"--resume {target} and --journal {journal} name different files; "
+                         "a resumed run appends to the journal it resumes: drop --journal")
+    resuming.require(target)
+    return target
+
+
+def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, frozenset[str]]:
+    """Read the journal, refuse changed specs, kill survivors; say what was done on stderr.
+    Returns the number of tasks still to run and the ids to skip."""
+    from runner import resume as resuming
+
+    resumption = resuming.prepare(journal.path, plan, force=force, grace=job.shutdown.grace)
+    journal.resumes = resumption.resumes
+    for line in resumption.notices(journal.path):
+        print(line, file=sys.stderr, flush=True)
+    return resumption.remaining, resumption.skip
+
+
+def _display(journal: Path | None, quiet: bool) -> list[Sink]:
+    """The console, and above it a live progress bar when a person is watching a terminal
+    (never with --quiet: that asks for the summary alone)."""
+    from runner.console import Console
+
+    sinks: list[Sink] = []
+    stream = None
+    if not quiet and sys.stdout.isatty():
+        from runner.progress import Progress
+
+        bar = Progress()
+        sinks.append(bar)  # before the console: the bar stops before the summary prints
+        stream = bar.lines
+    printer = Console(stream, quiet=quiet)
+    printer.describe_journal(str(journal) if journal else None)
+    return [*sinks, printer]
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ on stderr and the exit code DESIGN.md promises, in one place.
 
 from __future__ import annotations
 
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -75,6 +76,13 @@ def run(
         help="Override a field, e.g. --set shutdown.grace=5s.")] = None,
     journal: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         help="Where to write the journal.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        metavar="JOURNAL", help="Run only the tasks JOURNAL does not record ok, appending "
+        "to it; any process the earlier run left is killed first. At-least-once: a task "
+        "that was running when that run died runs again.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="With --resume: keep the recorded results of tasks whose spec "
+        "changed since, instead of refusing.")] = False,
     no_journal: Annotated[bool, typer.Option("--no-journal", help="Write no journal.")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the plan; run nothing.")] = False,
@@ -95,12 +103,20 @@ def run(
     if dry_run:
         _print_plan(job, json_)
         return
+    if force and resume is None:
+        raise UsageError("--force only makes sense with --resume")
     from runner.api import run as run_job
     from runner.procs import become_subreaper
 
+    # A journal write past a file-size limit must fail with EFBIG and stop the run with
+    # exit 3, not kill the runner with SIGXFSZ mid-line. CPython ignores SIGXFSZ at start-up
+    # already; saying so here keeps that true under an embedding interpreter that does not.
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     become_subreaper()
-    result = run_job(job, journal=journal, write_journal=not no_journal, console=not json_,
-                     quiet=quiet, json_stream=sys.stdout if json_ else None, collect=False)
+    result = run_job(job, journal=journal, resume=resume, force=force,
+                     write_journal=not no_journal, console=not json_, quiet=quiet,
+                     json_stream=sys.stdout if json_ else None, collect=False)
     raise typer.Exit(int(result.exit_code))
 
 

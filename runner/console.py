@@ -13,7 +13,7 @@ bound. Retries are announced as they happen.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Protocol
 
 from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted, TaskStatus
 
@@ -29,10 +29,18 @@ _MARKS = {
 }
 
 
+class Stream(Protocol):
+    """Where lines go: a text file, or the progress bar's printer (lines above the bar)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class Console:
     """A Sink that prints task lines in order and a summary; `quiet` prints the summary only."""
 
-    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+    def __init__(self, stream: Stream | None = None, *, quiet: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
         self._next = 0

@@ -1,0 +1,117 @@
+"""A live progress bar for a person at a terminal: done/total, counts by status, rate, ETA.
+
+Flow: engine -> events -> **progress** (alongside console and journal).
+
+Only `api.run` imports this module, and only when stdout is a terminal, so
+rich is never loaded for `--help`, `validate`, pipes or `--json`. The
+console's task lines must not tear the bar: the console writes through
+`Progress.lines`, which prints via rich's console, and rich draws them above
+the live bar. The bar is updated once per burst of events (at `flush`), not
+once per task, and redrawn by rich's own refresh thread a few times a second.
+When the job ends the bar is drawn a last time with the run's final counts
+(cancelled tasks included, which are counted without being journaled) and
+left on screen; the console's summary follows below it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich.console import Console as RichConsole
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.progress import Task as RichTask
+from rich.text import Text
+
+from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted, TaskStatus
+
+_STYLES = {
+    TaskStatus.OK.value: "green",
+    TaskStatus.FAILED.value: "red",
+    TaskStatus.TIMEOUT.value: "yellow",
+    TaskStatus.CRASHED.value: "magenta",
+    TaskStatus.INTERRUPTED.value: "cyan",
+    TaskStatus.CANCELLED.value: "dim",
+}
+
+
+class _Rate(ProgressColumn):
+    """Tasks per second over rich's recent samples (its speed estimate)."""
+
+    def render(self, task: RichTask) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- tasks/s" if speed is None else f"{speed:,.1f} tasks/s", style="blue")
+
+
+class _Lines:
+    """A text stream that prints through rich, so the console's lines land above the bar."""
+
+    def __init__(self, console: RichConsole) -> None:
+        self._console = console
+
+    def write(self, text: str) -> int:
+        self._console.out(text, end="", highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        self._console.file.flush()
+
+
+class Progress:
+    """A Sink drawing a live bar; give `lines` to the console as its stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._console = RichConsole(file=stream or sys.stdout)
+        self._bar = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"), _Rate(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(),
+            console=self._console, redirect_stdout=False, redirect_stderr=False)
+        self._task: TaskID | None = None
+        self._counts: dict[str, int] = {}
+        self._changed = False
+        self.lines = _Lines(self._console)
+
+    def job_started(self, event: JobStarted) -> None:
+        self._task = self._bar.add_task(event.job, total=event.total, counts="")
+        self._bar.start()
+
+    def task_started(self, event: TaskStarted) -> None:
+        pass
+
+    def task_finished(self, event: TaskFinished) -> None:
+        if event.final:
+            status = event.outcome.status.value
+            self._counts[status] = self._counts.get(status, 0) + 1
+            self._changed = True
+
+    def job_finished(self, event: JobFinished) -> None:
+        self._counts = dict(event.counts)
+        self._changed = True
+        self.flush()
+        self._bar.stop()
+
+    def flush(self) -> None:
+        if self._changed and self._task is not None:
+            self._changed = False
+            self._bar.update(self._task, completed=sum(self._counts.values()),
+                             counts=counts_markup(self._counts))
+
+    def close(self) -> None:
+        """Stop drawing (idempotent): after an error the terminal must get its cursor back."""
+        self._bar.stop()
+
+
+def counts_markup(counts: dict[str, int]) -> str:
+    """`[green]8 ok[/] [red]1 failed[/]`: the statuses seen so far, in TaskStatus order."""
+    return " ".join(f"[{_STYLES[status.value]}]{counts[status.value]} {status.value}[/]"
+                    for status in TaskStatus if counts.get(status.value))

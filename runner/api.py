@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.errors import ExitCode, UsageError
-from runner.events import JobFinished, JobStarted, Sink, TaskFinished, TaskStarted
+from runner.events import (
+    JobFinished,
+    JobStarted,
+    Sink,
+    SpanFinished,
+    TaskFinished,
+    TaskStarted,
+)
 from runner.spec import Job
 
 if TYPE_CHECKING:
@@ -217,6 +224,11 @@ class _Collector:
     def task_finished(self, event: TaskFinished) -> None:
         if event.final:
             self.tasks.append(event)
+
+    accepts_spans = False  # it keeps every task's record, so it needs them one by one
+
+    def span_finished(self, event: SpanFinished) -> None:
+        pass
 
     def job_finished(self, event: JobFinished) -> None:
         self.tasks.sort(key=lambda t: t.seq)

@@ -17,7 +17,7 @@ from enum import Enum
 
 from runner.events import Outcome, TaskStatus
 from runner.executors import Running
-from runner.plan import PlannedTask
+from runner.plan import PlannedTask, Span
 
 BATCH_SECONDS = 0.02
 MAX_BATCH = 512
@@ -41,7 +41,7 @@ _ALLOWED = {
 class Attempt:
     """One try of one task, from submission to its outcome."""
 
-    __slots__ = ("announced", "key", "number", "requeues", "running", "seq", "state",
+    __slots__ = ("announced", "key", "number", "requeues", "running", "seq", "span", "state",
                  "stop_reason", "task")
 
     def __init__(self, key: int, task: PlannedTask, number: int, seq: int) -> None:
@@ -54,6 +54,8 @@ class Attempt:
         self.running: Running | None = None
         self.announced = False
         self.requeues = 0
+        self.span: int | None = None
+        """The first key of the span this attempt was sent in, if it was."""
 
     def move(self, state: AttemptState) -> None:
         if state not in _ALLOWED[self.state]:
@@ -61,8 +63,21 @@ class Attempt:
         self.state = state
 
 
+class SpanInFlight:
+    """A span sent to a worker: how many of its tasks are not settled yet, and which
+    were settled one by one (after the engine had to make an Attempt of them)."""
+
+    __slots__ = ("left", "settled", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.left = span.size
+        self.settled: set[int] = set()
+
+
 class InFlight:
-    """Submitted attempts by key, and the places they hold."""
+    """Submitted attempts by key, and the places they hold. Tasks sent in a span have
+    no Attempt until something needs one (a timeout, a crash, a failure)."""
 
     def __init__(self, *, workers: int, backlog: int | None, sync: bool,
                  process_per_call: bool) -> None:
@@ -75,6 +90,11 @@ class InFlight:
         self.waiting_calls = self.waiting_commands = 0
         self._batch_of: dict[int, int] = {}
         self._batch_left: dict[int, int] = {}
+        self.spans: dict[int, SpanInFlight] = {}
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.attempts or self.spans)
 
     def __len__(self) -> int:
         return self.calls + self.commands + self.waiting_calls + self.waiting_commands
@@ -93,9 +113,39 @@ class InFlight:
         self.calls += len(attempts)
         self.batches += 1
 
+    def add_span(self, span: Span) -> None:
+        self.spans[span.key] = SpanInFlight(span)
+        self.calls += span.size
+        self.batches += 1
+
+    def span_of(self, key: int) -> SpanInFlight | None:
+        """The span that holds `key`, unless that task is settled already."""
+        for first, flight in self.spans.items():
+            if first <= key < first + flight.span.size:
+                return None if key in flight.settled else flight
+        return None
+
+    def adopt(self, attempt: Attempt) -> None:
+        """A task of a span gets an Attempt; it keeps its place in the span."""
+        self.attempts[attempt.key] = attempt
+
+    def settle(self, first: int, count: int, keys: Sequence[int] = ()) -> None:
+        """`count` tasks of the span are done with (`keys`: those that had Attempts)."""
+        flight = self.spans[first]
+        flight.settled.update(keys)
+        flight.left -= count
+        self.calls -= count
+        if not flight.left:
+            del self.spans[first]
+            self.batches -= 1
+
     def remove(self, attempt: Attempt) -> None:
         """The attempt's outcome is handled (or it goes back to the queue)."""
         del self.attempts[attempt.key]
+        if attempt.span is not None:
+            self.settle(attempt.span, 1, (attempt.key,))
+            attempt.span = None
+            return
         if attempt.task.call is None:
             self.commands -= 1
             return
@@ -141,7 +191,12 @@ class BatchSizer:
         self._seconds: dict[int, float] = {}
 
     def learn(self, entry: int, outcomes: Sequence[Outcome]) -> None:
-        mean = sum(o.finished - o.started for o in outcomes) / len(outcomes)
+        self.learn_total(entry, sum(o.finished - o.started for o in outcomes), len(outcomes))
+
+    def learn_total(self, entry: int, seconds: float, count: int) -> None:
+        if not count:
+            return
+        mean = seconds / count
         previous = self._seconds.get(entry)
         self._seconds[entry] = mean if previous is None else 0.8 * previous + 0.2 * mean
 

@@ -25,7 +25,7 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner.attempts import Attempt, AttemptState, BatchSizer, InFlight
@@ -36,6 +36,8 @@ from runner.events import (
     JobStarted,
     Outcome,
     Sink,
+    SpanFinished,
+    SpanOutcome,
     TaskFinished,
     TaskStarted,
     TaskStatus,
@@ -44,7 +46,7 @@ from runner.events import (
 )
 from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, open_executors
 from runner.loop import Loop, Timer
-from runner.plan import PlannedTask
+from runner.plan import Cursor, Plan, PlannedTask
 from runner.procs import signal_name, signal_number
 from runner.signals import SignalCatcher
 from runner.spec import Job
@@ -69,17 +71,20 @@ class EngineOptions:
 
 
 class Engine:
-    def __init__(self, job: Job, tasks: Iterable[PlannedTask], total: int, sinks: Sequence[Sink],
+    def __init__(self, job: Job, plan: Plan, total: int, sinks: Sequence[Sink],
                  options: EngineOptions) -> None:
         self.job = job
         self.options = options
         self.sinks = list(sinks)
         self.total = total
         self.loop = Loop()
-        self._plan: Iterator[PlannedTask] = iter(tasks)
-        self._lookahead: PlannedTask | None = None
+        self._plan = plan
+        self._cursor = Cursor(plan)
         self._plan_done = False
         workers, sync = options.workers, job.mode == "sync"
+        self._use_spans = (not sync and job.executor in ("pool", "mp-pool")
+                           and job.max_tasks_per_worker is None and not options.skip
+                           and all(getattr(sink, "accepts_spans", False) for sink in sinks))
         self._in_flight = InFlight(
             workers=workers * (DASK_BATCHES_PER_WORKER // 2 if job.executor == "dask" else 1),
             backlog=job.backlog, sync=sync, process_per_call=job.executor == "process")
@@ -99,7 +104,8 @@ class Engine:
         self._grace = job.shutdown.grace
         self._stop_signal = signal_number(job.shutdown.signal)
         self._limit_failures = _failure_threshold(job.max_failures, total)
-        worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder))
+        worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder),
+                             job=job if self._use_spans else None)
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
@@ -132,7 +138,7 @@ class Engine:
             self._signals.restore()
 
     def _busy(self) -> bool:
-        return bool(self._in_flight.attempts or self._retrying or self._requeued
+        return bool(self._in_flight.busy or self._retrying or self._requeued
                     or not self._plan_done)
 
     # -- admission and batching ------------------------------------------------
@@ -150,7 +156,7 @@ class Engine:
             if task.call is None:
                 if not self._in_flight.room_for_command():
                     return
-                self._lookahead = None
+                self._cursor.take()
                 self._submit_command(self._new_attempt(task))
             elif not self._admit_calls(task):
                 return
@@ -159,9 +165,16 @@ class Engine:
         room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
         if room <= 0:
             return False
+        if self._use_spans and room > 1:
+            span = self._cursor.take_span(room, self._keys + 1, self._admitted)
+            self._keys += span.size
+            self._admitted += span.size
+            self._in_flight.add_span(span)
+            self._calls.submit(span)
+            return True
         attempts = []
         while True:
-            self._lookahead = None
+            self._cursor.take()
             attempts.append(self._new_attempt(task))
             if len(attempts) >= room:
                 break
@@ -184,13 +197,16 @@ class Engine:
         return True
 
     def _peek(self) -> PlannedTask | None:
-        while self._lookahead is None and not self._plan_done:
-            task = next(self._plan, None)
+        """The next task to hand out (rendered), skipping those a resume says are done."""
+        while not self._plan_done:
+            task = self._cursor.peek()
             if task is None:
                 self._plan_done = True
-            elif task.id not in self.options.skip:
-                self._lookahead = task
-        return self._lookahead
+            elif task.id in self.options.skip:
+                self._cursor.take()
+            else:
+                return task
+        return None
 
     def _new_attempt(self, task: PlannedTask) -> Attempt:
         self._keys += 1
@@ -218,19 +234,69 @@ class Engine:
 
     def finished(self, outcomes: Sequence[Outcome]) -> None:
         attempts = self._in_flight.attempts
-        if outcomes and outcomes[0].key in attempts:
-            self._sizer.learn(attempts[outcomes[0].key].task.entry, outcomes)
-        for outcome in outcomes:
-            attempt = attempts.get(outcome.key)
-            if attempt is not None:
-                self._conclude(attempt, outcome)
+        ended = [(attempts[o.key], o) for o in outcomes if o.key in attempts]
+        if ended:
+            self._sizer.learn(ended[0][0].task.entry, outcomes)
+        if all(o.status is _OK and a.stop_reason is None for a, o in ended):
+            for attempt, _ in ended:  # nothing to decide: free their places first,
+                attempt.move(AttemptState.DONE)
+                self._in_flight.remove(attempt)
+            self._admit()  # so the next tasks start before this bookkeeping is done
+            for attempt, outcome in ended:
+                self._record_ok(attempt, outcome)
+            return
+        for attempt, outcome in ended:
+            self._conclude(attempt, outcome)
         self._admit()
+
+    def _record_ok(self, attempt: Attempt, outcome: Outcome) -> None:
+        if not attempt.announced:
+            self._announce(attempt, outcome)
+        self._emit_final(attempt, outcome)
+
+    def span_finished(self, reply: SpanOutcome) -> None:
+        """A span is back: its ok tasks are counted and journaled as the worker wrote them;
+        the others go through `_conclude` like any attempt. Declined tasks arrive as a
+        Loss right after."""
+        flight = self._in_flight.spans.get(reply.key)
+        if flight is None:
+            return
+        span = flight.span
+        self._sizer.learn_total(span.entry, reply.seconds, reply.done)
+        others = {outcome.key for outcome in reply.others}
+        adopted = [a for a in self._in_flight.attempts.values() if a.span == span.key
+                   and a.key < span.key + reply.done and a.key not in others]
+        for attempt in adopted:  # seen running and given an Attempt, but it ended ok
+            attempt.move(AttemptState.DONE)
+            self._in_flight.remove(attempt)
+        self._in_flight.settle(span.key, reply.ok - len(adopted))
+        self.counts[_OK] += reply.ok
+        event = SpanFinished(time.time(), reply.ok, reply.lines)
+        for sink in self.sinks:
+            sink.span_finished(event)
+        for outcome in reply.others:
+            other = self._attempt(outcome.key)
+            if other is not None:
+                self._conclude(other, outcome)
+        self._admit()
+
+    def _attempt(self, key: int) -> Attempt | None:
+        """The attempt in flight under `key`, made now for a task sent in a span."""
+        attempt = self._in_flight.attempts.get(key)
+        if attempt is None:
+            flight = self._in_flight.span_of(key)
+            if flight is not None:
+                span, offset = flight.span, key - flight.span.key
+                task = self._plan.render(span.entry, span.offset + offset, span.first + offset)
+                attempt = Attempt(key, task, 1, span.seq + offset)
+                attempt.span = span.key
+                self._in_flight.adopt(attempt)
+        return attempt
 
     def lost(self, loss: Loss) -> None:
         now = time.time()
         for culprit in loss.culprits:
-            attempt = self._in_flight.attempts.get(culprit.key) if culprit.key is not None \
-                else None
+            attempt = self._attempt(culprit.key) if culprit.key is not None else None
             if attempt is None:
                 continue
             started = attempt.running.started if attempt.running else now
@@ -241,7 +307,7 @@ class Engine:
                               error=death_error(culprit.exit_code, culprit.pid))
             self._conclude(attempt, outcome)
         for key in loss.orphans:
-            attempt = self._in_flight.attempts.get(key)
+            attempt = self._attempt(key)
             if attempt is not None:
                 self._orphaned(attempt, now)
         self._admit()
@@ -365,18 +431,27 @@ class Engine:
         now = time.time()
         for seen in [*self._calls.running(), *self._commands.running()]:
             attempt = self._in_flight.attempts.get(seen.key)
+            if attempt is None and self._needs_attempt(seen.key):
+                attempt = self._attempt(seen.key)
             if attempt is None:
                 continue
             if attempt.state is AttemptState.QUEUED:
                 attempt.move(AttemptState.RUNNING)
             attempt.running = seen
-            if not attempt.announced:
+            if not attempt.announced and attempt.span is None:  # a span's worker journals it
                 self._announce(attempt)
             timeout = attempt.task.timeout
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
                 self._stop_attempt(attempt, TaskStatus.TIMEOUT)
         self._ticker = self.loop.call_later(TICK, self._tick)
+
+    def _needs_attempt(self, key: int) -> bool:
+        """A task of a span seen running needs an Attempt only to be timed out or stopped."""
+        flight = self._in_flight.span_of(key)
+        if flight is None:
+            return False
+        return bool(self._stopping) or self._plan.entries[flight.span.entry].timeout is not None
 
     def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:
         """Send the stop signal to the attempt's whole tree; SIGKILL after the grace period."""
@@ -420,6 +495,8 @@ class Engine:
                 self._cancel_requeued()
         interrupt = why == "abort" or (why == "signal" and not self.job.shutdown.wait)
         if interrupt or self._kill_all:
+            for seen in self._calls.running():  # tasks of spans get their Attempts now
+                self._attempt(seen.key)
             for attempt in list(self._in_flight.attempts.values()):
                 self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
 
@@ -431,7 +508,7 @@ class Engine:
         journaled one by one, so stopping a million-task run does not write a million lines;
         a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
         self.counts[TaskStatus.CANCELLED.value] += max(self.total - self._admitted, 0)
-        self._plan_done, self._lookahead = True, None
+        self._plan_done = True
         now = time.time()
         for placeholder in list(self._retrying.values()):
             del self._retrying[placeholder.key]

@@ -108,6 +108,20 @@ class Outcome(NamedTuple):
     where it ran; None when they are still to be made."""
 
 
+class SpanOutcome(NamedTuple):
+    """What a worker sends back for a span (consecutive tasks it rendered itself): the
+    ones that ended ok only as their journal lines and a count, since nothing is left to
+    decide about them; the others as Outcomes, for the engine to decide. Tasks past
+    `done` were not run (the runner closed the pool, or the worker reached its limit)."""
+
+    key: int
+    done: int
+    ok: int
+    lines: str
+    others: list[Outcome]
+    seconds: float
+
+
 def amend(outcome: Outcome, **changes: object) -> Outcome:
     """An outcome with some fields changed. Its journal fragments describe the old fields,
     so they are dropped, to be made again from the new ones; use this, not `_replace`."""
@@ -161,6 +175,16 @@ class TaskFinished(NamedTuple):
     retry_in: float | None = None
 
 
+class SpanFinished(NamedTuple):
+    """Tasks that all ended ok at their first attempt, as the journal lines that record
+    them (task_started and task_finished, in order). Only sent to sinks that say
+    `accepts_spans`; the others get a TaskStarted and a TaskFinished per task."""
+
+    ts: float
+    tasks: int
+    lines: str
+
+
 class JobFinished(NamedTuple):
     ts: float
     counts: dict[str, int]
@@ -179,6 +203,9 @@ class Sink(Protocol):
     def task_finished(self, event: TaskFinished) -> None: ...
 
     def job_finished(self, event: JobFinished) -> None: ...
+
+    def span_finished(self, event: SpanFinished) -> None:
+        """Only called on sinks whose `accepts_spans` attribute is true."""
 
     def flush(self) -> None:
         """Called after each burst of events: write out whatever was buffered."""

@@ -33,7 +33,6 @@ from typing import Any
 DONE = b"done\n"
 POLL_SECONDS = 0.1
 FAMILY_SECONDS = 0.25
-CLOSE_TIMEOUT = 5.0
 MARKER_ENV = "RUNNER_RUN_ID"
 """Same as `runner.procs.RUN_MARKER_ENV`, spelled out so starting costs no psutil import."""
 
@@ -49,19 +48,18 @@ class Guardian:
         return self.process.pid
 
     def close(self) -> None:
-        """Tell the guardian the run ended on its own; reap it, killing it if it lingers."""
+        """Tell the guardian the run ended on its own. Not waiting for it to exit: on a
+        short run it may still be starting its interpreter, and the runner need not
+        wait for that (the "done" stays in the pipe for it to read). Popen reaps it
+        later, or init does once the runner has exited."""
         stdin = self.process.stdin
         if stdin is not None:
             try:
                 stdin.write(DONE)
                 stdin.close()
-            except OSError:  # it died already (someone killed it): just reap it
+            except OSError:  # it died already (someone killed it)
                 pass
-        try:
-            self.process.wait(CLOSE_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.process.poll()
 
     def __enter__(self) -> Guardian:
         return self

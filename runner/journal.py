@@ -21,11 +21,14 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import records
 from runner.errors import JournalError
-from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted
+from runner.events import JobFinished, JobStarted, SpanFinished, TaskFinished, TaskStarted
+
+if TYPE_CHECKING:
+    from runner.plan import PlannedTask
 
 _encode_text = records.encode
 iso = records.iso
@@ -62,6 +65,11 @@ class Journal:
 
     def task_finished(self, event: TaskFinished) -> None:
         self._pending.append(finished_line(event))
+
+    accepts_spans = True
+
+    def span_finished(self, event: SpanFinished) -> None:
+        self._pending.append(event.lines)
 
     def job_finished(self, event: JobFinished) -> None:
         self._pending.append(job_finished_line(event))
@@ -101,9 +109,25 @@ def started_line(event: TaskStarted) -> str:
         where = records.where(event.pid, event.ppid, event.process_name, event.host)
         where += _seen_running(event)
         started = records.encode(records.iso(event.ts))
-    return (f'{{"event":"task_started","ts":{started},"task":{records.encode(event.task)},'
-            f'"name":{records.encode(event.name)},"index":{event.index},'
-            f'"attempt":{event.attempt},{where},"spec_hash":"{event.spec_hash}"}}\n')
+    return _started(_ident(event.task, event.name, event.index), event.attempt, where, started,
+                    event.spec_hash)
+
+
+def _ident(task: str, name: str, index: int) -> str:
+    return f'"task":{records.text(task)},"name":{records.text(name)},"index":{index}'
+
+
+def _started(ident: str, attempt: int, where: str, started: str, spec_hash: str) -> str:
+    return (f'{{"event":"task_started","ts":{started},{ident},"attempt":{attempt},{where},'
+            f'"spec_hash":"{spec_hash}"}}\n')
+
+
+def first_try_lines(task: PlannedTask, fragments: records.Fragments) -> str:
+    """Both lines of a task that ended ok at its first attempt, as a worker running a span
+    writes them (with the same text `started_line` and `finished_line` would give)."""
+    ident = _ident(task.id, task.name, task.index)
+    return (_started(ident, 1, fragments.where, fragments.started, task.spec_hash)
+            + _finished(ident, 1, True, "ok", fragments, task.spec_hash, ""))
 
 
 def _seen_running(event: TaskStarted) -> str:
@@ -130,13 +154,16 @@ def finished_line(event: TaskFinished) -> str:
     """A task_finished record, spliced from the fragments made where the attempt ran."""
     fragments = records.of(event.outcome)
     retry = f',"retry_in":{event.retry_in!r}' if event.retry_in is not None else ""
-    return (f'{{"event":"task_finished","ts":{fragments.finished},'
-            f'"task":{records.encode(event.task)},"name":{records.encode(event.name)},'
-            f'"index":{event.index},"attempt":{event.attempt},'
-            f'"final":{"true" if event.final else "false"},'
-            f'"status":"{event.outcome.status.value}",{fragments.where},'
+    return _finished(_ident(event.task, event.name, event.index), event.attempt, event.final,
+                     str.__str__(event.outcome.status), fragments, event.spec_hash, retry)
+
+
+def _finished(ident: str, attempt: int, final: bool, status: str,
+              fragments: records.Fragments, spec_hash: str, retry: str) -> str:
+    return (f'{{"event":"task_finished","ts":{fragments.finished},{ident},"attempt":{attempt},'
+            f'"final":{"true" if final else "false"},"status":"{status}",{fragments.where},'
             f'"started":{fragments.started},"finished":{fragments.finished},'
-            f'"spec_hash":"{event.spec_hash}"{retry}{fragments.tail}}}\n')
+            f'"spec_hash":"{spec_hash}"{retry}{fragments.tail}}}\n')
 
 
 def job_finished_line(event: JobFinished) -> str:
@@ -222,6 +249,12 @@ class JsonLines:
 
     def task_finished(self, event: TaskFinished) -> None:
         self.stream.write(finished_line(event))
+
+    accepts_spans = True
+
+    def span_finished(self, event: SpanFinished) -> None:
+        self.stream.write("".join(line for line in event.lines.splitlines(keepends=True)
+                                  if line.startswith('{"event":"task_finished"')))
 
     def job_finished(self, event: JobFinished) -> None:
         self.stream.write(job_finished_line(event))

@@ -40,6 +40,20 @@ class PlannedTask(NamedTuple):
     spec_hash: str
 
 
+class Span(NamedTuple):
+    """Consecutive tasks of one entry, handed out without being rendered: the worker that
+    runs them renders them itself from its own copy of the plan. `offset` is the first
+    task's place in its entry, `first` its place in the plan; `key` and `seq` are the
+    engine's numbers for it; the other `size - 1` tasks follow."""
+
+    entry: int
+    offset: int
+    first: int
+    size: int
+    key: int
+    seq: int
+
+
 class Plan:
     """The tasks of a job in order; iterate it as often as needed, it holds no tasks."""
 
@@ -57,6 +71,55 @@ class Plan:
                 yield entry.render(index, values)
                 index += 1
 
+    def render(self, entry: int, offset: int, index: int) -> PlannedTask:
+        """The task at `offset` within entry number `entry` (plan position `index`)."""
+        return self.entries[entry].render_at(offset, index)
+
+
+class Cursor:
+    """Walks a plan once, for the engine: the next task rendered, or a run of the next
+    tasks of the current entry as a `Span` (not rendered at all)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._entries = plan.entries
+        self._entry = self._offset = self._index = 0
+        self._peeked: PlannedTask | None = None
+        self._skip_empty()
+
+    @property
+    def done(self) -> bool:
+        return self._entry >= len(self._entries)
+
+    def peek(self) -> PlannedTask | None:
+        if self._peeked is None and not self.done:
+            entry = self._entries[self._entry]
+            self._peeked = entry.render_at(self._offset, self._index)
+        return self._peeked
+
+    def take(self) -> PlannedTask | None:
+        task = self.peek()
+        if task is not None:
+            self._advance(1)
+        return task
+
+    def take_span(self, limit: int, key: int, seq: int) -> Span:
+        """Up to `limit` tasks from here, without leaving the current entry."""
+        left = self._entries[self._entry].count - self._offset
+        span = Span(self._entry, self._offset, self._index, min(limit, left), key, seq)
+        self._advance(span.size)
+        return span
+
+    def _advance(self, count: int) -> None:
+        self._peeked = None
+        self._offset += count
+        self._index += count
+        self._skip_empty()
+
+    def _skip_empty(self) -> None:
+        while not self.done and self._offset >= self._entries[self._entry].count:
+            self._entry += 1
+            self._offset = 0
+
 
 class _Entry:
     """One `tasks:` item with its templates compiled and its defaults merged."""
@@ -67,6 +130,7 @@ class _Entry:
         self.name_template = task.name
         self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
         self.names = tuple(name for name, _ in self.axes)
+        self.sizes = [len(axis) for _, axis in self.axes]
         self.count = task_count(task.foreach)
         self.call = task.call if isinstance(task, CallTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
@@ -118,6 +182,14 @@ class _Entry:
                 position -= 1
             if position < 0:
                 return
+
+    def render_at(self, offset: int, index: int) -> PlannedTask:
+        """The task at `offset` in this entry's product (first axis outermost)."""
+        values = []
+        for size, (_, axis) in zip(reversed(self.sizes), reversed(self.axes)):
+            offset, digit = divmod(offset, size)
+            values.append(axis[digit])
+        return self.render(index, tuple(reversed(values)))
 
     def render(self, index: int, values: tuple[Any, ...]) -> PlannedTask:
         """Only the fields with templates are rendered; the rest come from a prototype."""

@@ -12,8 +12,11 @@ tried and skipped quietly where the platform lacks them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -268,3 +271,65 @@ def created_before(pid: int, moment: float) -> float | None:
     if found is None or found[1] > moment + CREATE_TIME_SLACK:
         return None
     return found[1]
+
+
+class Child:
+    """A program started by `spawn`: its PID, and its exit code once it has ended."""
+
+    def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
+        self.pid = pid
+        self._popen = popen
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """The exit code (minus the signal number if a signal ended it), reaping the child;
+        None while it runs."""
+        if self.returncode is None:
+            if self._popen is not None:
+                self.returncode = self._popen.poll()
+            else:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.poll() is None:
+            if self._popen is not None:
+                self._popen.wait()
+            else:
+                os.waitpid(self.pid, 0)
+        assert self.returncode is not None
+        return self.returncode
+
+
+_STDIN_NULL = (getattr(os, "POSIX_SPAWN_OPEN", 0), 0, os.devnull, os.O_RDONLY, 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _program(name: str, path: str) -> str:
+    """Where `name` is on `path`, looked up once: posix_spawnp would try every directory
+    before the right one for each of thousands of commands."""
+    if os.sep in name:
+        return name
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise FileNotFoundError(2, "No such file or directory", name)
+    return found
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: str | None, stdout: int,
+          stderr: int) -> Child:
+    """Start a program in a session of its own, stdin from /dev/null, output to the given
+    descriptors. `posix_spawnp` (a vfork on Linux) costs a fraction of `subprocess.Popen`;
+    Popen remains for what posix_spawn cannot do here: a working directory, or a platform
+    without it."""
+    if cwd is None and hasattr(os, "posix_spawn") and sys.platform.startswith("linux"):
+        actions = [_STDIN_NULL, (os.POSIX_SPAWN_DUP2, stdout, 1),
+                   (os.POSIX_SPAWN_DUP2, stderr, 2)]
+        program = _program(argv[0], env.get("PATH", os.defpath))
+        pid = os.posix_spawn(program, argv, env, file_actions=actions, setsid=True)
+        return Child(pid)
+    popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                             cwd=cwd, env=env, start_new_session=True)
+    return Child(popen.pid, popen)

@@ -32,7 +32,14 @@ from rich.progress import Progress as RichProgress
 from rich.progress import Task as RichTask
 from rich.text import Text
 
-from runner.events import JobFinished, JobStarted, TaskFinished, TaskStarted, TaskStatus
+from runner.events import (
+    JobFinished,
+    JobStarted,
+    SpanFinished,
+    TaskFinished,
+    TaskStarted,
+    TaskStatus,
+)
 
 _STYLES = {
     TaskStatus.OK.value: "green",
@@ -93,6 +100,12 @@ class Progress:
             status = event.outcome.status.value
             self._counts[status] = self._counts.get(status, 0) + 1
             self._changed = True
+
+    accepts_spans = True
+
+    def span_finished(self, event: SpanFinished) -> None:
+        self._counts["ok"] = self._counts.get("ok", 0) + event.tasks
+        self._changed = True
 
     def job_finished(self, event: JobFinished) -> None:
         self._counts = dict(event.counts)

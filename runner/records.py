@@ -16,7 +16,7 @@ import json
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from runner.events import Outcome
+from runner.events import ErrorInfo, Outcome
 
 encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """Compact JSON: the journal is read by programs, and a third fewer bytes is a third less I/O."""
@@ -39,8 +39,24 @@ def text(value: str) -> str:
     return encode(value)
 
 
+class _Second:
+    """The ISO text of the last whole second formatted: consecutive timestamps mostly
+    share it, and formatting only the microseconds is several times cheaper."""
+
+    second = -1
+    prefix = ""
+
+
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+    """`2026-11-27T21:33:52.123456+00:00` (UTC, microseconds)."""
+    second = int(ts)
+    micro = round((ts - second) * 1_000_000)
+    if micro >= 1_000_000 or ts < 0:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
+    if second != _Second.second:
+        _Second.prefix = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _Second.second = second
+    return f"{_Second.prefix}.{micro:06d}+00:00"
 
 
 def where(pid: int, ppid: int, process_name: str, host: str) -> str:
@@ -52,23 +68,26 @@ def where(pid: int, ppid: int, process_name: str, host: str) -> str:
 
 def fragments(outcome: Outcome, where_text: str | None = None) -> Fragments:
     text = where_text or where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host)
-    tail = [f',"duration":{round(outcome.finished - outcome.started, 6)!r}']
-    if outcome.exit_code is not None:
-        tail.append(f',"exit_code":{outcome.exit_code}')
-    if outcome.stdout:
-        tail.append(f',"stdout":{encode(outcome.stdout)}')
-    if outcome.stderr:
-        tail.append(f',"stderr":{encode(outcome.stderr)}')
-    if outcome.error is not None:
-        tail.append(f',"error":{encode(outcome.error._asdict())}')
-    if outcome.result is not None:
-        tail.append(f',"result":{outcome.result}')
-    return Fragments(text, encode(iso(outcome.started)), encode(iso(outcome.finished)),
-                     "".join(tail))
+    return made(text, outcome.started, outcome.finished, outcome.result, outcome.exit_code,
+                outcome.error, outcome.stdout, outcome.stderr)
 
 
-def with_fragments(outcome: Outcome, where_text: str | None = None) -> Outcome:
-    return outcome._replace(journal=fragments(outcome, where_text))
+def made(where_text: str, started: float, finished: float, result: str | None,
+         exit_code: int | None, error: ErrorInfo | None, stdout: str, stderr: str) -> Fragments:
+    """The fragments from the outcome's fields, before there is an Outcome to hold them
+    (a worker builds the Outcome once, with its fragments in it)."""
+    tail = f',"duration":{round(finished - started, 6)!r}'
+    if exit_code is not None:
+        tail += f',"exit_code":{exit_code}'
+    if stdout:
+        tail += f',"stdout":{encode(stdout)}'
+    if stderr:
+        tail += f',"stderr":{encode(stderr)}'
+    if error is not None:
+        tail += f',"error":{encode(error._asdict())}'
+    if result is not None:
+        tail += f',"result":{result}'
+    return Fragments(where_text, f'"{iso(started)}"', f'"{iso(finished)}"', tail)
 
 
 def of(outcome: Outcome) -> Fragments:

@@ -29,11 +29,14 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runner import records
-from runner.events import ErrorInfo, Outcome, TaskStatus
+from runner.events import ErrorInfo, Outcome, SpanOutcome, TaskStatus
 from runner.procs import RUN_MARKER_ENV, end_with_parent
+
+if TYPE_CHECKING:
+    from runner.plan import Span
 
 SLOT_FIELDS = 5
 SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
@@ -65,6 +68,8 @@ class WorkerSetup(NamedTuple):
     slots_lock: Any = None
     generation: int = 0
     max_tasks: int | None = None
+    job: Any = None
+    """The Job, for workers that render spans of the plan themselves (pool, mp-pool)."""
 
 
 class _State:
@@ -78,6 +83,11 @@ class _State:
     max_tasks: int | None = None
     closed_flag: int = -1
     where: str = ""
+    name: str = ""
+    job: Any = None
+    plan: Any = None
+    stdout: _Tail
+    stderr: _Tail
     adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
 
 
@@ -96,6 +106,7 @@ def setup(config: WorkerSetup) -> None:
     _State.pid = os.getpid()
     _State.host = socket.gethostname()
     _State.max_tasks = config.max_tasks
+    _State.job = config.job
     if config.slots is not None:
         _claim_slot(config.slots, config.slots_lock, config.generation)
     threading.Thread(
@@ -208,10 +219,43 @@ def run_batch(batch: Sequence[tuple[Any, ...]]) -> list[Outcome]:
     return outcomes
 
 
+def run_span(span: Span) -> SpanOutcome:
+    """Pool entry point for a span: render its tasks from this worker's copy of the plan,
+    run them, and send back the ones that ended ok as finished journal lines only.
+
+    This is what makes a hundred thousand trivial tasks cheap: the runner renders,
+    pickles and journals nothing per task that ended ok; it adds up a count and writes
+    text. Stops early, like `run_batch`, when the runner closed the pool."""
+    from runner.journal import first_try_lines
+
+    if _State.plan is None:
+        from runner.plan import Plan
+
+        _State.plan = Plan(_State.job)
+    entry = _State.plan.entries[span.entry]
+    lines: list[str] = []
+    others: list[Outcome] = []
+    slots, done, seconds = _State.slots, 0, 0.0
+    for i in range(span.size):
+        if slots is not None and slots[_State.closed_flag]:
+            break
+        task = entry.render_at(span.offset + i, span.first + i)
+        key = span.key + i
+        outcome = run_one(Work(key, task.call, task.args, task.kwargs, task.env, task.cwd,
+                               task.name))
+        done += 1
+        seconds += outcome.finished - outcome.started
+        if outcome.status is not TaskStatus.OK:
+            others.append(outcome)
+        else:
+            lines.append(first_try_lines(task, outcome.journal))  # type: ignore[arg-type]
+    return SpanOutcome(span.key, done, done - len(others), "".join(lines), others, seconds)
+
+
 def run_one(work: Work) -> Outcome:
     """Run one attempt; never raises."""
     slots, base = _State.slots, _State.slot
-    stdout, stderr = _Tail(), _Tail()
+    stdout, stderr = _State.stdout.reset(), _State.stderr.reset()
     started = time.time()
     if slots is not None:
         slots[base + SLOT_STARTED] = started
@@ -236,15 +280,14 @@ def run_one(work: Work) -> Outcome:
         _end_leftovers(stderr)
         if slots is not None:
             slots[base + SLOT_KEY] = IDLE
-    outcome = Outcome(
-        work.key, status, started, time.time(), _State.pid, os.getppid(),
-        multiprocessing.current_process().name, _State.host, result, exit_code, error,
-        stdout.text(), stderr.text(),
-    )
     if not _State.where:
-        _State.where = records.where(outcome.pid, outcome.ppid, outcome.process_name,
-                                     outcome.host)
-    return records.with_fragments(outcome, _State.where)
+        _State.name = multiprocessing.current_process().name
+        _State.where = records.where(_State.pid, os.getppid(), _State.name, _State.host)
+    finished, out, err = time.time(), stdout.text(), stderr.text()
+    return Outcome(work.key, status, started, finished, _State.pid, os.getppid(), _State.name,
+                   _State.host, result, exit_code, error, out, err,
+                   records.made(_State.where, started, finished, result, exit_code, error, out,
+                                err))
 
 
 def _end_leftovers(stderr: _Tail) -> None:
@@ -302,6 +345,12 @@ def _resolve(target: str) -> Callable[..., Any]:
 
 
 def _encode(value: object) -> str:
+    kind = type(value)
+    if kind is int or value is None or kind is bool:
+        return "null" if value is None else ("true" if value is True else
+                                              "false" if value is False else str(value))
+    if kind is str:
+        return records.text(value)  # type: ignore[arg-type]
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -340,11 +389,18 @@ def _error(exc: BaseException) -> ErrorInfo:
 
 
 class _Tail(io.TextIOBase):
-    """A stdout/stderr stand-in that keeps only the last TAIL_CHARS written."""
+    """A stdout/stderr stand-in that keeps only the last TAIL_CHARS written; one of each
+    per worker, emptied before every task."""
 
     def __init__(self) -> None:
         self._chunks: deque[str] = deque()
         self._size = 0
+
+    def reset(self) -> _Tail:
+        if self._size:
+            self._chunks.clear()
+            self._size = 0
+        return self
 
     def writable(self) -> bool:
         return True
@@ -361,6 +417,7 @@ class _Tail(io.TextIOBase):
 
 
 _Saved = tuple[Any, Any, str | None, dict[str, str | None]]
+_NO_ENV: dict[str, str | None] = {}
 
 
 def _enter(work: Work, stdout: _Tail, stderr: _Tail) -> _Saved:
@@ -371,8 +428,10 @@ def _enter(work: Work, stdout: _Tail, stderr: _Tail) -> _Saved:
     if work.cwd is not None:
         saved_cwd = os.getcwd()
         os.chdir(work.cwd)
-    saved_env = {name: os.environ.get(name) for name in work.env}
-    os.environ.update(work.env)
+    saved_env = _NO_ENV
+    if work.env:
+        saved_env = {name: os.environ.get(name) for name in work.env}
+        os.environ.update(work.env)
     saved = (sys.stdout, sys.stderr, saved_cwd, saved_env)
     sys.stdout, sys.stderr = stdout, stderr
     return saved
@@ -388,3 +447,6 @@ def _leave(saved: _Saved) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+_State.stdout, _State.stderr = _Tail(), _Tail()

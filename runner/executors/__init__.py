@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from runner.events import Outcome
+    from runner.events import Outcome, SpanOutcome
     from runner.loop import Loop
     from runner.worker import WorkerSetup
 
@@ -59,6 +59,8 @@ class Loss(NamedTuple):
 
 class Report(Protocol):
     def finished(self, outcomes: Sequence[Outcome]) -> None: ...
+
+    def span_finished(self, reply: SpanOutcome) -> None: ...
 
     def lost(self, loss: Loss) -> None: ...
 

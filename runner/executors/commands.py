@@ -3,9 +3,10 @@
 A list runs as argv, a string under `/bin/sh -c`. Each command gets its own
 session (so a Ctrl-C at the terminal reaches only the runner, which decides),
 stdin from /dev/null, and pipes for stdout and stderr whose tails are kept.
-On Linux a pidfd says when it exits; elsewhere the engine's tick polls. When
-the command exits, whatever it left running in its process group is killed:
-a task ends with its processes.
+Commands start through `procs.spawn` (posix_spawn where it can). On Linux a
+pidfd says when a command exits; elsewhere the engine's tick polls. When the
+command exits, whatever it left running in its process group is killed: a
+task ends with its processes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import functools
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -34,9 +34,10 @@ _TAIL_BYTES = TAIL_CHARS * 4
 @dataclass
 class _Command:
     work: CommandWork
-    popen: subprocess.Popen[bytes]
+    child: procs.Child
     started: float
     name: str
+    pipes: dict[int, deque[bytes]]
     pidfd: int | None = None
     stdout: deque[bytes] = field(default_factory=deque)
     stderr: deque[bytes] = field(default_factory=deque)
@@ -55,29 +56,61 @@ class CommandExecutor:
             self._spawn(work)
 
     def _spawn(self, work: CommandWork) -> None:
-        argv = ["/bin/sh", "-c", work.command] if isinstance(work.command, str) \
-            else list(work.command)
         shell = isinstance(work.command, str)
+        argv = ["/bin/sh", "-c", str(work.command)] if shell else list(work.command)
+        env = {**self._base_env, **work.env} if work.env else self._base_env
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
         started = time.time()
         try:
-            popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=work.cwd, env={**self._base_env, **work.env}, start_new_session=True)
+            child = procs.spawn(argv, env, work.cwd, out_w, err_w)
         except OSError as exc:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
             self._setup.report.finished([self._unstarted(work, started, exc)])
             return
-        command = _Command(work, popen, started, "sh" if shell else os.path.basename(argv[0]))
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(out_w)
+                os.close(err_w)
+        name = "sh" if shell else os.path.basename(argv[0])
+        command = _Command(work, child, started, name, {})
+        command.pipes = {out_r: command.stdout, err_r: command.stderr}
         self._commands[work.key] = command
         loop = self._setup.loop
-        for stream, tail in ((popen.stdout, command.stdout), (popen.stderr, command.stderr)):
-            assert stream is not None
-            os.set_blocking(stream.fileno(), False)
-            loop.add_reader(stream.fileno(), functools.partial(_read, stream, tail, loop))
-        command.pidfd = _pidfd(popen.pid)
+        for fd in command.pipes:
+            os.set_blocking(fd, False)
+            loop.add_reader(fd, functools.partial(self._read, command, fd))
+        command.pidfd = _pidfd(child.pid)
         if command.pidfd is not None:
             loop.add_reader(command.pidfd, lambda: self._exited(command))
         else:
             self._schedule_poll()
+
+    def _read(self, command: _Command, fd: int, final: bool = False) -> None:
+        """Read what is there and keep the last bytes; at end of file (or, `final`, once
+        the command has exited) stop watching the pipe."""
+        if fd not in command.pipes:
+            return
+        tail = command.pipes[fd]
+        while True:
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                if not final:
+                    return
+                chunk = b""
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            tail.append(chunk)
+            size = sum(len(c) for c in tail)
+            while len(tail) > 1 and size - len(tail[0]) >= _TAIL_BYTES:
+                size -= len(tail.popleft())
+        del command.pipes[fd]
+        self._setup.loop.remove_reader(fd)
+        os.close(fd)
 
     def _unstarted(self, work: CommandWork, started: float, exc: OSError) -> Outcome:
         program = work.command if isinstance(work.command, str) else work.command[0]
@@ -92,29 +125,29 @@ class CommandExecutor:
     def _poll(self) -> None:
         self._poll_timer = None
         for command in list(self._commands.values()):
-            if command.popen.poll() is not None:
+            if command.child.poll() is not None:
                 self._exited(command)
         if self._commands:
             self._schedule_poll()
 
     def _exited(self, command: _Command) -> None:
-        loop, popen = self._setup.loop, command.popen
-        code = popen.wait()
+        if command.work.key not in self._commands:
+            return
+        code = command.child.wait()
         finished = time.time()
         if command.pidfd is not None:
-            loop.remove_reader(command.pidfd)
+            self._setup.loop.remove_reader(command.pidfd)
             os.close(command.pidfd)
-        for stream, tail in ((popen.stdout, command.stdout), (popen.stderr, command.stderr)):
-            assert stream is not None
-            _read(stream, tail, loop, final=True)
+        for fd in list(command.pipes):
+            self._read(command, fd, final=True)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(popen.pid, signal.SIGKILL)
+            os.killpg(command.child.pid, signal.SIGKILL)
         del self._commands[command.work.key]
         self._setup.report.finished([self._outcome(command, code, finished)])
 
     def _outcome(self, command: _Command, code: int, finished: float) -> Outcome:
-        status, error = command_status(code, command.popen.pid, command.name)
-        return Outcome(command.work.key, status, command.started, finished, command.popen.pid,
+        status, error = command_status(code, command.child.pid, command.name)
+        return Outcome(command.work.key, status, command.started, finished, command.child.pid,
                        os.getpid(), command.name, self._host, exit_code=code, error=error,
                        stdout=_text(command.stdout), stderr=_text(command.stderr))
 
@@ -122,16 +155,16 @@ class CommandExecutor:
         """Nothing waits in a queue here: every submitted attempt starts at once."""
 
     def running(self) -> list[Running]:
-        return [Running(key, c.popen.pid, os.getpid(), c.name, self._host, c.started)
+        return [Running(key, c.child.pid, os.getpid(), c.name, self._host, c.started)
                 for key, c in self._commands.items()]
 
     def stop(self, key: int, signum: int) -> None:
         command = self._commands.get(key)
         if command is None:
             return
-        procs.send(procs.tree(command.popen.pid), signum)
+        procs.send(procs.tree(command.child.pid), signum)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(command.popen.pid, signum)
+            os.killpg(command.child.pid, signum)
 
     def shutdown(self, wait: bool) -> None:
         for command in list(self._commands.values()):
@@ -148,30 +181,6 @@ def _pidfd(pid: int) -> int | None:
         return int(opener(pid))
     except OSError:
         return None
-
-
-def _read(stream: Any, tail: deque[bytes], loop: Any, final: bool = False) -> None:
-    """Read what is there; keep the last bytes; on end of file (or at exit) stop watching."""
-    if stream.closed:
-        return
-    fd = stream.fileno()
-    while True:
-        try:
-            chunk = os.read(fd, _READ_SIZE)
-        except BlockingIOError:
-            if final:
-                break
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        tail.append(chunk)
-        size = sum(len(c) for c in tail)
-        while len(tail) > 1 and size - len(tail[0]) >= _TAIL_BYTES:
-            size -= len(tail.popleft())
-    loop.remove_reader(fd)
-    stream.close()
 
 
 def _text(tail: deque[bytes]) -> str:

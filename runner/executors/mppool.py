@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing.pool
-from collections.abc import Sequence
 from typing import Any
 
 from runner import procs
-from runner.events import Outcome
-from runner.executors import Culprit, ExecutorSetup, Loss, Running, unsent
+from runner.executors import Culprit, ExecutorSetup, Loss, Running
+from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import SlotTable, ended, exit_code, tracked_context
-from runner.worker import run_batch, setup
+from runner.worker import setup
 
 _GENERATION = 1
 
@@ -44,24 +43,23 @@ class MultiprocessingPoolExecutor:
                 maxtasksperchild=self._setup.max_tasks_per_worker)
         return self._pool
 
-    def submit(self, batch: Sequence[Any]) -> None:
+    def submit(self, batch: Any) -> None:
         batch_id = next(self._batch_ids)
-        self._batches[batch_id] = [work.key for work in batch]
+        function, argument, keys = pool_call(batch)
+        self._batches[batch_id] = keys
         call = self._setup.loop.call_soon_threadsafe
         self._current_pool().apply_async(
-            run_batch, ([tuple(work) for work in batch],),
-            callback=lambda outcomes: call(self._done, batch_id, outcomes),
+            function, (argument,),
+            callback=lambda reply: call(self._done, batch_id, reply),
             error_callback=lambda error: call(self._done, batch_id, error))
 
-    def _done(self, batch_id: int, outcomes: list[Outcome] | BaseException) -> None:
+    def _done(self, batch_id: int, reply: Any) -> None:
         keys = self._batches.pop(batch_id, None)
         if keys is None:
             return  # reported lost when its worker died
-        if isinstance(outcomes, BaseException):
-            outcomes = [unsent(key, outcomes) for key in keys]
-        self._setup.report.finished(outcomes)
-        if len(outcomes) < len(keys):
-            self._setup.report.lost(Loss([], keys[len(outcomes):]))
+        declined = deliver(self._setup.report, keys, reply)
+        if declined:
+            self._setup.report.lost(Loss([], declined))
 
     def close(self) -> None:
         self._slots.close()

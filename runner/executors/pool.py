@@ -14,16 +14,15 @@ drained.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from runner import procs
-from runner.events import Outcome
-from runner.executors import ExecutorSetup, Loss, Running, unsent
+from runner.executors import ExecutorSetup, Loss, Running
+from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import SlotTable, ended, tracked_context
-from runner.worker import Work, run_batch, setup
+from runner.worker import setup
 
 
 class PoolExecutor:
@@ -38,19 +37,20 @@ class PoolExecutor:
         self._retiring: list[tuple[int, ProcessPoolExecutor]] = []
         self._broken: set[int] = set()
 
-    def submit(self, batch: Sequence[Any]) -> None:
+    def submit(self, batch: Any) -> None:
         pool = self._current_pool()
         batch_id = next(self._batch_ids)
-        self._batches[batch_id] = (self._generation, [work.key for work in batch])
+        function, argument, keys = pool_call(batch)
+        self._batches[batch_id] = (self._generation, keys)
         try:
-            future = pool.submit(run_batch, [tuple(work) for work in batch])
+            future = pool.submit(function, argument)
         except BrokenProcessPool:  # broken before its futures told us: report it from the loop
             self._setup.loop.call_soon_threadsafe(self._on_broken, self._generation)
             return
         generation = self._generation
         future.add_done_callback(
             lambda f: self._setup.loop.call_soon_threadsafe(self._done, generation, batch_id,
-                                                            list(batch), f))
+                                                            keys, f))
 
     def _current_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -62,7 +62,7 @@ class PoolExecutor:
                                              initializer=setup, initargs=(config,))
         return self._pool
 
-    def _done(self, generation: int, batch_id: int, batch: list[Work], future: Future[Any]) -> None:
+    def _done(self, generation: int, batch_id: int, keys: list[int], future: Future[Any]) -> None:
         if batch_id not in self._batches:
             return  # already reported lost with its generation
         error = future.exception()
@@ -70,22 +70,18 @@ class PoolExecutor:
             self._on_broken(generation)
             return
         self._batches.pop(batch_id)
-        if error is not None:
-            self._setup.report.finished([unsent(work.key, error) for work in batch])
-        else:
-            outcomes: list[Outcome] = future.result()
-            self._setup.report.finished(outcomes)
-            if len(outcomes) < len(batch):
-                self._decline(generation, batch[len(outcomes):])
+        declined = deliver(self._setup.report, keys, error or future.result())
+        if declined:
+            self._decline(generation, declined)
         self._retire_drained()
 
-    def _decline(self, generation: int, works: list[Work]) -> None:
+    def _decline(self, generation: int, keys: list[int]) -> None:
         """A worker declined work (max_tasks_per_worker, or the table was closed):
         retire this generation once it drains, and let the engine decide about the rest."""
         if generation == self._generation and self._pool is not None:
             self._retiring.append((generation, self._pool))
             self._pool = None
-        self._setup.report.lost(Loss([], [work.key for work in works]))
+        self._setup.report.lost(Loss([], keys))
 
     def _retire_drained(self) -> None:
         busy = {generation for generation, _ in self._batches.values()}

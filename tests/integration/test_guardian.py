@@ -148,7 +148,7 @@ def test_close_says_done_and_kills_nothing(env: dict[str, str]) -> None:
     try:
         time.sleep(0.2)
         watch.close()
-        assert watch.process.returncode == 0
+        assert watch.process.wait(5) == 0
         assert marked.poll() is None, "a normal end must not kill the run's processes"
     finally:
         marked.kill()
@@ -166,7 +166,7 @@ def test_guardian_has_its_own_session_ignores_stop_signals_and_carries_no_marker
             os.kill(watch.pid, signum)
         time.sleep(0.3)
         assert watch.process.poll() is None
-    assert watch.process.returncode == 0
+    assert watch.process.wait(5) == 0
 
 
 def wait_until_listening(watch: guardian.Guardian) -> None:

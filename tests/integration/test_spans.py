@@ -1,0 +1,134 @@
+"""Spans: with nothing to print per task (`--quiet`), workers render, run and journal
+runs of consecutive tasks themselves. Every guarantee must hold on that path too:
+each task recorded exactly once, failures and crashes attributed to their own task,
+timeouts enforced, retries run, and stops accounted for."""
+
+from __future__ import annotations
+
+import collections
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Finished, JobRunner, read_journal
+
+pytestmark = pytest.mark.timeout(120)
+
+TASKS = """
+import os, time
+
+def f(i, fail_every=0, crash_at=-1, hang_at=-1):
+    if fail_every and i % fail_every == 0 and i > 0:
+        raise ValueError(f"bad {i}")
+    if i == crash_at:
+        os._exit(3)
+    if i == hang_at:
+        time.sleep(60)
+    return i * i
+"""
+
+
+def _job(runner: JobRunner, executor: str, count: int, **kwargs: Any) -> Path:
+    (runner.folder / "spanned.py").write_text(TASKS)
+    arguments = ", ".join(f"{k}: {v}" for k, v in kwargs.items())
+    return runner.write(f"""
+version: 1
+executor: {executor}
+workers: 2
+defaults: {{timeout: 2s}}
+shutdown: {{grace: 1s}}
+tasks:
+  - name: t
+    call: spanned:f
+    args: ["{{{{ i }}}}"]
+    kwargs: {{{arguments}}}
+    foreach: {{i: {{range: [0, {count}]}}}}
+""")
+
+
+def _final(done: Finished) -> dict[str, dict[str, Any]]:
+    final: dict[str, dict[str, Any]] = {}
+    for record in done.events("task_finished"):
+        if record["final"]:
+            assert record["task"] not in final, f"{record['task']} recorded final twice"
+            final[record["task"]] = record
+    starts = collections.Counter((e["task"], e["attempt"]) for e in done.events("task_started"))
+    assert max(starts.values()) == 1, "an attempt was announced twice"
+    return final
+
+
+@pytest.mark.parametrize("executor", ["pool", "mp-pool"])
+def test_failures_crashes_and_timeouts_fall_on_their_own_task(job_runner: JobRunner,
+                                                              executor: str) -> None:
+    job = _job(job_runner, executor, 3000, fail_every=997, crash_at=1500, hang_at=2500)
+    done = job_runner.run(job, "--quiet")
+    assert done.returncode == 1, done.stderr
+    final = _final(done)
+    assert len(final) == 3000
+    bad = {task: r["status"] for task, r in final.items() if r["status"] != "ok"}
+    assert bad == {"t[i=997]": "failed", "t[i=1994]": "failed", "t[i=2991]": "failed",
+                   "t[i=1500]": "crashed", "t[i=2500]": "timeout"}
+    assert final["t[i=997]"]["error"]["type"] == "ValueError"
+    assert all(r["result"] == int(t[4:-1]) ** 2 for t, r in final.items() if r["status"] == "ok")
+    counts = done.events("job_finished")[0]["counts"]
+    assert counts["ok"] == 2995 and sum(counts.values()) == 3000
+
+
+def test_the_span_path_and_the_task_path_journal_the_same(job_runner: JobRunner) -> None:
+    job = _job(job_runner, "pool", 300)
+    quiet = job_runner.run(job, "--quiet", journal=job_runner.folder / "quiet.jsonl")
+    loud = job_runner.run(job, journal=job_runner.folder / "loud.jsonl")
+    keys = ("task", "name", "index", "attempt", "final", "status", "result", "spec_hash")
+
+    def shape(done: Finished) -> list[tuple[Any, ...]]:
+        return sorted(tuple(e.get(k) for k in keys) for e in done.events("task_finished"))
+
+    assert shape(quiet) == shape(loud)
+    assert {tuple(sorted(e)) for e in quiet.events("task_finished")} == \
+           {tuple(sorted(e)) for e in loud.events("task_finished")}
+
+
+def test_retries_of_span_tasks(job_runner: JobRunner) -> None:
+    job = _job(job_runner, "pool", 500, fail_every=100)
+    job.write_text(job.read_text().replace("defaults: {timeout: 2s}",
+                                           "defaults: {timeout: 2s, retries: 1, "
+                                           "retry_delay: 10ms}"))
+    done = job_runner.run(job, "--quiet")
+    failed = [e for e in done.events("task_finished") if e["status"] == "failed"]
+    assert sorted((e["task"], e["attempt"], e["final"]) for e in failed) == sorted(
+        [(f"t[i={i}]", 1, False) for i in range(100, 500, 100)]
+        + [(f"t[i={i}]", 2, True) for i in range(100, 500, 100)])
+    assert len(_final(done)) == 500
+
+
+def test_sigint_accounts_for_every_task(job_runner: JobRunner) -> None:
+    (job_runner.folder / "slowish.py").write_text(
+        "import time\ndef f(i):\n    time.sleep(0.002)\n    return i\n")
+    job = job_runner.write("""
+version: 1
+workers: 2
+shutdown: {wait: false, grace: 1s}
+tasks:
+  - name: t
+    call: slowish:f
+    args: ["{{ i }}"]
+    foreach: {i: {range: [0, 200000]}}
+""")
+    journal = job_runner.folder / "journal.jsonl"
+    process = job_runner.start(job, "--quiet", journal=journal)
+    deadline = time.monotonic() + 30
+    while sum(1 for _ in journal.open()) < 2000 if journal.exists() else True:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    done = Finished(process.returncode, stdout, stderr, read_journal(journal))
+    assert done.returncode == 130, stderr
+    final = _final(done)
+    counts = done.events("job_finished")[0]["counts"]
+    assert sum(counts.values()) == 200000
+    assert counts["ok"] == sum(1 for r in final.values() if r["status"] == "ok")
+    assert counts["ok"] > 0 and counts["cancelled"] > 0

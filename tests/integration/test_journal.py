@@ -30,17 +30,17 @@ tasks:
 
 FILLING_JOB = """
 version: 1
-executor: pool
+executor: {executor}
 workers: 2
-shutdown: {grace: 1s}
+shutdown: {{grace: 1s}}
 tasks:
-  - name: "stubborn-{{ i }}"
-    command: "touch up-{{ i }}; trap '' TERM; sleep 60"
-    foreach: {i: [1, 2]}
-  - name: "fill-{{ i }}"
+  - name: "stubborn-{{{{ i }}}}"
+    command: "touch up-{{{{ i }}}}; trap '' TERM; sleep 60"
+    foreach: {{i: [1, 2]}}
+  - name: "fill-{{{{ i }}}}"
     call: filling:fill
-    args: ["{{ i }}"]
-    foreach: {i: {range: [0, 5000]}}
+    args: ["{{{{ i }}}}"]
+    foreach: {{i: {{range: [0, 5000]}}}}
 """
 FILLING = """
 import os
@@ -119,12 +119,13 @@ def _limit_file_size(limit: int) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("executor", ["pool", "mp-pool", "process"])
 def test_a_full_journal_stops_the_run_with_exit_3_and_kills_its_tasks(
-        job_runner: JobRunner) -> None:
+        job_runner: JobRunner, executor: str) -> None:
     """The file-size limit stands in for a full disk: write() fails with EFBIG (SIGXFSZ is
     ignored), the run stops at once, its tasks (commands that ignore SIGTERM included)
     are killed, and nothing claims success."""
-    job = job_runner.write(FILLING_JOB)
+    job = job_runner.write(FILLING_JOB.format(executor=executor))
     (job_runner.folder / "filling.py").write_text(FILLING)
     journal = job_runner.folder / "journal.jsonl"
     limit = 200_000

@@ -273,6 +273,10 @@ def created_before(pid: int, moment: float) -> float | None:
     return found[1]
 
 
+LOST_STATUS = -(1 << 16)
+"""The exit code of a child whose status someone else collected (it ended; how is unknown)."""
+
+
 class Child:
     """A program started by `spawn`: its PID, and its exit code once it has ended."""
 
@@ -288,7 +292,11 @@ class Child:
             if self._popen is not None:
                 self.returncode = self._popen.poll()
             else:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:  # reaped by someone else: ended, status unknown
+                    self.returncode = LOST_STATUS
+                    return self.returncode
                 if pid:
                     self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
@@ -298,12 +306,16 @@ class Child:
             if self._popen is not None:
                 self._popen.wait()
             else:
-                os.waitpid(self.pid, 0)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
         assert self.returncode is not None
         return self.returncode
 
 
 _STDIN_NULL = (getattr(os, "POSIX_SPAWN_OPEN", 0), 0, os.devnull, os.O_RDONLY, 0)
+_RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
+"""Python ignores these; a program expects them at their defaults (`yes | head` must end
+quietly on SIGPIPE), as Popen restores them too."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -328,7 +340,8 @@ def spawn(argv: list[str], env: dict[str, str], cwd: str | None, stdout: int,
         actions = [_STDIN_NULL, (os.POSIX_SPAWN_DUP2, stdout, 1),
                    (os.POSIX_SPAWN_DUP2, stderr, 2)]
         program = _program(argv[0], env.get("PATH", os.defpath))
-        pid = os.posix_spawn(program, argv, env, file_actions=actions, setsid=True)
+        pid = os.posix_spawn(program, argv, env, file_actions=actions, setsid=True,
+                             setsigdef=_RESTORED_SIGNALS)
         return Child(pid)
     popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                              cwd=cwd, env=env, start_new_session=True)

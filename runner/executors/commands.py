@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import procs
-from runner.events import Outcome, TaskStatus, command_status, spawn_error
+from runner.events import (
+    ErrorInfo,
+    Outcome,
+    TaskStatus,
+    command_status,
+    death_error,
+    spawn_error,
+)
 from runner.executors import CommandWork, ExecutorSetup, Running
 from runner.worker import TAIL_CHARS
 
@@ -133,6 +140,9 @@ class CommandExecutor:
     def _exited(self, command: _Command) -> None:
         if command.work.key not in self._commands:
             return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            # before reaping: until then the PID (and so the group's id) cannot be reused
+            os.killpg(command.child.pid, signal.SIGKILL)
         code = command.child.wait()
         finished = time.time()
         if command.pidfd is not None:
@@ -140,15 +150,18 @@ class CommandExecutor:
             os.close(command.pidfd)
         for fd in list(command.pipes):
             self._read(command, fd, final=True)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(command.child.pid, signal.SIGKILL)
         del self._commands[command.work.key]
         self._setup.report.finished([self._outcome(command, code, finished)])
 
     def _outcome(self, command: _Command, code: int, finished: float) -> Outcome:
-        status, error = command_status(code, command.child.pid, command.name)
+        error: ErrorInfo | None
+        if code == procs.LOST_STATUS:
+            status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
+        else:
+            status, error = command_status(code, command.child.pid, command.name)
         return Outcome(command.work.key, status, command.started, finished, command.child.pid,
-                       os.getpid(), command.name, self._host, exit_code=code, error=error,
+                       os.getpid(), command.name, self._host,
+                       exit_code=None if code == procs.LOST_STATUS else code, error=error,
                        stdout=_text(command.stdout), stderr=_text(command.stderr))
 
     def close(self) -> None:
@@ -167,10 +180,15 @@ class CommandExecutor:
             os.killpg(command.child.pid, signum)
 
     def shutdown(self, wait: bool) -> None:
-        for command in list(self._commands.values()):
-            if not wait:
+        """Every command is signalled before any is reaped, and one that cannot be reaped
+        does not keep the others alive."""
+        commands = list(self._commands.values())
+        if not wait:
+            for command in commands:
                 self.stop(command.work.key, signal.SIGKILL)
-            self._exited(command)
+        for command in commands:
+            with contextlib.suppress(OSError):
+                self._exited(command)
 
 
 def _pidfd(pid: int) -> int | None:

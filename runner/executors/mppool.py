@@ -18,7 +18,13 @@ from typing import Any
 from runner import procs
 from runner.executors import Culprit, ExecutorSetup, Loss, Running
 from runner.executors.messages import deliver, pool_call
-from runner.executors.slots import SlotTable, ended, exit_code, tracked_context
+from runner.executors.slots import (
+    SlotTable,
+    ended,
+    exit_code,
+    starting_generation,
+    tracked_context,
+)
 from runner.worker import setup
 
 _GENERATION = 1
@@ -38,6 +44,7 @@ class MultiprocessingPoolExecutor:
         if self._pool is None:
             config = self._setup.worker._replace(
                 slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION)
+            starting_generation(_GENERATION)
             self._pool = self._context.Pool(
                 self._setup.workers, initializer=setup, initargs=(config,),
                 maxtasksperchild=self._setup.max_tasks_per_worker)
@@ -67,7 +74,7 @@ class MultiprocessingPoolExecutor:
     def running(self) -> list[Running]:
         """Attempts running now; notices workers that died with an attempt in hand."""
         seen = self._slots.running(_GENERATION)
-        dead = [r for r in seen if ended(r.pid)]
+        dead = [r for r in seen if ended(_GENERATION, r.pid)]
         if dead:
             self._lost([r.key for r in dead], [r.pid for r in dead])
         return [r for r in seen if r not in dead]
@@ -75,7 +82,7 @@ class MultiprocessingPoolExecutor:
     def _lost(self, keys: list[int], pids: list[int]) -> None:
         culprits, orphans = [], []
         for key, pid in zip(keys, pids):
-            culprits.append(Culprit(key, pid, exit_code(pid)))
+            culprits.append(Culprit(key, pid, exit_code(_GENERATION, pid)))
             self._slots.clear(pid)
             for batch_id, batch_keys in list(self._batches.items()):
                 if key in batch_keys:

@@ -13,6 +13,7 @@ drained.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +22,7 @@ from typing import Any
 from runner import procs
 from runner.executors import ExecutorSetup, Loss, Running
 from runner.executors.messages import deliver, pool_call
-from runner.executors.slots import SlotTable, ended, tracked_context
+from runner.executors.slots import SlotTable, ended, starting_generation, tracked_context
 from runner.worker import setup
 
 
@@ -39,6 +40,7 @@ class PoolExecutor:
 
     def submit(self, batch: Any) -> None:
         pool = self._current_pool()
+        starting_generation(self._generation)
         batch_id = next(self._batch_ids)
         function, argument, keys = pool_call(batch)
         self._batches[batch_id] = (self._generation, keys)
@@ -104,7 +106,8 @@ class PoolExecutor:
                 del self._batches[batch_id]
                 lost.extend(keys)
         pids = self._slots.pids(generation)
-        culprits = self._slots.culprits(generation, {pid for pid in pids if ended(pid)})
+        culprits = self._slots.culprits(generation,
+                                        {pid for pid in pids if ended(generation, pid)})
         blamed = {c.key for c in culprits}
         if generation == self._generation and self._pool is not None:
             pool, self._pool = self._pool, None
@@ -113,7 +116,7 @@ class PoolExecutor:
         for pid in pids:
             procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
         if pool is not None:
-            pool.shutdown(wait=True)
+            _shut_down_killed(pool)
         self._slots.forget(generation)
         self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
 
@@ -134,9 +137,26 @@ class PoolExecutor:
         if self._pool is not None:
             pools.append(self._pool)
         for pool in pools:
-            if not wait:
-                for pid in self._slots.pids(self._generation):
-                    procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
-            pool.shutdown(wait=True, cancel_futures=not wait)
+            if wait:
+                pool.shutdown(wait=True)
+                continue
+            for pid in self._slots.pids(self._generation):
+                procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
+            _shut_down_killed(pool)
         self._pool = None
         self._slots.forget(self._generation)
+
+
+def _shut_down_killed(pool: ProcessPoolExecutor) -> None:
+    """Shut down a pool whose workers this executor has just killed.
+
+    A worker killed in the middle of sending a result leaves half a message in the result
+    pipe, and the pool's manager thread then waits for the rest of it forever: the pipe
+    never reports end-of-file because this process holds its write end too. Nothing will
+    write to it any more, so that end is closed first (a private attribute; the standard
+    library offers no public way out of this hang), and the thread sees a broken pool."""
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(OSError):
+            writer.close()
+    pool.shutdown(wait=True, cancel_futures=True)

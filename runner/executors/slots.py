@@ -29,13 +29,22 @@ from runner.worker import (
     SLOT_TERMINATED,
 )
 
-started_processes: dict[int, BaseProcess] = {}
-"""Every worker process started through a tracked context, by PID, until its executor forgets it."""
+started_processes: dict[tuple[int, int], BaseProcess] = {}
+"""Every worker process started through a tracked context, by (generation, PID), until its
+executor forgets it. The generation is part of the key because PIDs are reused: a new
+pool's worker may get the PID of a worker of the pool it replaces."""
+
+_starting = [0]
+"""The generation whose workers are being started now (pools start them on submit)."""
+
+
+def starting_generation(generation: int) -> None:
+    _starting[0] = generation
 
 
 def _remember(process: BaseProcess) -> None:
     if process.pid is not None:
-        started_processes[process.pid] = process
+        started_processes[(_starting[0], process.pid)] = process
 
 
 class ForkProcess(mpc.ForkProcess):  # type: ignore[misc,name-defined,unused-ignore]
@@ -86,10 +95,13 @@ def tracked_context(start_method: str) -> Any:
     return _CONTEXTS[resolve_start_method(start_method)]()
 
 
-def exit_code(pid: int) -> int | None:
+def exit_code(generation: int, pid: int) -> int | None:
     """A dead worker's exit code. The pool's own thread may be reaping it at this very
-    moment (then our `waitpid` sees no child for a moment), so look a few times."""
-    process = started_processes.get(pid)
+    moment (then our `waitpid` sees no child for a moment), so look a few times. Now and
+    then (about one broken pool in five under `pool`, with Python 3.11) the status has
+    been collected somewhere this process never sees, and it is None: the attempt is
+    still reported crashed, without the signal's name."""
+    process = started_processes.get((generation, pid))
     if process is None:
         return None
     for _ in range(20):
@@ -99,9 +111,9 @@ def exit_code(pid: int) -> int | None:
     return None
 
 
-def ended(pid: int) -> bool:
+def ended(generation: int, pid: int) -> bool:
     """Whether a worker has exited (a zombie has), without waiting for it."""
-    process = started_processes.get(pid)
+    process = started_processes.get((generation, pid))
     if process is not None and process.exitcode is not None:
         return True
     try:
@@ -114,8 +126,8 @@ def ended(pid: int) -> bool:
         return False
 
 
-def process_name(pid: int) -> str:
-    process = started_processes.get(pid)
+def process_name(generation: int, pid: int) -> str:
+    process = started_processes.get((generation, pid))
     return process.name if process is not None else ""
 
 
@@ -147,7 +159,7 @@ class SlotTable:
             if row[SLOT_KEY] != IDLE:
                 pid = int(row[SLOT_PID])
                 found.append(Running(int(row[SLOT_KEY]), pid, self._parent(pid),
-                                     process_name(pid), self.host, row[SLOT_STARTED]))
+                                     process_name(generation, pid), self.host, row[SLOT_STARTED]))
         return found
 
     def pid_running(self, key: int, generation: int) -> int | None:
@@ -173,12 +185,12 @@ class SlotTable:
         chosen = [r for r in rows if not r[SLOT_TERMINATED]]
         if not chosen and rows:
             chosen = [min(rows, key=lambda r: r[SLOT_TERMINATED])]
-        return [self._culprit(r) for r in chosen]
+        return [self._culprit(generation, r) for r in chosen]
 
-    def _culprit(self, row: list[float]) -> Culprit:
+    def _culprit(self, generation: int, row: list[float]) -> Culprit:
         pid = int(row[SLOT_PID])
         key = None if row[SLOT_KEY] == IDLE else int(row[SLOT_KEY])
-        return Culprit(key, pid, exit_code(pid))
+        return Culprit(key, pid, exit_code(generation, pid))
 
     def clear(self, pid: int) -> None:
         """Free a dead worker's row so it is reported once and can be reused."""
@@ -196,7 +208,7 @@ class SlotTable:
             for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
                 pid = int(self.array[base + SLOT_PID])
                 if pid and int(self.array[base + SLOT_GENERATION]) == generation:
-                    started_processes.pop(pid, None)
+                    started_processes.pop((generation, pid), None)
                     self._parents.pop(pid, None)
                     self.array[base + SLOT_KEY] = IDLE
                     self.array[base + SLOT_PID] = 0.0

@@ -22,32 +22,27 @@ import contextlib
 import math
 import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from runner import verdicts
 from runner.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.errors import ExitCode
 from runner.events import (
-    ErrorInfo,
     JobFinished,
-    JobStarted,
     Outcome,
     Sink,
-    SpanFinished,
     SpanOutcome,
-    TaskFinished,
-    TaskStarted,
     TaskStatus,
     amend,
-    death_error,
 )
 from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, open_executors
 from runner.loop import Loop, Timer
 from runner.plan import Cursor, Plan, PlannedTask
 from runner.procs import signal_name, signal_number
+from runner.recorder import Recorder
 from runner.signals import SignalCatcher
 from runner.spec import Job
 from runner.worker import Work, WorkerSetup
@@ -75,8 +70,8 @@ class Engine:
                  options: EngineOptions) -> None:
         self.job = job
         self.options = options
-        self.sinks = list(sinks)
         self.total = total
+        self.record = Recorder(sinks, job, options.run_id, options.workers, total)
         self.loop = Loop()
         self._plan = plan
         self._cursor = Cursor(plan)
@@ -94,7 +89,6 @@ class Engine:
         self._requeued: deque[Attempt] = deque()
         self._keys = 0
         self._admitted = 0
-        self.counts = {status.value: 0 for status in TaskStatus}
         self._failures = 0
         self._stopping: str | None = None
         self._signals = SignalCatcher(self.loop.wake)
@@ -114,7 +108,7 @@ class Engine:
 
     def run(self) -> JobFinished:
         started = time.time()
-        self._emit_job_started(started)
+        self.record.job_started(started)
         if self.options.handle_signals:
             self._signals.install()
         try:
@@ -123,8 +117,7 @@ class Engine:
             while self._busy():
                 self.loop.run_once(TICK)
                 self._handle_signals()
-                for sink in self.sinks:
-                    sink.flush()
+                self.record.flush()
             self._ticker.cancel()
         except BaseException:
             self._kill_all = True  # a broken run must not wait for its tasks
@@ -133,7 +126,7 @@ class Engine:
             self._shutdown_executors()
             self.loop.close()
         try:
-            return self._emit_job_finished(started)
+            return self.record.job_finished(started, self._signalled)
         finally:
             self._signals.restore()
 
@@ -251,8 +244,8 @@ class Engine:
 
     def _record_ok(self, attempt: Attempt, outcome: Outcome) -> None:
         if not attempt.announced:
-            self._announce(attempt, outcome)
-        self._emit_final(attempt, outcome)
+            self.record.started(attempt, outcome)
+        self.record.ended(attempt, outcome)
 
     def span_finished(self, reply: SpanOutcome) -> None:
         """A span is back: its ok tasks are counted and journaled as the worker wrote them;
@@ -270,10 +263,7 @@ class Engine:
             attempt.move(AttemptState.DONE)
             self._in_flight.remove(attempt)
         self._in_flight.settle(span.key, reply.ok - len(adopted))
-        self.counts[_OK] += reply.ok
-        event = SpanFinished(time.time(), reply.ok, reply.lines)
-        for sink in self.sinks:
-            sink.span_finished(event)
+        self.record.span(reply.ok, reply.lines)
         for outcome in reply.others:
             other = self._attempt(outcome.key)
             if other is not None:
@@ -297,15 +287,8 @@ class Engine:
         now = time.time()
         for culprit in loss.culprits:
             attempt = self._attempt(culprit.key) if culprit.key is not None else None
-            if attempt is None:
-                continue
-            started = attempt.running.started if attempt.running else now
-            outcome = Outcome(attempt.key, TaskStatus.CRASHED, started, now, culprit.pid,
-                              attempt.running.ppid if attempt.running else os.getpid(),
-                              attempt.running.process_name if attempt.running else "",
-                              socket.gethostname(), exit_code=culprit.exit_code,
-                              error=death_error(culprit.exit_code, culprit.pid))
-            self._conclude(attempt, outcome)
+            if attempt is not None:
+                self._conclude(attempt, verdicts.crashed(attempt, culprit, now))
         for key in loss.orphans:
             attempt = self._attempt(key)
             if attempt is not None:
@@ -322,87 +305,48 @@ class Engine:
             else:
                 attempt.stop_reason = attempt.stop_reason or TaskStatus.INTERRUPTED
                 status = attempt.stop_reason
-            self._conclude(attempt, self._synthetic(attempt, status, now))
+            self._conclude(attempt, verdicts.synthetic(attempt, status, now))
             return
         attempt.requeues += 1
         if attempt.requeues > MAX_REQUEUES:
-            outcome = amend(self._synthetic(attempt, TaskStatus.CRASHED, now),
-                error=death_error(None, 0)._replace(
-                    message=f"the attempt was lost with its pool {MAX_REQUEUES} times"))
-            self._conclude(attempt, outcome)
+            self._conclude(attempt, verdicts.lost_too_often(attempt, MAX_REQUEUES))
             return
         self._in_flight.remove(attempt)
         attempt.state, attempt.running = AttemptState.QUEUED, None
         self._requeued.append(attempt)
-
-    def _synthetic(self, attempt: Attempt, status: TaskStatus, now: float) -> Outcome:
-        seen = attempt.running
-        return Outcome(attempt.key, status, seen.started if seen else now, now,
-                       seen.pid if seen else 0, seen.ppid if seen else 0,
-                       seen.process_name if seen else "", socket.gethostname())
 
     # -- concluding an attempt --------------------------------------------------
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
         status = outcome.status
         if attempt.stop_reason is not None and status is not _OK and status is not _CANCELLED:
-            outcome = amend(outcome, status=attempt.stop_reason,
-                            error=self._stop_error(attempt, outcome))
+            outcome = amend(outcome, status=attempt.stop_reason, error=verdicts.stop_error(
+                attempt, outcome, signame=self.job.shutdown.signal, grace=self._grace,
+                cause=self._stop_cause(), kill_all=self._kill_all))
         if not attempt.announced and outcome.status is not _CANCELLED:
-            self._announce(attempt, outcome)
+            self.record.started(attempt, outcome)
         attempt.move(AttemptState.DONE)
         self._in_flight.remove(attempt)
         task = attempt.task
         if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
             delay = task.retry_delay * 2 ** (attempt.number - 1)
-            event = TaskFinished(outcome.finished, task.id, task.name, task.index, attempt.seq,
-                                 attempt.number, False, outcome, task.spec_hash, delay)
-            for sink in self.sinks:
-                sink.task_finished(event)
+            self.record.ended(attempt, outcome, delay)
             self._schedule_retry(attempt, delay)
         else:
-            self._emit_final(attempt, outcome)
+            self._final(attempt, outcome)
 
-    def _stop_error(self, attempt: Attempt, outcome: Outcome) -> ErrorInfo:
-        """Say why the runner stopped the attempt, and with what it finally ended."""
-        how = ""
-        if outcome.exit_code is not None and outcome.exit_code < 0:
-            how = f"; it ended by {signal_name(-outcome.exit_code)}"
-        signame = self.job.shutdown.signal
-        if attempt.stop_reason is TaskStatus.TIMEOUT:
-            return ErrorInfo("Timeout", f"still running after its {attempt.task.timeout:g}s "
-                             f"timeout: sent {signame} to its process tree, SIGKILL "
-                             f"{self._grace:g}s later if still alive{how}")
-        why = self._stopping or "a stop"
-        cause = {"abort": "on_failure: abort", "signal": f"{self._signal_text()} to the runner"}
-        return ErrorInfo("Interrupted", f"stopped by {cause.get(why, why)}: sent "
-                         f"{'SIGKILL' if self._kill_all else signame} to its process tree{how}")
+    def _stop_cause(self) -> str:
+        signalled = signal_name(self._signalled) if self._signalled else "a signal"
+        causes = {"abort": "on_failure: abort", "signal": f"{signalled} to the runner"}
+        return causes.get(self._stopping or "", self._stopping or "a stop")
 
-    def _signal_text(self) -> str:
-        return signal_name(self._signalled) if self._signalled else "a signal"
-
-    def _emit_final(self, attempt: Attempt, outcome: Outcome) -> None:
-        task = attempt.task
-        event = TaskFinished(outcome.finished, task.id, task.name, task.index, attempt.seq,
-                             attempt.number, True, outcome, task.spec_hash)
-        for sink in self.sinks:
-            sink.task_finished(event)
-        self._count(outcome.status)
-
-    def _announce(self, attempt: Attempt, outcome: Outcome | None = None) -> None:
-        attempt.announced = True
-        task, seen = attempt.task, attempt.running
-        if seen is None:
-            assert outcome is not None
-            event = TaskStarted(outcome.started, task.id, task.name, task.index,
-                                attempt.number, outcome.pid, outcome.ppid, outcome.process_name,
-                                outcome.host, task.spec_hash, outcome)
-        else:
-            event = TaskStarted(seen.started, task.id, task.name, task.index, attempt.number,
-                                seen.pid, seen.ppid, seen.process_name, seen.host,
-                                task.spec_hash)
-        for sink in self.sinks:
-            sink.task_started(event)
+    def _final(self, attempt: Attempt, outcome: Outcome) -> None:
+        """Record the task's last word; failures count towards `on_failure`."""
+        self.record.ended(attempt, outcome)
+        if outcome.status in FAILURES:
+            self._failures += 1
+            if self._failures >= self._limit_failures and self.job.on_failure != "continue":
+                self._stop(self.job.on_failure)
 
     def _schedule_retry(self, failed: Attempt, delay: float) -> None:
         """The next attempt holds its task's place while it waits for its delay."""
@@ -418,13 +362,6 @@ class Engine:
 
         self.loop.call_later(delay, retry)
 
-    def _count(self, status: TaskStatus) -> None:
-        self.counts[status] += 1  # a TaskStatus is its value as a dict key, and cheaper
-        if status in FAILURES:
-            self._failures += 1
-            if self._failures >= self._limit_failures and self.job.on_failure != "continue":
-                self._stop(self.job.on_failure)
-
     # -- the tick: started events and timeouts ------------------------------------
 
     def _tick(self) -> None:
@@ -439,7 +376,7 @@ class Engine:
                 attempt.move(AttemptState.RUNNING)
             attempt.running = seen
             if not attempt.announced and attempt.span is None:  # a span's worker journals it
-                self._announce(attempt)
+                self.record.started(attempt)
             timeout = attempt.task.timeout
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
@@ -472,10 +409,7 @@ class Engine:
             """SIGKILL cannot be ignored; if nothing was heard since, the process is gone
             and its executor lost track of it: conclude rather than wait forever."""
             if attempt.key in self._in_flight.attempts:
-                lost = amend(self._synthetic(attempt, reason, time.time()),
-                    error=ErrorInfo("Lost", "no outcome arrived after SIGKILL; the attempt's "
-                                    "process is gone"))
-                self._conclude(attempt, lost)
+                self._conclude(attempt, verdicts.gone_after_kill(attempt, reason))
 
         self.loop.call_later(0 if self._kill_all else self._grace, kill)
 
@@ -507,19 +441,19 @@ class Engine:
         """Tasks the plan has not handed out yet are cancelled. They are counted, not
         journaled one by one, so stopping a million-task run does not write a million lines;
         a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
-        self.counts[TaskStatus.CANCELLED.value] += max(self.total - self._admitted, 0)
+        self.record.cancelled_unjournaled(max(self.total - self._admitted, 0))
         self._plan_done = True
         now = time.time()
         for placeholder in list(self._retrying.values()):
             del self._retrying[placeholder.key]
             self._in_flight.wait(placeholder.task, -1)
-            self._emit_final(placeholder, self._synthetic(placeholder, TaskStatus.CANCELLED, now))
+            self._final(placeholder, verdicts.synthetic(placeholder, TaskStatus.CANCELLED, now))
 
     def _cancel_requeued(self) -> None:
         now = time.time()
         while self._requeued:
             attempt = self._requeued.popleft()
-            self._emit_final(attempt, self._synthetic(attempt, TaskStatus.CANCELLED, now))
+            self._final(attempt, verdicts.synthetic(attempt, TaskStatus.CANCELLED, now))
 
     def _handle_signals(self) -> None:
         while self._signals.pending:
@@ -538,27 +472,8 @@ class Engine:
             with contextlib.suppress(Exception):
                 executor.shutdown(wait)
 
-    def _emit_job_started(self, started: float) -> None:
-        event = JobStarted(started, self.job.job_name, self.options.run_id, os.getpid(),
-                           socket.gethostname(), self.job.executor, self.options.workers,
-                           self.job.mode, self.total, None)
-        for sink in self.sinks:
-            sink.job_started(event)
-
-    def _emit_job_finished(self, started: float) -> JobFinished:
-        finished = time.time()
-        event = JobFinished(finished, dict(self.counts), int(self.exit_code()),
-                            finished - started,
-                            signal.Signals(self._signalled).name if self._signalled else None)
-        for sink in self.sinks:
-            sink.job_finished(event)
-        return event
-
     def exit_code(self) -> ExitCode:
-        if self._signalled is not None:
-            return ExitCode.SIGINT if self._signalled == signal.SIGINT else ExitCode.SIGTERM
-        done_ok = self.counts[TaskStatus.OK.value]
-        return ExitCode.OK if done_ok == sum(self.counts.values()) else ExitCode.TASK_FAILED
+        return self.record.exit_code(self._signalled)
 
 
 def _call_work(attempt: Attempt) -> Work:

@@ -42,7 +42,7 @@ _ALLOWED_TAGS = frozenset(
     _YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 )
 # The last branch catches a `${` that is none of the forms, such as `${VAR-x}` or `${1}`.
-_INTERPOLATION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+_INTERPOLATION = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _INT = re.compile(r"[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+")
@@ -204,16 +204,17 @@ class _Builder:
         return value
 
     def _interpolate(self, text: str, at: Mark, path: tuple[str | int, ...]) -> str:
-        """`${VAR}`, `${VAR:-default}` (also for an empty VAR, as in the shell) and `$$`.
-        A plain `$VAR` is left alone: a shell command reads it when it runs."""
+        """`${VAR}`, `${VAR:-default}` (also for an empty VAR, as in the shell), and `$${`
+        for a literal `${`. Everything else with a `$` is left alone, so a shell command
+        keeps its `$VAR` and its `$$` (the shell's PID) for when it runs."""
         if "$" not in text:
             return text
         return _INTERPOLATION.sub(lambda match: self._substitute(match, at, path), text)
 
     def _substitute(self, match: re.Match[str], at: Mark, path: tuple[str | int, ...]) -> str:
         name, default = match.group(1), match.group(2)
-        if match.group(0) == "$$":
-            return "$"
+        if match.group(0) == "$${":
+            return "${"
         if name is None:
             self.positions.problem_at(at, format_path(path), "`${` starts a variable: write "
                                       "${NAME} or ${NAME:-default}, or $${ for a literal ${")

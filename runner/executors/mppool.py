@@ -94,6 +94,7 @@ class MultiprocessingPoolExecutor:
     def stop(self, key: int, signum: int) -> None:
         pid = self._slots.pid_running(key, _GENERATION)
         if pid is not None:
+            self._lost_any = True  # the signal may hit a worker holding the queue's lock
             procs.send(procs.tree(pid), signum)
 
     def shutdown(self, wait: bool) -> None:

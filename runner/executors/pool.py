@@ -37,6 +37,8 @@ class PoolExecutor:
         self._batch_ids = itertools.count()
         self._retiring: list[tuple[int, ProcessPoolExecutor]] = []
         self._broken: set[int] = set()
+        self._closing: list[tuple[int, ProcessPoolExecutor]] = []
+        self._signalled = False
 
     def submit(self, batch: Any) -> None:
         pool = self._current_pool()
@@ -78,20 +80,25 @@ class PoolExecutor:
         self._retire_drained()
 
     def _decline(self, generation: int, keys: list[int]) -> None:
-        """A worker declined work (max_tasks_per_worker, or the table was closed):
-        retire this generation once it drains, and let the engine decide about the rest."""
-        if generation == self._generation and self._pool is not None:
+        """A worker declined work: it reached max_tasks_per_worker (retire this generation
+        once it drains), or the table was closed (a stop). The engine decides about the
+        rest either way."""
+        recycling = self._setup.max_tasks_per_worker is not None
+        if recycling and generation == self._generation and self._pool is not None:
             self._retiring.append((generation, self._pool))
             self._pool = None
         self._setup.report.lost(Loss([], keys))
 
     def _retire_drained(self) -> None:
+        """A drained generation is told to shut down, without waiting for it here: the
+        engine's loop must never block on a pool (it has timeouts to enforce); the final
+        `shutdown` waits for whatever is still closing."""
         busy = {generation for generation, _ in self._batches.values()}
         for generation, pool in list(self._retiring):
             if generation not in busy:
                 self._retiring.remove((generation, pool))
-                pool.shutdown(wait=True)
-                self._slots.forget(generation)
+                pool.shutdown(wait=False)
+                self._closing.append((generation, pool))
 
     def _on_broken(self, generation: int) -> None:
         """One worker died and the stdlib pool failed every future with it. Blame the dead
@@ -130,21 +137,26 @@ class PoolExecutor:
     def stop(self, key: int, signum: int) -> None:
         pid = self._slots.pid_running(key, self._generation)
         if pid is not None:
+            self._signalled = True
             procs.send(procs.tree(pid), signum)
 
     def shutdown(self, wait: bool) -> None:
-        pools = [pool for _, pool in self._retiring]
+        """Once a stop has signalled a worker, the pool cannot be closed politely: the signal
+        may have landed just after the task ended, on a worker waiting for its next one
+        while holding the task queue's lock, and the others then wait for that lock (and
+        the pool for them) forever. Its workers are killed instead."""
+        pools = [*self._closing, *self._retiring]
         if self._pool is not None:
-            pools.append(self._pool)
-        for pool in pools:
-            if wait:
+            pools.append((self._generation, self._pool))
+        for generation, pool in pools:
+            if wait and not self._signalled:
                 pool.shutdown(wait=True)
-                continue
-            for pid in self._slots.pids(self._generation):
-                procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
-            _shut_down_killed(pool)
-        self._pool = None
-        self._slots.forget(self._generation)
+            else:
+                for pid in self._slots.pids(generation):
+                    procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
+                _shut_down_killed(pool)
+            self._slots.forget(generation)
+        self._pool, self._closing, self._retiring = None, [], []
 
 
 def _shut_down_killed(pool: ProcessPoolExecutor) -> None:

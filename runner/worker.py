@@ -16,9 +16,6 @@ made the worker's parent.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import io
-import json
 import multiprocessing
 import os
 import signal
@@ -26,13 +23,11 @@ import socket
 import sys
 import threading
 import time
-import traceback
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from runner import records
-from runner.events import ErrorInfo, Outcome, SpanOutcome, TaskStatus
+from runner import calling, records
+from runner.events import Outcome, SpanOutcome, TaskStatus
 from runner.procs import RUN_MARKER_ENV, end_with_parent
 
 if TYPE_CHECKING:
@@ -41,7 +36,6 @@ if TYPE_CHECKING:
 SLOT_FIELDS = 5
 SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
 IDLE = -1.0
-TAIL_CHARS = 8192
 WATCHDOG_INTERVAL = 0.25
 
 
@@ -86,8 +80,8 @@ class _State:
     name: str = ""
     job: Any = None
     plan: Any = None
-    stdout: _Tail
-    stderr: _Tail
+    stdout: calling.Tail
+    stderr: calling.Tail
     adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
 
 
@@ -126,7 +120,7 @@ def adopt(run_id: str, folder: str | None) -> None:
     # run_one compares os.getpid() with _State.pid to catch a task's forked child.
     _State.pid, _State.host = os.getpid(), socket.gethostname()
     if _State.adopted != (run_id, folder):
-        _callables.clear()
+        calling.forget_callables()
         _State.adopted = (run_id, folder)
 
 
@@ -263,21 +257,21 @@ def run_one(work: Work) -> Outcome:
     status, result, exit_code, error = TaskStatus.OK, None, None, None
     saved = None
     try:
-        saved = _enter(work, stdout, stderr)
-        value = _resolve(work.call)(*work.args, **work.kwargs)
-        result = _encode(value)
+        saved = calling.enter(work, stdout, stderr)
+        value = calling.resolve(work.call)(*work.args, **work.kwargs)
+        result = calling.encode_result(value)
     except SystemExit as exc:
-        exit_code = _exit_code(exc.code)
+        exit_code = calling.exit_code_of(exc.code)
         if exit_code:
-            status, error = TaskStatus.FAILED, _error(exc)
+            status, error = TaskStatus.FAILED, calling.error_of(exc)
     except BaseException as exc:  # a task's failure is a value, KeyboardInterrupt included
-        status, error = TaskStatus.FAILED, _error(exc)
+        status, error = TaskStatus.FAILED, calling.error_of(exc)
     finally:
         if os.getpid() != _State.pid:
             os._exit(0)  # a task forked and its child came back here: it must not go on
         if saved is not None:
-            _leave(saved)
-        _end_leftovers(stderr)
+            calling.leave(saved)
+        calling.end_leftovers(stderr)
         if slots is not None:
             slots[base + SLOT_KEY] = IDLE
     if not _State.where:
@@ -290,34 +284,6 @@ def run_one(work: Work) -> Outcome:
                                 err))
 
 
-def _end_leftovers(stderr: _Tail) -> None:
-    """Kill what the task started and left running: a task ends with its processes.
-
-    One `waitpid` tells whether there is anything to do, so tasks that start no
-    processes pay a single system call."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            break
-    import psutil
-
-    from runner.procs import wait_gone
-
-    leftovers = psutil.Process().children(recursive=True)
-    for child in leftovers:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    wait_gone(leftovers, timeout=2.0)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    pids = ", ".join(str(p.pid) for p in leftovers)
-    stderr.write(f"\n[runner] killed {len(leftovers)} process(es) the task left running: {pids}\n")
-
-
 def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
     """`process` executor entry point: one process, one attempt, then exit."""
     setup(config)
@@ -328,125 +294,4 @@ def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
         connection.close()
 
 
-_callables: dict[str, Callable[..., Any]] = {}
-
-
-def _resolve(target: str) -> Callable[..., Any]:
-    function = _callables.get(target)
-    if function is None:
-        module_name, _, attribute = target.partition(":")
-        found: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-        if not callable(found):
-            raise TypeError(f"{target} is a {type(found).__name__}, not a callable")
-        function = _callables[target] = found
-    return function
-
-
-def _encode(value: object) -> str:
-    kind = type(value)
-    if kind is int or value is None or kind is bool:
-        return "null" if value is None else ("true" if value is True else
-                                              "false" if value is False else str(value))
-    if kind is str:
-        return records.text(value)  # type: ignore[arg-type]
-    try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ResultNotJSON(
-            f"the task returned {type(value).__name__}, which is not a JSON value ({exc}); "
-            "return str, int, float, bool, None, or lists and dicts of them"
-        ) from None
-
-
-class ResultNotJSON(TypeError):
-    """A task's return value cannot be written to the journal."""
-
-
-def _exit_code(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    return 1
-
-
-def _error(exc: BaseException) -> ErrorInfo:
-    kind = type(exc)
-    name = kind.__qualname__
-    if kind.__module__ != "builtins":
-        name = f"{kind.__module__}.{name}"
-    try:
-        message = str(exc)
-    except Exception:  # an exception whose __str__ fails still fails only its task
-        message = f"<{name} whose message cannot be shown>"
-    try:
-        text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
-    except Exception:
-        text = ""
-    return ErrorInfo(name, message, text[-TAIL_CHARS:])
-
-
-class _Tail(io.TextIOBase):
-    """A stdout/stderr stand-in that keeps only the last TAIL_CHARS written; one of each
-    per worker, emptied before every task."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[str] = deque()
-        self._size = 0
-
-    def reset(self) -> _Tail:
-        if self._size:
-            self._chunks.clear()
-            self._size = 0
-        return self
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._chunks.append(text)
-        self._size += len(text)
-        while self._size - len(self._chunks[0]) >= TAIL_CHARS:
-            self._size -= len(self._chunks.popleft())
-        return len(text)
-
-    def text(self) -> str:
-        return "".join(self._chunks)[-TAIL_CHARS:] if self._chunks else ""
-
-
-_Saved = tuple[Any, Any, str | None, dict[str, str | None]]
-_NO_ENV: dict[str, str | None] = {}
-
-
-def _enter(work: Work, stdout: _Tail, stderr: _Tail) -> _Saved:
-    """Point cwd, env and stdout/stderr at the task's; remember what to restore.
-
-    The chdir comes first: if it fails, nothing has been changed yet."""
-    saved_cwd = None
-    if work.cwd is not None:
-        saved_cwd = os.getcwd()
-        os.chdir(work.cwd)
-    saved_env = _NO_ENV
-    if work.env:
-        saved_env = {name: os.environ.get(name) for name in work.env}
-        os.environ.update(work.env)
-    saved = (sys.stdout, sys.stderr, saved_cwd, saved_env)
-    sys.stdout, sys.stderr = stdout, stderr
-    return saved
-
-
-def _leave(saved: _Saved) -> None:
-    sys.stdout, sys.stderr, cwd, env = saved
-    if cwd is not None:
-        with contextlib.suppress(OSError):
-            os.chdir(cwd)
-    for name, value in env.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-
-
-_State.stdout, _State.stderr = _Tail(), _Tail()
+_State.stdout, _State.stderr = calling.Tail(), calling.Tail()

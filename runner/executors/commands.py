@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import procs
+from runner.calling import TAIL_CHARS
 from runner.events import (
     ErrorInfo,
     Outcome,
@@ -32,7 +33,6 @@ from runner.events import (
     spawn_error,
 )
 from runner.executors import CommandWork, ExecutorSetup, Running
-from runner.worker import TAIL_CHARS
 
 _READ_SIZE = 65536
 _TAIL_BYTES = TAIL_CHARS * 4

@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from runner import procs, worker
+from runner.calling import TAIL_CHARS
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
 from runner.executors import CommandWork
-from runner.worker import TAIL_CHARS, Work, run_one
+from runner.worker import Work, run_one
 
 IDLE = -1
 

@@ -20,7 +20,7 @@ EXPECTED = {
     "ignore-sigterm": ("timeout", "Timeout"),
     "grandchild-return": ("ok", None),
     "grandchild-hang": ("timeout", "Timeout"),
-    "unpicklable-result": ("failed", "runner.worker.ResultNotJSON"),
+    "unpicklable-result": ("failed", "runner.calling.ResultNotJSON"),
     "unpicklable-exception": ("failed", "faults._NeedsTwo"),
     "huge-output": ("ok", None),
     "command-fails": ("failed", "CommandFailed"),

@@ -29,24 +29,28 @@ START_METHODS = ["fork", "spawn", "forkserver"]
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
+    """Live processes carrying the marker (a zombie is as good as gone)."""
     found = []
     for process in psutil.process_iter():
         try:
-            if process.environ().get(MARKER) == marker:
+            if process.environ().get(MARKER) == marker \
+                    and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(process)
         except (psutil.Error, OSError):
             continue
     return found
 
 
-def wait_until_gone(marker: str, timeout: float = 15.0) -> list[psutil.Process]:
-    """Poll until no process carries the marker; return the survivors after `timeout`."""
-    deadline = time.monotonic() + timeout
+def wait_until_gone(marker: str, timeout: float = 15.0) -> tuple[float, list[psutil.Process]]:
+    """Poll until no process carries the marker: how long it took, and the survivors
+    after `timeout`."""
+    started = time.monotonic()
     while True:
         left = marked_processes(marker)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
+        elapsed = time.monotonic() - started
+        if not left or elapsed > timeout:
+            return elapsed, left
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -54,13 +58,25 @@ def marker() -> Iterator[str]:
     """A marker for this test's processes; fails the test if any survives it."""
     value = uuid.uuid4().hex
     yield value
-    survivors = wait_until_gone(value, timeout=10.0)
+    _, survivors = wait_until_gone(value, timeout=10.0)
+    described = []
     for process in survivors:
         try:
+            described.append(f"{process.pid} {process.cmdline()}")
             process.kill()
         except psutil.Error:
             pass
-    assert not survivors, f"processes outlived the test: {[p.pid for p in survivors]}"
+    assert not described, f"processes outlived the test: {described}"
+
+
+@pytest.fixture
+def env(marker: str, tmp_path: Path) -> dict[str, str]:
+    """The environment for a runner started by a test: the test's marker, its own state
+    directory, and no run marker inherited from an outer run."""
+    from runner.procs import RUN_MARKER_ENV
+
+    environ = {k: v for k, v in os.environ.items() if k != RUN_MARKER_ENV}
+    return {**environ, MARKER: marker, "RUNNER_STATE_DIR": str(tmp_path / "state")}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """`runner ps` and `runner kill` against real runs, each in its own state directory.
 
-Every process a test starts carries RUNNER_TEST_MARKER=<uuid>; the autouse
+Every process a test starts carries RUNNER_MARKER=<uuid>; the autouse
 fixture kills and fails on any that outlives its test.
 """
 
@@ -22,11 +22,11 @@ import pytest
 
 from runner.procs import RUN_MARKER_ENV
 from runner.registry import RunRecord, journal_tasks
+from tests.conftest import marked_processes
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
 
 RUNNER = str(Path(sys.executable).with_name("runner"))
-TEST_MARKER = "RUNNER_TEST_MARKER"
 
 HANGERS = '''
 import subprocess, time
@@ -48,40 +48,6 @@ tasks:
   - name: spawner
     call: hangers:spawn_and_hang
 """
-
-
-def marked_alive(marker: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get(TEST_MARKER) == marker \
-                    and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
-@pytest.fixture(autouse=True)
-def marker() -> Iterator[str]:
-    value = uuid.uuid4().hex
-    yield value
-    leftovers = marked_alive(value)
-    described = []
-    for process in leftovers:
-        try:
-            described.append(f"{process.pid} {process.cmdline()}")
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(leftovers, timeout=5)
-    assert not described, f"processes outlived the test: {described}"
-
-
-@pytest.fixture
-def env(marker: str, tmp_path: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if k != RUN_MARKER_ENV}
-    return {**environ, TEST_MARKER: marker, "RUNNER_STATE_DIR": str(tmp_path / "state")}
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -186,7 +152,7 @@ def test_kill_by_run_id_prefix_ends_the_whole_tree(
     assert killed.returncode == 0, killed.stderr
     assert not wait_gone(pids)
     run.process.wait(10)
-    assert not marked_alive(marker)
+    assert not marked_processes(marker)
     assert not list((tmp_path / "state" / "runs").glob("*.json"))
     assert ps_json(env) == []
 
@@ -205,7 +171,7 @@ def test_kill_by_pid_ends_that_tree_and_a_runner_pid_ends_the_run(
     killed = cli(env, "kill", str(run.process.pid), "--grace", "1s")
     assert killed.returncode == 0, killed.stderr
     run.process.wait(10)
-    assert not wait_gone([p.pid for p in marked_alive(marker)])
+    assert not wait_gone([p.pid for p in marked_processes(marker)])
 
 
 def test_unknown_targets_exit_2_with_a_message(env: dict[str, str]) -> None:

@@ -1,6 +1,6 @@
 """Nothing a run started outlives it, not even after the runner is SIGKILLed.
 
-Every process here carries RUNNER_TEST_MARKER=<uuid> (children inherit it),
+Every process here carries RUNNER_MARKER=<uuid> (children inherit it),
 which finds stragglers independently of the runner's own RUNNER_RUN_ID marker.
 The autouse fixture fails a test that leaves one behind, after killing it.
 """
@@ -15,7 +15,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -23,11 +22,11 @@ import pytest
 
 from runner import guardian
 from runner.procs import RUN_MARKER_ENV, wait_gone
+from tests.conftest import marked_processes, wait_until_gone
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
 
 RUNNER = str(Path(sys.executable).with_name("runner"))
-TEST_MARKER = "RUNNER_TEST_MARKER"
 CLEANUP_LIMIT = 15.0
 START_LIMIT = 20.0
 
@@ -52,50 +51,6 @@ def fork_and_hang(ready):
     Path(ready, f"forked-{os.getpid()}").write_text(str(pid))
     time.sleep(60)
 '''
-
-
-def marked_alive(marker: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get(TEST_MARKER) == marker \
-                    and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
-def wait_until_gone(marker: str, limit: float) -> tuple[float, list[psutil.Process]]:
-    started = time.monotonic()
-    while True:
-        left = marked_alive(marker)
-        elapsed = time.monotonic() - started
-        if not left or elapsed > limit:
-            return elapsed, left
-        time.sleep(0.05)
-
-
-@pytest.fixture(autouse=True)
-def marker() -> Iterator[str]:
-    value = uuid.uuid4().hex
-    yield value
-    leftovers = marked_alive(value)
-    described = []
-    for process in leftovers:
-        try:
-            described.append(f"{process.pid} {process.cmdline()}")
-            process.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(leftovers, timeout=5)
-    assert not described, f"processes outlived the test: {described}"
-
-
-@pytest.fixture
-def env(marker: str, tmp_path: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if k != RUN_MARKER_ENV}
-    return {**environ, TEST_MARKER: marker, "RUNNER_STATE_DIR": str(tmp_path / "state")}
 
 
 def sleeper(env: dict[str, str], **extra: str) -> subprocess.Popen[bytes]:
@@ -219,7 +174,7 @@ def wait_for_grandchildren(marker: str, ready: Path, runner: subprocess.Popen[by
                            log: Path) -> None:
     deadline = time.monotonic() + START_LIMIT
     while time.monotonic() < deadline:
-        sleeps = [p for p in marked_alive(marker) if _name(p) == "sleep"]
+        sleeps = [p for p in marked_processes(marker) if _name(p) == "sleep"]
         if len(sleeps) >= 3 and len(list(ready.iterdir())) >= 3:
             return
         assert runner.poll() is None, f"the runner exited early:\n{log.read_text()}"
@@ -251,7 +206,7 @@ def test_sigkilled_runner_leaves_no_process_behind(
             start_new_session=True)
     try:
         wait_for_grandchildren(marker, ready, runner, log)
-        assert any("runner.guardian" in " ".join(p.cmdline()) for p in marked_alive(marker))
+        assert any("runner.guardian" in " ".join(p.cmdline()) for p in marked_processes(marker))
         time.sleep(1.0)  # the GIL holder has been stuck for a second, not a split second
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(5)

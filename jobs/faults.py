@@ -71,6 +71,12 @@ def grandchild_and_return() -> int:
     return child.pid
 
 
+def daemon_and_return() -> str:
+    """Fork off a daemon (its own session, its parent gone at once) and return."""
+    subprocess.run(["sh", "-c", "setsid sleep 300 > /dev/null 2>&1 &"], check=True)
+    return "left a daemon behind"
+
+
 def grandchild_and_hang() -> None:
     subprocess.Popen(["sleep", "300"])
     time.sleep(3600)

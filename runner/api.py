@@ -132,6 +132,7 @@ def run(
                             EngineOptions(run_id, workers, job.start_method, skip=skip,
                                           handle_signals=handle_signals))
             finished = engine.run()
+            _end_leftovers(run_id, job.shutdown.grace)
     finally:
         for sink in sinks:
             sink.close()
@@ -187,6 +188,16 @@ def _display(journal: Path | None, quiet: bool) -> list[Sink]:
     printer = Console(stream, quiet=quiet)
     printer.describe_journal(str(journal) if journal else None)
     return [*sinks, printer]
+
+
+def _end_leftovers(run_id: str, grace: float) -> None:
+    """Nothing a run started outlives it: what its tasks left behind is ended now."""
+    from runner import procs
+
+    ended = procs.end_leftovers(run_id, min(grace, 2.0))
+    if ended:
+        print(f"runner: ended {len(ended)} process(es) the run left behind: "
+              f"{', '.join(map(str, ended))}", file=sys.stderr)
 
 
 @contextlib.contextmanager

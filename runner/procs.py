@@ -27,6 +27,7 @@ RUN_MARKER_ENV = "RUNNER_RUN_ID"
 """Every process a run starts carries this in its environment: stragglers are found by it."""
 
 _PR_SET_CHILD_SUBREAPER = 36
+_SUBREAPER = False
 _PR_SET_PDEATHSIG = 1
 
 
@@ -187,7 +188,9 @@ def become_subreaper() -> bool:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        global _SUBREAPER
+        _SUBREAPER = bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        return _SUBREAPER
     except (OSError, AttributeError):
         return False
 
@@ -217,20 +220,29 @@ def end_with_parent(runner_pid: int) -> None:
         pass
 
 
-def reap_strays(known: set[int]) -> list[psutil.Process]:
-    """Children of this process that nobody started on purpose (orphans handed to the
-    subreaper): kill their trees and collect their exit status so no zombie stays."""
+def end_leftovers(run_id: str, grace: float) -> list[int]:
+    """After a run: end whatever it started that is still alive (a daemon a task forked
+    off, which left its task's process tree and group) and return their PIDs. Found by
+    the run's marker, and, when this process is a subreaper, as orphans handed back to
+    it; their exit status is collected so no zombie stays."""
+    leftovers = [*marked(run_id), *(_strays() if _SUBREAPER else [])]
+    members = forest(leftovers)
+    if members:
+        kill_all(members, signal.SIGTERM, grace)
+    for stray in leftovers:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(stray.pid, os.WNOHANG)
+    return sorted({p.pid for p in members})
+
+
+def _strays() -> list[psutil.Process]:
+    """Children of this process that nobody started on purpose: orphans handed to the
+    subreaper (the pools and commands of the run are gone by the time this is asked)."""
     try:
         children = psutil.Process().children()
     except psutil.Error:
         return []
-    strays = [c for c in children if c.pid not in known and not _is_infrastructure(c)]
-    survivors = []
-    for stray in strays:
-        survivors += kill_tree(stray, signal.SIGKILL, grace=2.0)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(stray.pid, os.WNOHANG)
-    return survivors
+    return [child for child in children if not _is_infrastructure(child)]
 
 
 def _is_infrastructure(process: psutil.Process) -> bool:

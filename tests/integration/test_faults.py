@@ -19,6 +19,7 @@ EXPECTED = {
     "hang": ("timeout", "Timeout"),
     "ignore-sigterm": ("timeout", "Timeout"),
     "grandchild-return": ("ok", None),
+    "daemon": ("ok", None),
     "grandchild-hang": ("timeout", "Timeout"),
     "unpicklable-result": ("failed", "runner.calling.ResultNotJSON"),
     "unpicklable-exception": ("failed", "faults._NeedsTwo"),
@@ -67,7 +68,8 @@ def test_every_fault_fails_alone(job_runner: JobRunner, executor: str, start_met
     assert "ValueError: boom" in final["raise"]["error"]["traceback"]
     assert len(final["huge-output"]["stdout"]) <= 8192
     counts = done.events("job_finished")[0]["counts"]
-    assert counts == {"ok": 10, "failed": 5, "timeout": 4, "crashed": 4, "interrupted": 0,
+    assert "left behind" in done.stderr
+    assert counts == {"ok": 11, "failed": 5, "timeout": 4, "crashed": 4, "interrupted": 0,
                       "cancelled": 0}
 
 

@@ -196,7 +196,7 @@ def _end_leftovers(run_id: str, grace: float) -> None:
 
     ended = procs.end_leftovers(run_id, min(grace, 2.0))
     if ended:
-        print(f"runner: ended {len(ended)} process(es) the run left behind: "
+        print(f"runner: ended {len(ended)} leftover process(es) of this run: "
               f"{', '.join(map(str, ended))}", file=sys.stderr)
 
 

@@ -225,7 +225,8 @@ def end_leftovers(run_id: str, grace: float) -> list[int]:
     off, which left its task's process tree and group) and return their PIDs. Found by
     the run's marker, and, when this process is a subreaper, as orphans handed back to
     it; their exit status is collected so no zombie stays."""
-    leftovers = [*marked(run_id), *(_strays() if _SUBREAPER else [])]
+    marked_now = [p for p in marked(run_id) if not _is_infrastructure(p)]
+    leftovers = [*marked_now, *(_strays() if _SUBREAPER else [])]
     members = forest(leftovers)
     if members:
         kill_all(members, signal.SIGTERM, grace)
@@ -246,7 +247,9 @@ def _strays() -> list[psutil.Process]:
 
 
 def _is_infrastructure(process: psutil.Process) -> bool:
-    """multiprocessing's forkserver and resource tracker belong to the interpreter, not the run."""
+    """multiprocessing's forkserver and resource tracker belong to the interpreter, not the
+    run (they carry its marker when the run started them, and end with the runner), and
+    the guardian ends itself."""
     try:
         cmdline = " ".join(process.cmdline())
     except psutil.Error:

@@ -68,7 +68,7 @@ def test_every_fault_fails_alone(job_runner: JobRunner, executor: str, start_met
     assert "ValueError: boom" in final["raise"]["error"]["traceback"]
     assert len(final["huge-output"]["stdout"]) <= 8192
     counts = done.events("job_finished")[0]["counts"]
-    assert "left behind" in done.stderr
+    assert "leftover process" in done.stderr
     assert counts == {"ok": 11, "failed": 5, "timeout": 4, "crashed": 4, "interrupted": 0,
                       "cancelled": 0}
 

@@ -28,7 +28,6 @@ RUN_MARKER_ENV = "RUNNER_RUN_ID"
 
 _PR_SET_CHILD_SUBREAPER = 36
 _SUBREAPER = False
-_PR_SET_PDEATHSIG = 1
 
 
 def signal_number(name: str) -> int:
@@ -193,31 +192,6 @@ def become_subreaper() -> bool:
         return _SUBREAPER
     except (OSError, AttributeError):
         return False
-
-
-def end_with_parent(runner_pid: int) -> None:
-    """Have the kernel send SIGTERM to this process the moment its parent dies (Linux).
-
-    A worker's watchdog thread polls; this is immediate. SIGTERM rather than SIGKILL
-    so the worker's handler can take its task's process tree along (forked children
-    carry no marker the guardian could find them by). Under forkserver the parent is
-    the fork server, which exits as soon as the runner does, so the chain still holds.
-    If the runner died before the request took effect, exit now."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    try:
-        os.kill(runner_pid, 0)
-    except ProcessLookupError:
-        os._exit(70)
-    except PermissionError:
-        pass
 
 
 def end_leftovers(run_id: str, grace: float) -> list[int]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from runner import calling, records
 from runner.events import Outcome, SpanOutcome, TaskStatus
-from runner.procs import RUN_MARKER_ENV, end_with_parent
+from runner.procs import RUN_MARKER_ENV
 
 if TYPE_CHECKING:
     from runner.plan import Span
@@ -92,7 +92,6 @@ def setup(config: WorkerSetup) -> None:
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, _on_terminate)
-    end_with_parent(config.runner_pid)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if config.folder not in sys.path:
         sys.path.insert(0, config.folder)

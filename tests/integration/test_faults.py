@@ -94,3 +94,32 @@ tasks:
     final = done.final()
     assert final["hang"]["status"] == "timeout"
     assert sum(r["status"] == "crashed" for r in final.values()) == 16
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+@pytest.mark.parametrize("executor", ["pool", "mp-pool"])
+def test_max_tasks_per_worker_recycles_workers_without_hanging(
+        job_runner: JobRunner, executor: str, start_method: str) -> None:
+    """CPython gh-115634: ProcessPoolExecutor(max_tasks_per_child=2) hangs once a worker
+    retires with work queued. Here every worker runs at most two tasks, and all end."""
+    job = job_runner.write(f"""
+version: 1
+executor: {executor}
+start_method: {start_method}
+workers: 2
+max_tasks_per_worker: 2
+tasks:
+  - name: "who-{{{{ i }}}}"
+    call: faults:whoami
+    args: [0.05]
+    foreach: {{i: {{range: [0, 12]}}}}
+""")
+    done = job_runner.run(job, timeout=90)
+    assert done.returncode == 0, done.stderr
+    final = done.final()
+    assert len(final) == 12 and {r["status"] for r in final.values()} == {"ok"}
+    per_worker: dict[int, int] = {}
+    for record in final.values():
+        per_worker[record["result"]["pid"]] = per_worker.get(record["result"]["pid"], 0) + 1
+    assert max(per_worker.values()) <= 2
+    assert len(per_worker) >= 6

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,28 @@ def wait_until_gone(marker: str, timeout: float = 15.0) -> tuple[float, list[psu
         time.sleep(0.05)
 
 
-@pytest.fixture
-def marker() -> Iterator[str]:
-    """A marker for this test's processes; fails the test if any survives it."""
-    value = uuid.uuid4().hex
-    yield value
-    _, survivors = wait_until_gone(value, timeout=10.0)
+def assert_none_survive(find: Callable[[], list[psutil.Process]], timeout: float = 10.0) -> None:
+    """Give what `find` returns `timeout` seconds to exit, then kill it and fail naming it,
+    so one test's stragglers never leak into the next."""
+    deadline = time.monotonic() + timeout
+    while (left := find()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     described = []
-    for process in survivors:
+    for process in left:
         try:
             described.append(f"{process.pid} {process.cmdline()}")
             process.kill()
         except psutil.Error:
             pass
     assert not described, f"processes outlived the test: {described}"
+
+
+@pytest.fixture
+def marker() -> Iterator[str]:
+    """A marker for this test's processes; fails the test if any survives it."""
+    value = uuid.uuid4().hex
+    yield value
+    assert_none_survive(lambda: marked_processes(value))
 
 
 @pytest.fixture
@@ -85,6 +93,7 @@ class Finished:
     stdout: str
     stderr: str
     journal: list[dict[str, Any]]
+    elapsed: float  # from just before the runner started until it exited, as the test saw it
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.journal if e["event"] == kind]
@@ -116,24 +125,32 @@ class JobRunner:
         return {**os.environ, MARKER: self.marker, "PYTHONUNBUFFERED": "1",
                 "RUNNER_STATE_DIR": str(self.folder / "state")}
 
-    def start(self, job: Path, *args: str, journal: Path | None = None) -> subprocess.Popen[str]:
+    def start(self, job: Path, *args: str, journal: Path | None = None,
+              **popen: Any) -> subprocess.Popen[str]:
         journal = journal or self.folder / "journal.jsonl"
         return subprocess.Popen(
             [RUNNER, "run", str(job), "--journal", str(journal), *args],
             cwd=self.folder, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            text=True, **popen)
 
     def run(self, job: Path, *args: str, timeout: float = 60.0,
             journal: Path | None = None) -> Finished:
-        journal = journal or self.folder / "journal.jsonl"
+        began = time.monotonic()
         process = self.start(job, *args, journal=journal)
+        return self.finish(process, began, journal=journal, timeout=timeout)
+
+    def finish(self, process: subprocess.Popen[str], began: float, *,
+               journal: Path | None = None, timeout: float = 60.0) -> Finished:
+        """Wait (bounded) for a runner from `start` and read what it journalled."""
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             stdout, stderr = process.communicate()
             pytest.fail(f"runner did not finish in {timeout}s:\n{stdout}\n{stderr}")
-        return Finished(process.returncode, stdout, stderr, read_journal(journal))
+        return Finished(process.returncode, stdout, stderr,
+                        read_journal(journal or self.folder / "journal.jsonl"),
+                        time.monotonic() - began)
 
 
 CATALOGUE = REPO / "jobs" / "faults.py"

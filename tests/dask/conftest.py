@@ -17,99 +17,25 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
-MARKER = "RUNNER_DASK_TEST_MARKER"
+from tests.conftest import JobRunner
+
 BIN = Path(sys.executable).parent
-RUNNER = str(BIN / "runner")
 TASKS = Path(__file__).with_name("dask_tasks.py")
 
 
-@dataclass
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-    elapsed: float
-    journal: list[dict[str, Any]]
-
-    def events(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.journal if e["event"] == kind]
-
-    def final(self) -> dict[str, dict[str, Any]]:
-        """Task id -> its final task_finished record."""
-        return {e["task"]: e for e in self.events("task_finished") if e["final"]}
-
-
-@dataclass
-class JobFolder:
-    """A folder holding `dask_tasks.py`, where job files are written and run."""
-
-    path: Path
-    marker: str
-
-    def write(self, text: str, name: str = "job.yml") -> Path:
-        target = self.path / name
-        target.write_text(text)
-        return target
-
-    def start(self, job: Path, *args: str, journal: str = "journal.jsonl",
-              **popen: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [RUNNER, "run", str(job), "--journal", str(self.path / journal), *args],
-            cwd=self.path, env={**os.environ, MARKER: self.marker, "PYTHONUNBUFFERED": "1"},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
-
-    def run(self, job: Path, *args: str, journal: str = "journal.jsonl",
-            timeout: float = 60.0) -> Finished:
-        began = time.monotonic()
-        process = self.start(job, *args, journal=journal)
-        return self.finish(process, began, journal, timeout)
-
-    def finish(self, process: subprocess.Popen[str], began: float, journal: str,
-               timeout: float = 60.0) -> Finished:
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-            pytest.fail(f"runner did not finish in {timeout}s:\n{stdout}\n{stderr}")
-        path = self.path / journal
-        lines = path.read_text().splitlines() if path.exists() else []
-        return Finished(process.returncode, stdout, stderr, time.monotonic() - began,
-                        [json.loads(line) for line in lines if line.strip()])
-
-
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get(MARKER) == marker:
-                found.append(process)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
 @pytest.fixture
-def job_folder(tmp_path: Path) -> Iterator[JobFolder]:
-    """A job folder; fails the test if any process its runs started is still alive."""
-    marker = uuid.uuid4().hex
+def job_folder(tmp_path: Path, marker: str) -> JobRunner:
+    """A job folder holding `dask_tasks.py`; the `marker` fixture fails the test if any
+    process its runs started is still alive."""
     shutil.copy(TASKS, tmp_path / TASKS.name)
-    yield JobFolder(tmp_path, marker)
-    deadline = time.monotonic() + 10.0
-    while (left := _marked(marker)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for process in left:
-        process.kill()
-    assert not left, f"processes outlived the test: {[p.cmdline() for p in left]}"
+    return JobRunner(tmp_path, marker)
 
 
 def descendants() -> set[tuple[int, float]]:

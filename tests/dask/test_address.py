@@ -11,7 +11,8 @@ import socket
 
 import pytest
 
-from tests.dask.conftest import Cluster, JobFolder
+from tests.conftest import JobRunner
+from tests.dask.conftest import Cluster
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(120)
@@ -44,8 +45,8 @@ tasks:
 
 
 def test_a_job_runs_on_a_cluster_started_by_hand(remote_cluster: Cluster,
-                                                 job_folder: JobFolder) -> None:
-    package = job_folder.path / "helpers"
+                                                 job_folder: JobRunner) -> None:
+    package = job_folder.folder / "helpers"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "maths.py").write_text("def triple(n: int) -> int:\n    return 3 * n\n")
@@ -68,7 +69,7 @@ def test_a_job_runs_on_a_cluster_started_by_hand(remote_cluster: Cluster,
 
 
 def test_without_upload_an_import_error_names_the_rule(remote_cluster: Cluster,
-                                                      job_folder: JobFolder) -> None:
+                                                      job_folder: JobRunner) -> None:
     """The module is missing from the workers' view (here: missing altogether, since on one
     host the job folder, added to the workers' sys.path, is theirs too)."""
     job = job_folder.write("version: 1\nexecutor: dask\ntasks:\n"
@@ -81,7 +82,7 @@ def test_without_upload_an_import_error_names_the_rule(remote_cluster: Cluster,
     assert "PYTHONPATH" in error["message"] and "dask.upload: true" in error["message"]
 
 
-def test_an_unreachable_scheduler_fails_fast(job_folder: JobFolder) -> None:
+def test_an_unreachable_scheduler_fails_fast(job_folder: JobRunner) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free once closed: nothing listens there

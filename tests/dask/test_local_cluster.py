@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.dask.conftest import Finished, JobFolder
+from tests.conftest import Finished, JobRunner
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(120)
@@ -58,11 +58,12 @@ def _spans(done: Finished) -> list[tuple[float, float]]:
                   for r in done.events("task_finished"))
 
 
-def test_results_match_the_pool_executor_in_both_modes(job_folder: JobFolder) -> None:
+def test_results_match_the_pool_executor_in_both_modes(job_folder: JobRunner) -> None:
     runs = {}
     for executor, mode in (("pool", "async"), ("dask", "async"), ("dask", "sync")):
         job = job_folder.write(MIXED.format(executor=executor, mode=mode), f"{executor}.yml")
-        runs[executor, mode] = job_folder.run(job, journal=f"{executor}-{mode}.jsonl")
+        runs[executor, mode] = job_folder.run(
+            job, journal=job_folder.folder / f"{executor}-{mode}.jsonl")
     reference = _comparable(runs["pool", "async"])
     assert reference["shout"][:4] == ("ok", "hello", None, "HELLO\n")
     assert reference["exit3"][0] == "failed" and reference["exit3"][2] == 3
@@ -105,7 +106,7 @@ tasks:
 """
 
 
-def test_timeouts_end_the_run_early_and_are_journaled(job_folder: JobFolder) -> None:
+def test_timeouts_end_the_run_early_and_are_journaled(job_folder: JobRunner) -> None:
     done = job_folder.run(job_folder.write(TIMEOUTS), timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.elapsed < 25, f"a 30 s task was not stopped: {done.elapsed:.1f}s"
@@ -133,7 +134,7 @@ tasks:
 """
 
 
-def test_a_killed_worker_fails_only_its_task(job_folder: JobFolder) -> None:
+def test_a_killed_worker_fails_only_its_task(job_folder: JobRunner) -> None:
     done = job_folder.run(job_folder.write(KILLED))
     assert done.returncode == 1, done.stderr
     records = done.final()
@@ -159,17 +160,17 @@ tasks:
 """
 
 
-def test_ctrl_c_reaches_the_runner_not_the_workers(job_folder: JobFolder) -> None:
+def test_ctrl_c_reaches_the_runner_not_the_workers(job_folder: JobRunner) -> None:
     """SIGINT to the whole process group, as a terminal sends it: running tasks finish
     (shutdown.wait), queued ones are cancelled, and the local workers were not hit."""
     began = time.monotonic()
     process = job_folder.start(job_folder.write(INTERRUPTED), start_new_session=True)
-    journal = job_folder.path / "journal.jsonl"
+    journal = job_folder.folder / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _started(journal) < 2:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)
-    done = job_folder.finish(process, began, "journal.jsonl")
+    done = job_folder.finish(process, began)
     assert done.returncode == 130, done.stderr
     statuses = sorted(r["status"] for r in done.final().values())
     assert "ok" in statuses and set(statuses) <= {"ok", "cancelled"}, statuses
@@ -180,12 +181,12 @@ def _started(journal: Path) -> int:
     return journal.read_text().count('"task_started"') if journal.exists() else 0
 
 
-def test_without_distributed_the_message_names_the_extra(job_folder: JobFolder) -> None:
+def test_without_distributed_the_message_names_the_extra(job_folder: JobRunner) -> None:
     """The same `runner run`, in an interpreter where `import distributed` fails."""
     job = job_folder.write(TIMEOUTS)
     hide = ("import sys; sys.modules['distributed'] = None; from runner.cli import main; "
             f"sys.argv = ['runner', 'run', {str(job)!r}, '--no-journal']; main()")
     done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True,
-                          timeout=60, cwd=job_folder.path)
+                          timeout=60, cwd=job_folder.folder)
     assert done.returncode == 3
     assert "executor: dask needs the dask extra: pip install 'runner[dask]'" in done.stderr

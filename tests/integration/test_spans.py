@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Finished, JobRunner, read_journal
+from tests.conftest import Finished, JobRunner
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -118,15 +118,15 @@ tasks:
     foreach: {i: {range: [0, 200000]}}
 """)
     journal = job_runner.folder / "journal.jsonl"
+    began = time.monotonic()
     process = job_runner.start(job, "--quiet", journal=journal)
     deadline = time.monotonic() + 30
     while sum(1 for _ in journal.open()) < 2000 if journal.exists() else True:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
-    done = Finished(process.returncode, stdout, stderr, read_journal(journal))
-    assert done.returncode == 130, stderr
+    done = job_runner.finish(process, began, journal=journal)
+    assert done.returncode == 130, done.stderr
     final = _final(done)
     counts = done.events("job_finished")[0]["counts"]
     assert sum(counts.values()) == 200000

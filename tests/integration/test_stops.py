@@ -5,7 +5,6 @@ fixture proves no process outlives the test."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -48,18 +47,13 @@ def _stopped(runner: JobRunner, *, signals: list[int], wait: bool, executor: str
     job = runner.write(SLOW_JOB.format(executor=executor, start_method=start_method,
                                        wait=str(wait).lower(), seconds=seconds))
     journal = runner.folder / "journal.jsonl"
+    began = time.monotonic()
     process = runner.start(job, journal=journal)
-    try:
-        _wait_for_started(journal, 2)
-        for signum in signals:
-            process.send_signal(signum)
-            time.sleep(0.3)
-        stdout, stderr = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-        pytest.fail(f"runner did not stop:\n{stdout}\n{stderr}")
-    return Finished(process.returncode, stdout, stderr, read_journal(journal))
+    _wait_for_started(journal, 2)
+    for signum in signals:
+        process.send_signal(signum)
+        time.sleep(0.3)
+    return runner.finish(process, began, journal=journal)
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)

@@ -11,19 +11,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.conftest import MARKER, assert_none_survive, marked_processes
 from tests.report.report_journals import JournalWriter
 
 RUNNER = str(Path(sys.executable).with_name("runner"))
 CHROMIUM = Path("/usr/bin/chromium")
-_MARKER = "RUNNER_REPORT_TEST"
 
 
 @pytest.fixture
@@ -34,13 +32,13 @@ def journal(tmp_path: Path) -> JournalWriter:
 class Processes:
     """Starts commands in their own session, each wait bounded, all of them marked."""
 
-    def __init__(self) -> None:
-        self.marker = uuid.uuid4().hex
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
         self.before = {p.pid for p in psutil.Process().children(recursive=True)}
 
     def run(self, argv: list[str], *, timeout: float, cwd: Path | None = None,
             stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, _MARKER: self.marker}
+        env = {**os.environ, MARKER: self.marker}
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -54,14 +52,9 @@ class Processes:
     def survivors(self) -> list[psutil.Process]:
         """Our descendants, and anything carrying our marker (children reparented to init)."""
         found = {p.pid: p for p in psutil.Process().children(recursive=True)
-                 if p.pid not in self.before}
-        for process in psutil.process_iter():
-            try:
-                if process.environ().get(_MARKER) == self.marker:
-                    found[process.pid] = process
-            except (psutil.Error, OSError):
-                continue
-        return [p for p in found.values() if _alive(p)]
+                 if p.pid not in self.before and _alive(p)}
+        found.update((p.pid, p) for p in marked_processes(self.marker))
+        return list(found.values())
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -72,18 +65,8 @@ def _alive(process: psutil.Process) -> bool:
 
 
 @pytest.fixture
-def processes() -> Iterator[Processes]:
+def processes(marker: str) -> Iterator[Processes]:
     """Fails the test if a process it started is still alive 10 s after it ended."""
-    started = Processes()
+    started = Processes(marker)
     yield started
-    deadline = time.monotonic() + 10
-    while (left := started.survivors()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    names = []
-    for process in left:
-        try:
-            names.append(f"{process.pid} {process.name()}")
-            process.kill()
-        except psutil.Error:
-            pass
-    assert not left, f"processes outlived the test: {names}"
+    assert_none_survive(started.survivors)

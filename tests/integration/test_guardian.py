@@ -101,7 +101,7 @@ def test_close_says_done_and_kills_nothing(env: dict[str, str]) -> None:
     watch = guardian.start(run_id, 1.0)
     marked = sleeper(env, **{RUN_MARKER_ENV: run_id})
     try:
-        time.sleep(0.2)
+        wait_until_listening(watch)
         watch.close()
         assert watch.process.wait(5) == 0
         assert marked.poll() is None, "a normal end must not kill the run's processes"

@@ -201,7 +201,7 @@ def kill(
 
 
 def _duration(option: str, text: str) -> float:
-    from runner.spec import parse_duration
+    from runner.values import parse_duration
 
     try:
         return parse_duration(text)

@@ -13,25 +13,15 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, ValidationError
 
 from runner.errors import Diagnostic
-from runner.spec import (
-    CALL_TAG,
-    COMMAND_TAG,
-    TAGS,
-    CallTask,
-    CommandTask,
-    DaskOptions,
-    Job,
-    Shutdown,
-    TaskDefaults,
-    show_value,
-)
+from runner.values import CALL_TAG, COMMAND_TAG, TAGS, show_value
 
 Path = tuple[str | int, ...]
 Mark = tuple[int, int]
+Fields = dict[str, tuple[str, ...]]
+"""Each model's field names by class name (`spec.MODEL_FIELDS`)."""
 
 
 def format_path(path: Path) -> str:
@@ -83,57 +73,53 @@ class Positions:
         return Diagnostic(self.file, 1, 1, format_path(path), message)
 
 
-def describe_validation_error(exc: ValidationError, positions: Positions) -> list[Diagnostic]:
-    return [_describe(error, positions) for error in exc.errors(include_url=False)]
+def describe_validation_error(exc: ValidationError, positions: Positions,
+                              fields: Fields) -> list[Diagnostic]:
+    return [_describe(error, positions, fields) for error in exc.errors(include_url=False)]
 
 
-def _describe(error: ErrorDetails, positions: Positions) -> Diagnostic:
+def _describe(error: ErrorDetails, positions: Positions, fields: Fields) -> Diagnostic:
     raw_loc = tuple(error["loc"])
     loc = tuple(p for p in raw_loc if p not in TAGS and p != "[key]")
     kind = error["type"]
     if kind == "missing":
         return positions.diagnostic(loc[:-1], f'required field "{loc[-1]}" is missing')
     if kind == "extra_forbidden":
-        return positions.diagnostic(loc, _unknown_key(raw_loc), at_key=True)
+        return positions.diagnostic(loc, _unknown_key(raw_loc, fields), at_key=True)
     return positions.diagnostic(loc, _message(error, loc), at_key="[key]" in raw_loc)
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "shutdown": Shutdown,
-    "defaults": TaskDefaults,
-    "dask": DaskOptions,
-}
+_SECTIONS = {"shutdown": "Shutdown", "defaults": "TaskDefaults", "dask": "DaskOptions"}
+_TASK_MODELS = {CALL_TAG: "CallTask", COMMAND_TAG: "CommandTask"}
 
 
-def _unknown_key(raw_loc: tuple[Any, ...]) -> str:
+def _unknown_key(raw_loc: tuple[Any, ...], fields: Fields) -> str:
     key = str(raw_loc[-1])
     message = f'unknown key "{key}"'
     model = _model_at(raw_loc[:-1])
-    if model is Job and key in TaskDefaults.model_fields:
+    if model == "Job" and key in fields["TaskDefaults"]:
         return message + f"; {key} is a task field: put it under `defaults:` or in a task"
-    if model is CommandTask and key in ("args", "kwargs"):
+    if model == "CommandTask" and key in ("args", "kwargs"):
         return message + (f"; {key} belongs to a `call:` task: a command's arguments go in "
                           "its list, e.g. command: [echo, hello]")
     if model is not None:
-        fields = list(model.model_fields)
-        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+        names = list(fields[model])
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
         if close:
             return message + f'; did you mean "{close[0]}"?'
-        return message + f"; expected one of: {', '.join(fields)}"
+        return message + f"; expected one of: {', '.join(names)}"
     return message
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...]) -> str | None:
+    """The name of the model whose keys `loc` holds."""
     if loc == ():
-        return Job
+        return "Job"
     if len(loc) == 1 and loc[0] in _SECTIONS:
         return _SECTIONS[loc[0]]
     if len(loc) == 3 and loc[0] == "tasks":
         return _TASK_MODELS.get(loc[2])
     return None
-
-
-_TASK_MODELS: dict[str, type[BaseModel]] = {CALL_TAG: CallTask, COMMAND_TAG: CommandTask}
 
 
 _EXPECTED = {

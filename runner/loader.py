@@ -2,7 +2,8 @@
 
 Flow: **loader** (file -> text) -> yamlsafe (text -> values + positions) -> spec
 (values -> Job) -> plan. The loader runs those steps and gathers their
-problems, so that every problem of a file is reported at once.
+problems, so that every problem of a file is reported at once. `check` runs
+the same steps with the cached validator of `checker` in place of the models.
 
 The size limit is enforced while reading: at most limit+1 bytes are read,
 since FIFOs and /dev/zero lie about their size. The module is `loader`, not
@@ -14,17 +15,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic_core import ValidationError
 
-from runner.diagnose import Positions, describe_validation_error, format_path
+from runner.diagnose import Fields, Positions, describe_validation_error, format_path
 from runner.errors import Diagnostic, JobFileError
 from runner.rules import semantic_problems
-from runner.spec import Job, show_value
+from runner.values import show_value
 from runner.yamlsafe import DEFAULT_LIMITS, Limits, parse, resolve_plain
+
+if TYPE_CHECKING:
+    from runner.spec import Job
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -37,24 +41,40 @@ def load(
     limits: Limits = DEFAULT_LIMITS,
 ) -> Job:
     """Read, parse and validate a job file; raise `JobFileError` with every problem."""
-    return load_located(path, overrides=overrides, environ=environ, limits=limits)[0]
+    from runner.spec import MODEL_FIELDS, Job
+
+    source = Path(path)
+    values, positions, problems = _parsed(source, overrides, environ, limits)
+    job: Job = _checked(values, positions, problems, Job.model_validate, MODEL_FIELDS)
+    return job.with_source(source)
 
 
-def load_located(
+def check(
     path: str | os.PathLike[str],
     *,
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
-) -> tuple[Job, Positions]:
-    """`load`, also returning where each value of the file is (for later checks)."""
-    source = Path(path)
+) -> tuple[dict[str, Any], Positions]:
+    """`load` for `runner validate`: the same problems, found by the cached validator
+    of `checker` without building the models; the file's values and where each is."""
+    from runner.checker import job_checker
+
+    values, positions, problems = _parsed(Path(path), overrides, environ, limits)
+    checker = job_checker()
+    _checked(values, positions, problems, checker.validate, checker.fields)
+    assert isinstance(values, dict)
+    return values, positions
+
+
+def _parsed(source: Path, overrides: Iterable[str], environ: Mapping[str, str] | None,
+            limits: Limits) -> tuple[Any, Positions, list[Diagnostic]]:
     text = read_text(source, limits)
     values, positions, problems = parse(
         text, str(source), os.environ if environ is None else environ, limits)
     if values is not None:
         problems += apply_overrides(values, overrides, positions)
-    return validate(values, positions, problems, source), positions
+    return values, positions, problems
 
 
 def read_text(source: Path, limits: Limits = DEFAULT_LIMITS) -> str:
@@ -84,23 +104,23 @@ def _fail(where: str, message: str) -> JobFileError:
     return JobFileError([Diagnostic(where, 1, 1, "", message)])
 
 
-def validate(
-    values: Any, positions: Positions, problems: list[Diagnostic], source: Path | None
-) -> Job:
-    """Values -> `Job`, with schema and semantic problems added to the loader's."""
-    job = None
+def _checked(values: Any, positions: Positions, problems: list[Diagnostic],
+             validate: Callable[[Any], Any], fields: Fields) -> Any:
+    """What `validate` builds of the values; or every problem, the loader's, the schema's
+    and the rules', raised at once."""
+    built = None
     found: list[Diagnostic] = []
     if values is not None:
         try:
-            job = Job.model_validate(values)
+            built = validate(values)
         except ValidationError as exc:
-            found += describe_validation_error(exc, positions)
+            found += describe_validation_error(exc, positions, fields)
         found += [positions.diagnostic(loc, msg) for loc, msg in semantic_problems(values)]
     already = {(p.file, p.line, p.column) for p in problems}
     problems = problems + [p for p in found if (p.file, p.line, p.column) not in already]
-    if problems or job is None:
+    if problems or built is None:
         raise JobFileError(problems)
-    return job.with_source(source)
+    return built
 
 
 def apply_overrides(values: dict[str, Any], overrides: Iterable[str],

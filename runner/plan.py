@@ -17,8 +17,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runner.spec import CallTask, CommandTask, Job, TaskDefaults, task_count
+from runner.spec import CallTask, CommandTask, Job, TaskDefaults
 from runner.template import Constant, Renderer, as_text, compile_value, names_in
+from runner.values import task_count
 
 
 class PlannedTask(NamedTuple):

@@ -12,14 +12,12 @@ Rules across fields, checked even when the schema is not met, are in `rules`.
 
 from __future__ import annotations
 
-import math
-import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -29,105 +27,22 @@ from pydantic import (
     PrivateAttr,
     Tag,
     WithJsonSchema,
-    field_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from runner.template import as_text
-
-FORMAT_VERSION = 1
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from a number or a string like `500ms`, `30s`, `1h30m`."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and re.fullmatch(_DURATION_PATTERN, value):
-        seconds = sum(
-            float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value)
-        )
-    else:
-        raise PydanticCustomError(
-            "duration",
-            'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, got {got}',
-            {"got": show_value(value)},
-        )
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise PydanticCustomError(
-            "duration_bounds",
-            "expected a duration greater than 0 and finite, got {got}",
-            {"got": show_value(value)},
-        )
-    return seconds
-
-
-def parse_failure_limit(value: object) -> int | float:
-    """A count (int >= 1) or a share of the tasks (`"10%"` -> 0.1)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    if isinstance(value, str):
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)%", value)
-        if match and 0 < float(match.group(1)) <= 100:
-            return float(match.group(1)) / 100
-    raise PydanticCustomError(
-        "failure_limit",
-        'expected a count of at least 1 or a percentage like "10%", got {got}',
-        {"got": show_value(value)},
-    )
-
-
-def parse_axis(value: object) -> Sequence[Any]:
-    """A foreach axis: a list of values, or `{range: [start, stop, step]}` kept lazy."""
-    if isinstance(value, list):
-        return _axis_list(value)
-    if isinstance(value, dict) and set(value) == {"range"}:
-        return _axis_range(value["range"])
-    raise PydanticCustomError(
-        "axis",
-        "expected a list of values or {range: [start, stop]}, got {got}",
-        {"got": show_value(value)},
-    )
-
-
-def _axis_list(values: list[Any]) -> tuple[Any, ...]:
-    """Values whose texts differ, since a task's id tells its expansions apart by them."""
-    if not values:
-        raise PydanticCustomError("axis_empty", "a foreach list needs at least one value")
-    seen: set[str] = set()
-    for value in values:
-        text = as_text(value)
-        if text in seen:
-            raise PydanticCustomError(
-                "axis_duplicate", "the value {text} appears twice; every expansion of a task "
-                "needs its own id, so foreach values must differ", {"text": text})
-        seen.add(text)
-    return tuple(values)
-
-
-def _axis_range(bounds: object) -> range:
-    if not (
-        isinstance(bounds, list)
-        and 1 <= len(bounds) <= 3
-        and all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
-    ):
-        shown = as_text(bounds) if isinstance(bounds, list) else show_value(bounds)
-        raise PydanticCustomError(
-            "axis_range",
-            "range takes 1 to 3 integers [start, stop, step] (stop excluded), got {got}",
-            {"got": shown},
-        )
-    if len(bounds) == 3 and bounds[2] == 0:
-        raise PydanticCustomError("axis_range", "a range's step cannot be 0")
-    axis = range(*bounds)
-    if not axis:
-        raise PydanticCustomError(
-            "axis_empty", "range {bounds} is empty (the stop is excluded)",
-            {"bounds": as_text(bounds)})
-    return axis
+from runner.values import (
+    ARGV_TAG,
+    CALL_TAG,
+    COMMAND_TAG,
+    DURATION_PATTERN,
+    SHELL_TAG,
+    command_kind,
+    foreach_fits,
+    parse_axis,
+    parse_duration,
+    parse_failure_limit,
+    task_kind,
+    tasks_fit,
+)
 
 
 def dump_axis(axis: Sequence[Any]) -> Any:
@@ -137,39 +52,6 @@ def dump_axis(axis: Sequence[Any]) -> Any:
     return list(axis)
 
 
-def axis_size(axis: Sequence[Any]) -> int:
-    """How many values an axis has; `len()` overflows past sys.maxsize, this does not."""
-    if isinstance(axis, range):
-        return max(0, -((axis.start - axis.stop) // axis.step))
-    return len(axis)
-
-
-def _countable(count: int, what: str) -> None:
-    """A plan's length is a Python `len()`, which cannot pass sys.maxsize."""
-    if count > sys.maxsize:
-        raise PydanticCustomError(
-            "too_many_tasks", "{what} expands to {count} tasks, more than the {limit} a "
-            "plan can hold", {"what": what, "count": count, "limit": sys.maxsize})
-
-
-def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
-    """How many tasks one `tasks:` entry expands to."""
-    return math.prod(axis_size(axis) for axis in (foreach or {}).values())
-
-
-def show_value(value: object) -> str:
-    """A value as an error message quotes it, saying its type when that is the problem."""
-    if isinstance(value, str):
-        return f'"{value}" (a string)'
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if value is None:
-        return "null"
-    if isinstance(value, (dict, list)):
-        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
-    return repr(value)
-
-
 Duration = Annotated[
     float,
     PlainValidator(parse_duration),
@@ -177,7 +59,7 @@ Duration = Annotated[
         {
             "anyOf": [
                 {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": _DURATION_PATTERN},
+                {"type": "string", "pattern": DURATION_PATTERN},
             ],
             "description": 'Seconds, or a string like "500ms", "30s", "5m", "1h30m".',
         }
@@ -252,26 +134,11 @@ class TaskDefaults(_Model):
     cwd: str | None = None
 
 
-CALL_TAG = "<call task>"
-COMMAND_TAG = "<command task>"
-SHELL_TAG = "<shell command>"
-ARGV_TAG = "<argv command>"
-TAGS = frozenset({CALL_TAG, COMMAND_TAG, SHELL_TAG, ARGV_TAG})
-"""Labels pydantic puts in error paths for tagged unions; they are not YAML keys."""
-
-
-def _command_kind(value: object) -> str | None:
-    """Picks one branch, so `[ls, 1]` reports `command[1]` alone, not both branches."""
-    if isinstance(value, str):
-        return SHELL_TAG
-    return ARGV_TAG if isinstance(value, list) else None
-
-
 Command = Annotated[
     Annotated[str, Field(min_length=1), Tag(SHELL_TAG)]
     | Annotated[list[str], Field(min_length=1), Tag(ARGV_TAG)],
     Discriminator(
-        _command_kind,
+        command_kind,
         custom_error_type="command_kind",
         custom_error_message="expected a string (run under /bin/sh -c) or a list of "
         "strings (run without a shell)",
@@ -287,20 +154,14 @@ Command = Annotated[
 
 class _TaskBase(_Model):
     name: str = Field(min_length=1)
-    foreach: dict[Identifier, ForeachAxis] | None = None
+    foreach: Annotated[
+        dict[Identifier, ForeachAxis] | None, AfterValidator(foreach_fits)
+    ] = None
     timeout: Duration | None = None
     retries: int | None = Field(default=None, ge=0)
     retry_delay: Duration | None = None
     env: dict[EnvName, str] | None = None
     cwd: str | None = None
-
-    @field_validator("foreach")
-    @classmethod
-    def _foreach_fits(
-        cls, foreach: dict[str, Sequence[Any]] | None
-    ) -> dict[str, Sequence[Any]] | None:
-        _countable(task_count(foreach), "this foreach")
-        return foreach
 
 
 class CallTask(_TaskBase):
@@ -317,21 +178,10 @@ class CommandTask(_TaskBase):
     command: Command
 
 
-def _task_kind(value: object) -> str | None:
-    """The union's branch; also asked of a built task when a `Job` is dumped."""
-    if isinstance(value, (CallTask, CommandTask)):
-        return CALL_TAG if isinstance(value, CallTask) else COMMAND_TAG
-    if isinstance(value, dict):
-        has_call, has_command = "call" in value, "command" in value
-        if has_call != has_command:
-            return CALL_TAG if has_call else COMMAND_TAG
-    return None
-
-
 Task = Annotated[
     Annotated[CallTask, Tag(CALL_TAG)] | Annotated[CommandTask, Tag(COMMAND_TAG)],
     Discriminator(
-        _task_kind,
+        task_kind,
         custom_error_type="task_kind",
         custom_error_message="a task needs exactly one of `call` (a Python callable) "
         "or `command` (a program)",
@@ -365,15 +215,9 @@ class Job(_Model):
     journal: str | None = None
     journal_fsync: bool = False
     dask: DaskOptions = DaskOptions()
-    tasks: list[Task] = Field(min_length=1)
+    tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
 
     _source: Path | None = PrivateAttr(default=None)
-
-    @field_validator("tasks")
-    @classmethod
-    def _tasks_fit(cls, tasks: list[CallTask | CommandTask]) -> list[CallTask | CommandTask]:
-        _countable(sum(task_count(task.foreach) for task in tasks), "the job")
-        return tasks
 
     @property
     def source(self) -> Path | None:
@@ -396,4 +240,6 @@ class Job(_Model):
         return job
 
 
-TOP_LEVEL_KEYS = tuple(Job.model_fields)
+MODEL_FIELDS = {model.__name__: tuple(model.model_fields)
+                for model in (Job, Shutdown, TaskDefaults, DaskOptions, CallTask, CommandTask)}
+"""Field names by model, for did-you-mean on unknown keys (and the cache of `checker`)."""

@@ -14,48 +14,51 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from runner.diagnose import Positions
 from runner.errors import Diagnostic, ExitCode, JobFileError
-from runner.spec import CallTask, Job
+
+Tasks = list[dict[str, Any]]
 
 
 def validate_files(paths: list[Path], fmt: str, check_imports: bool) -> int:
     """Validate every file, print the findings, return the exit code (0 or 2)."""
     problems: list[Diagnostic] = []
-    valid: list[tuple[Path, Job]] = []
+    valid: list[tuple[Path, Tasks]] = []
     for path in paths:
         found = _problems_in(path, check_imports)
-        if isinstance(found, Job):
-            valid.append((path, found))
+        if isinstance(found, tuple):
+            valid.append(found)
         else:
             problems += found
     _print(problems, valid, fmt)
     return int(ExitCode.USAGE if problems else ExitCode.OK)
 
 
-def _problems_in(path: Path, check_imports: bool) -> list[Diagnostic] | Job:
-    from runner.loader import load_located
+def _problems_in(path: Path, check_imports: bool) -> list[Diagnostic] | tuple[Path, Tasks]:
+    from runner.loader import check
 
     try:
-        job, positions = load_located(path)
+        values, positions = check(path)
     except JobFileError as exc:
         return exc.diagnostics
+    tasks: Tasks = values["tasks"]
     if check_imports:
-        missing = import_problems(job, positions)
+        missing = import_problems(tasks, path.absolute().parent, positions)
         if missing:
             return missing
-    return job
+    return path, tasks
 
 
-def import_problems(job: Job, positions: Positions) -> list[Diagnostic]:
+def import_problems(tasks: Tasks, folder: Path, positions: Positions) -> list[Diagnostic]:
     """Import each `call:` target the way a worker would, from the job file's folder."""
     problems = []
-    folder = str(job.folder.resolve())
-    with _importing_from(folder):
-        for index, task in enumerate(job.tasks):
-            if isinstance(task, CallTask):
-                message = _import_error(task.call, folder)
+    where = str(folder.resolve())
+    with _importing_from(where):
+        for index, task in enumerate(tasks):
+            if "call" in task:
+                message = _import_error(task["call"], where)
                 if message:
                     problems.append(positions.diagnostic(("tasks", index, "call"), message))
     return problems
@@ -105,7 +108,7 @@ def _import_error(target: str, folder: str) -> str | None:
     return None
 
 
-def _print(problems: list[Diagnostic], valid: list[tuple[Path, Job]], fmt: str) -> None:
+def _print(problems: list[Diagnostic], valid: list[tuple[Path, Tasks]], fmt: str) -> None:
     if fmt == "json":
         print(json.dumps({
             "valid": [str(path) for path, _ in valid],
@@ -119,8 +122,8 @@ def _print(problems: list[Diagnostic], valid: list[tuple[Path, Job]], fmt: str) 
     else:
         for p in problems:
             print(p)
-        for path, job in valid:
-            print(f"ok: {path} ({len(job.tasks)} task entr{'y' if len(job.tasks) == 1 else 'ies'})")
+        for path, tasks in valid:
+            print(f"ok: {path} ({len(tasks)} task entr{'y' if len(tasks) == 1 else 'ies'})")
 
 
 def _escape(text: str) -> str:
@@ -134,6 +137,8 @@ def _escape_property(text: str) -> str:
 
 
 def job_schema_text() -> str:
+    from runner.spec import Job
+
     schema = Job.model_json_schema()
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -69,6 +69,19 @@ def assert_none_survive(find: Callable[[], list[psutil.Process]], timeout: float
     assert not described, f"processes outlived the test: {described}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`runner validate`'s schema cache (see runner.checker) in a folder of this session,
+    for the tests and every runner they start, instead of the user's ~/.cache."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture
 def marker() -> Iterator[str]:
     """A marker for this test's processes; fails the test if any survives it."""

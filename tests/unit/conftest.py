@@ -2,6 +2,8 @@
 
 Problems come back as `line:col: path: message` (the file name dropped, since it
 is always the same tmp file) so that tests can state exact positions briefly.
+Every file is also checked as `runner validate` checks it (`loader.check`, the
+cached validator of `checker`), which must find exactly the same problems.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import JobFileError
-from runner.loader import load
+from runner.loader import check, load
 from runner.spec import Job
 from runner.yamlsafe import DEFAULT_LIMITS, Limits
 
@@ -37,8 +39,19 @@ def write(tmp_path: Path) -> Callable[..., Path]:
 
 def _load(path: Path, environ: Mapping[str, str] | None, overrides: Iterable[str],
           limits: Limits) -> Job:
-    return load(path, environ={} if environ is None else environ, overrides=overrides,
-                limits=limits)
+    environ = {} if environ is None else environ
+    again = path.is_file()  # a FIFO's content can be read once
+    try:
+        job = load(path, environ=environ, overrides=overrides, limits=limits)
+    except JobFileError as failed:
+        if again:
+            with pytest.raises(JobFileError) as checked:
+                check(path, environ=environ, overrides=overrides, limits=limits)
+            assert checked.value.diagnostics == failed.diagnostics
+        raise
+    if again:
+        check(path, environ=environ, overrides=overrides, limits=limits)
+    return job
 
 
 @pytest.fixture

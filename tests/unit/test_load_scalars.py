@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from runner.loader import load
-from runner.spec import CallTask, Job, parse_duration
+from runner.spec import CallTask, Job
+from runner.values import parse_duration
 from runner.yamlsafe import resolve_plain
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"

@@ -1,0 +1,75 @@
+"""The schema cache of `runner validate` (runner.checker): written once, read back,
+rebuilt when damaged, optional when it cannot be written, and never a reason to
+build the models. That it finds the same problems as the models is checked on
+every file of the loader tests (see conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic_core import ValidationError
+
+from runner.checker import job_checker
+
+REPO = Path(__file__).resolve().parents[2]
+NONSENSE = {"version": 1, "tasks": [], "workers": "many"}
+
+
+def _saved(folder: Path) -> list[Path]:
+    return sorted(folder.glob("job-schema-*.json"))
+
+
+def test_the_schema_is_saved_once_and_read_back(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError):
+        job_checker(tmp_path).validate(NONSENSE)
+    [saved] = _saved(tmp_path)
+    text = saved.read_text()
+    assert '"$function":"parse_duration"' in text and '"$class":"Job"' in text
+    content = json.loads(text)
+    content["schema"] = {"type": "any"}
+    saved.write_text(json.dumps(content))
+    job_checker(tmp_path).validate(NONSENSE)  # the saved schema is the one used
+    assert _saved(tmp_path) == [saved]
+
+
+@pytest.mark.parametrize("damage", [
+    "", "{", "[]", '{"schema": {"type": "any"}}',
+    '{"schema": {"type": "no such type"}, "fields": {}}',
+    '{"schema": {"$function": "no_such_function"}, "fields": {}}',
+])
+def test_a_damaged_cache_is_rebuilt(tmp_path: Path, damage: str) -> None:
+    job_checker(tmp_path)
+    [saved] = _saved(tmp_path)
+    saved.write_text(damage)
+    with pytest.raises(ValidationError) as caught:
+        job_checker(tmp_path).validate(NONSENSE)
+    assert {e["loc"] for e in caught.value.errors()} == {("workers",), ("tasks",)}
+    assert json.loads(saved.read_text())["fields"]["Job"][0] == "version"
+
+
+def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValidationError):
+        job_checker(blocker / "runner").validate(NONSENSE)
+    assert job_checker(blocker / "runner").validate({"version": 1, "tasks": [
+        {"name": "a", "command": "true"}]})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.timeout(60)
+def test_runner_validate_builds_no_model() -> None:
+    """Its start-up is the point: neither pydantic's models nor `spec` are imported,
+    once the cache is there (the first run writes it)."""
+    argv = [sys.executable, "-X", "importtime", str(Path(sys.executable).with_name("runner")),
+            "validate", "jobs/demo.yml"]
+    for _ in range(2):
+        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
+    assert "runner.checker" in imported
+    assert not imported & {"runner.spec", "pydantic.main", "pydantic.plugin._loader"}

@@ -1,15 +1,18 @@
-"""The job schema as one pydantic-core validator, cached on disk, for `runner validate`.
+"""The job schema as one pydantic-core validator, cached on disk.
 
-Building the models of `spec` is most of a CLI's start-up: pydantic's model
-machinery, a core schema generated per class, and pydantic's plugin lookup,
-which reads the metadata of every installed package. `runner validate` needs
-the problems, not `Job` objects, so it checks files with the core schema those
-models generate, saved once per runner, pydantic-core, Python and source of
-`spec` in the user's cache folder. In the saved schema each model class is a
-plain stand-in (a validated file becomes `Checked` objects), each function
-(all of them from `values`) is its name, and what only serialization and the
-JSON Schema use is left out. A missing, stale or unreadable cache is rebuilt
-from the models; one that cannot be written only makes the next start slower.
+Building the models of `spec` was most of a CLI's start-up: a core schema
+generated per class, and pydantic's plugin lookup, which reads the metadata of
+every installed package. So the core schema those models generate is saved
+once per runner, pydantic-core, Python and model source in the user's cache
+folder, with each model class and each function (all of them from `values`) by
+name, and what only serialization and the JSON Schema use left out. Loaded,
+its classes are either the models themselves (`runner run`: real `Job`
+objects, while the models' own validators stay unbuilt) or a plain stand-in
+(`runner validate`, which needs only the problems and so never imports
+pydantic's model machinery). Once something has built a model's own
+validator, pydantic-core uses it in place of the cached schema for that class,
+to the same effect. A missing, stale or unreadable cache is rebuilt from the
+models; one that cannot be written only makes the next start slower.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
@@ -31,7 +34,10 @@ from runner.diagnose import Fields
 
 
 class Checked:
-    """What the cached validator builds where the models would build an instance."""
+    """What the validator of `runner validate` builds where a model would be."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Called where a model would set up its private attributes; there are none."""
 
 
 class NotCacheable(TypeError):
@@ -47,29 +53,59 @@ class JobChecker:
     fields: Fields
 
 
-def job_checker(cache_dir: Path | None = None) -> JobChecker:
-    """The cached checker, or one built from the models (and saved) when there is none."""
+def job_checker(*, models: bool, cache_dir: Path | None = None) -> JobChecker:
+    """The cached validator, or one built from the models (and saved) when there is none.
+    With `models` it builds `Job` objects, without it `Checked` stand-ins."""
+    names = _MODELS if models else _STAND_INS
     path = _cache_file(cache_dir or _default_cache_dir())
     if path is not None:
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
-            return _checker(_decode(saved["schema"]), saved["fields"])
+            return _checker(_decode(saved["schema"], names), saved["fields"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError, SchemaError):
             pass  # rebuilt and saved again below
     from runner.spec import MODEL_FIELDS, Job
 
+    Job.model_rebuild()  # the models defer building their schemas until asked
     try:
         encoded = {"schema": _encode(Job.__pydantic_core_schema__), "fields": MODEL_FIELDS}
     except NotCacheable:
-        return JobChecker(Job.model_validate, MODEL_FIELDS)
+        return models_checker()
     if path is not None:
         _save(path, json.dumps(encoded, separators=(",", ":")))
-    return _checker(_decode(encoded["schema"]), MODEL_FIELDS)
+    return _checker(_decode(encoded["schema"], names), MODEL_FIELDS)
+
+
+def models_checker() -> JobChecker:
+    """The models' own validator, as a library user calling `Job.model_validate` gets."""
+    from runner.spec import MODEL_FIELDS, Job
+
+    return JobChecker(Job.model_validate, MODEL_FIELDS)
 
 
 def _checker(schema: Any, fields: dict[str, Any]) -> JobChecker:
     validator = SchemaValidator(cast(CoreSchema, schema))
     return JobChecker(validator.validate_python, {k: tuple(v) for k, v in fields.items()})
+
+
+class _Names(NamedTuple):
+    """What the names in a saved schema stand for: a model class, and a model's default
+    (all its fields at their defaults)."""
+
+    model: Callable[[str], type]
+    default: Callable[[str], Any]
+
+
+def _model(name: str) -> type:
+    from runner import spec
+
+    found = getattr(spec, name)
+    assert isinstance(found, type)
+    return found
+
+
+_MODELS = _Names(_model, lambda name: _model(name).model_construct())  # type: ignore[attr-defined]
+_STAND_INS = _Names(lambda name: Checked, lambda name: Checked())
 
 
 _SOURCES = ("spec.py", "values.py", "checker.py")
@@ -98,13 +134,12 @@ def _cache_file(folder: Path | None) -> Path | None:
     return folder / f"job-schema-{key}.json" if folder else None
 
 
-_UNCHECKED = frozenset({"serialization", "metadata", "post_init", "custom_init"})
+_UNCHECKED = frozenset({"serialization", "metadata"})
 
 
 def _encode(node: Any) -> Any:
-    """Core schema -> JSON: model classes and `values` functions by name, model defaults
-    as null (validation never reads them); serialization, metadata and the models' own
-    initialisation (of their private attributes) dropped."""
+    """Core schema -> JSON: model classes and `values` functions by name, serialization
+    and metadata dropped."""
     from pydantic import BaseModel
 
     if isinstance(node, dict):
@@ -115,23 +150,26 @@ def _encode(node: Any) -> Any:
         return node
     if isinstance(node, type) and issubclass(node, BaseModel):
         return {"$class": node.__name__}
-    if isinstance(node, BaseModel):
-        return None
+    if isinstance(node, BaseModel) and node == type(node).model_construct():
+        return {"$default": type(node).__name__}
     name = getattr(node, "__qualname__", "")
     if getattr(node, "__module__", None) == values.__name__ and getattr(values, name, None) is node:
         return {"$function": name}
     raise NotCacheable(f"cannot save {node!r} in the schema cache")
 
 
-def _decode(node: Any) -> Any:
+def _decode(node: Any, names: _Names) -> Any:
     if isinstance(node, dict):
-        if len(node) == 1 and "$class" in node:
-            return Checked
-        if len(node) == 1 and "$function" in node:
-            return getattr(values, node["$function"])
-        return {k: _decode(v) for k, v in node.items()}
+        if len(node) == 1:
+            if "$class" in node:
+                return names.model(node["$class"])
+            if "$default" in node:
+                return names.default(node["$default"])
+            if "$function" in node:
+                return getattr(values, node["$function"])
+        return {k: _decode(v, names) for k, v in node.items()}
     if isinstance(node, list):
-        return [_decode(v) for v in node]
+        return [_decode(v, names) for v in node]
     return node
 
 

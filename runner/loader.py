@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import ValidationError
 
+from runner.checker import JobChecker, job_checker
 from runner.diagnose import Fields, Positions, describe_validation_error, format_path
 from runner.errors import Diagnostic, JobFileError
 from runner.rules import semantic_problems
@@ -39,13 +40,14 @@ def load(
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    checker: JobChecker | None = None,
 ) -> Job:
-    """Read, parse and validate a job file; raise `JobFileError` with every problem."""
-    from runner.spec import MODEL_FIELDS, Job
-
+    """Read, parse and validate a job file; raise `JobFileError` with every problem.
+    `checker` defaults to the cached validator (see `checker`)."""
     source = Path(path)
     values, positions, problems = _parsed(source, overrides, environ, limits)
-    job: Job = _checked(values, positions, problems, Job.model_validate, MODEL_FIELDS)
+    checker = checker or job_checker(models=True)
+    job: Job = _checked(values, positions, problems, checker.validate, checker.fields)
     return job.with_source(source)
 
 
@@ -56,12 +58,10 @@ def check(
     environ: Mapping[str, str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[dict[str, Any], Positions]:
-    """`load` for `runner validate`: the same problems, found by the cached validator
-    of `checker` without building the models; the file's values and where each is."""
-    from runner.checker import job_checker
-
+    """`load` for `runner validate`: the same problems, found without importing the
+    models; the file's values and where each of them is."""
     values, positions, problems = _parsed(Path(path), overrides, environ, limits)
-    checker = job_checker()
+    checker = job_checker(models=False)
     _checked(values, positions, problems, checker.validate, checker.fields)
     assert isinstance(values, dict)
     return values, positions

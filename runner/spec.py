@@ -112,7 +112,10 @@ OnFailure = Literal["continue", "stop", "abort"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+    """`defer_build`: a run validates with the cached schema of `checker`, so the models'
+    own validators and serializers are built only if something asks for them."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", defer_build=True)
 
 
 class Shutdown(_Model):
@@ -210,11 +213,11 @@ class Job(_Model):
     max_tasks_per_worker: int | None = Field(default=None, ge=1)
     on_failure: OnFailure = "continue"
     max_failures: FailureLimit = 1
-    shutdown: Shutdown = Shutdown()
-    defaults: TaskDefaults = TaskDefaults()
+    shutdown: Shutdown = Shutdown.model_construct()
+    defaults: TaskDefaults = TaskDefaults.model_construct()
     journal: str | None = None
     journal_fsync: bool = False
-    dask: DaskOptions = DaskOptions()
+    dask: DaskOptions = DaskOptions.model_construct()
     tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
 
     _source: Path | None = PrivateAttr(default=None)

@@ -2,17 +2,23 @@
 
 Problems come back as `line:col: path: message` (the file name dropped, since it
 is always the same tmp file) so that tests can state exact positions briefly.
-Every file is also checked as `runner validate` checks it (`loader.check`, the
-cached validator of `checker`), which must find exactly the same problems.
+`load` validates with the schema cache of `runner.checker`; every file is also
+loaded with the models' own validator and checked as `runner validate` checks
+it (`loader.check`), and all three must agree: the same `Job`, or exactly the
+same problems. (Once a process has built the models' validator, pydantic-core
+uses it for `load` too; `check`, whose classes are stand-ins, and the fresh
+interpreters of test_checker.py keep the comparison with the cache honest.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from runner.checker import models_checker
 from runner.errors import JobFileError
 from runner.loader import check, load
 from runner.spec import Job
@@ -45,13 +51,19 @@ def _load(path: Path, environ: Mapping[str, str] | None, overrides: Iterable[str
         job = load(path, environ=environ, overrides=overrides, limits=limits)
     except JobFileError as failed:
         if again:
-            with pytest.raises(JobFileError) as checked:
-                check(path, environ=environ, overrides=overrides, limits=limits)
-            assert checked.value.diagnostics == failed.diagnostics
+            for other in (_by_models, check):
+                with pytest.raises(JobFileError) as caught:
+                    other(path, environ=environ, overrides=overrides, limits=limits)
+                assert caught.value.diagnostics == failed.diagnostics
         raise
     if again:
+        assert _by_models(path, environ=environ, overrides=overrides, limits=limits) == job
         check(path, environ=environ, overrides=overrides, limits=limits)
     return job
+
+
+def _by_models(path: Path, **options: Any) -> Job:
+    return load(path, checker=models_checker(), **options)
 
 
 @pytest.fixture

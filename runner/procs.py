@@ -199,25 +199,54 @@ def end_leftovers(run_id: str, grace: float) -> list[int]:
     off, which left its task's process tree and group) and return their PIDs. Found by
     the run's marker, and, when this process is a subreaper, as orphans handed back to
     it; their exit status is collected so no zombie stays."""
-    marked_now = [p for p in marked(run_id) if not _is_infrastructure(p)]
-    leftovers = [*marked_now, *(_strays() if _SUBREAPER else [])]
+    leftovers = [p for p in _suspects(run_id) if not _is_infrastructure(p)]
+    if not leftovers:
+        return []
     members = forest(leftovers)
-    if members:
-        kill_all(members, signal.SIGTERM, grace)
+    kill_all(members, signal.SIGTERM, grace)
     for stray in leftovers:
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(stray.pid, os.WNOHANG)
     return sorted({p.pid for p in members})
 
 
-def _strays() -> list[psutil.Process]:
-    """Children of this process that nobody started on purpose: orphans handed to the
-    subreaper (the pools and commands of the run are gone by the time this is asked)."""
-    try:
-        children = psutil.Process().children()
-    except psutil.Error:
-        return []
-    return [child for child in children if not _is_infrastructure(child)]
+def _suspects(run_id: str) -> list[psutil.Process]:
+    """One pass over the process table: this process's children when it is a subreaper
+    (orphans handed back to it: the pools and commands of the run are gone by now), and
+    the processes carrying the run's marker. Only a process started after this one can
+    carry it, so only those environments are read: reading every process's costs a
+    run 50 ms per thousand processes on the machine. Start times are compared as the
+    kernel counts them, which a step of the wall clock does not move."""
+    me = os.getpid()
+    table = _process_table()
+    born = table.get(me, (0, 0.0))[1]
+    found = []
+    for pid, (ppid, started) in table.items():
+        if pid == me or started < born:
+            continue
+        with contextlib.suppress(psutil.Error, OSError):
+            process = psutil.Process(pid)
+            if (_SUBREAPER and ppid == me) or process.environ().get(RUN_MARKER_ENV) == run_id:
+                found.append(process)
+    return found
+
+
+def _process_table() -> dict[int, tuple[int, float]]:
+    """PID -> (parent PID, start time) of every process. On Linux straight from
+    /proc/PID/stat, start in clock ticks since boot: a third of psutil's cost."""
+    if not sys.platform.startswith("linux"):
+        return {p.pid: (p.info["ppid"], p.info["create_time"] or 0.0)
+                for p in psutil.process_iter(["ppid", "create_time"])}
+    table = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                    stat = handle.read()
+                # after "PID (name) ": state, ppid, ... and the start time, 20th
+                fields = stat[stat.rfind(b")") + 2:].split()
+                table[int(entry.name)] = (int(fields[1]), float(fields[19]))
+    return table
 
 
 def _is_infrastructure(process: psutil.Process) -> bool:

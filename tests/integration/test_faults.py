@@ -123,3 +123,20 @@ tasks:
         per_worker[record["result"]["pid"]] = per_worker.get(record["result"]["pid"], 0) + 1
     assert max(per_worker.values()) <= 2
     assert len(per_worker) >= 6
+
+
+def test_the_api_ends_a_daemon_it_cannot_reap(job_runner: JobRunner) -> None:
+    """`runner.run` from Python is no subreaper: a daemon a task left is reparented to init,
+    out of the run's tree, and the run's marker alone finds it when the run ends."""
+    import subprocess
+    import sys
+
+    job = job_runner.write("version: 1\nexecutor: pool\nworkers: 1\ntasks:\n"
+                           "  - name: daemon\n    call: faults:daemon_and_return\n")
+    script = ("import runner, sys\n"
+              f"result = runner.run(runner.load({str(job)!r}), console=False)\n"
+              "sys.exit(int(result.exit_code))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=job_runner.folder, text=True,
+                          env=job_runner.env(), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "ended 1 leftover process(es) of this run" in done.stderr

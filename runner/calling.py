@@ -26,7 +26,7 @@ from runner import records
 from runner.events import ErrorInfo
 
 if TYPE_CHECKING:
-    from runner.worker import Work
+    from runner.executors import Work
 
 TAIL_CHARS = 8192
 

@@ -38,14 +38,21 @@ from runner.events import (
     TaskStatus,
     amend,
 )
-from runner.executors import CommandWork, Executor, ExecutorSetup, Loss, open_executors
+from runner.executors import (
+    CommandWork,
+    Executor,
+    ExecutorSetup,
+    Loss,
+    Work,
+    WorkerSetup,
+    open_executors,
+)
 from runner.loop import Loop, Timer
 from runner.plan import Cursor, Plan, PlannedTask
 from runner.procs import signal_name, signal_number
 from runner.recorder import Recorder
 from runner.signals import SignalCatcher
 from runner.spec import Job
-from runner.worker import Work, WorkerSetup
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
 _OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED

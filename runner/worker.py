@@ -24,10 +24,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from runner import calling, records
 from runner.events import Outcome, SpanOutcome, TaskStatus
+from runner.executors import Work, WorkerSetup
 from runner.procs import RUN_MARKER_ENV
 
 if TYPE_CHECKING:
@@ -37,33 +38,6 @@ SLOT_FIELDS = 5
 SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
 IDLE = -1.0
 WATCHDOG_INTERVAL = 0.25
-
-
-class Work(NamedTuple):
-    """One attempt as the worker needs it: the key the runner knows it by, and what to run."""
-
-    key: int
-    call: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    env: dict[str, str]
-    cwd: str | None
-    name: str
-
-
-class WorkerSetup(NamedTuple):
-    """What every worker of a run shares; passed once, as the pool's initializer argument."""
-
-    run_id: str
-    runner_pid: int
-    runner_created: float
-    folder: str
-    slots: Any = None
-    slots_lock: Any = None
-    generation: int = 0
-    max_tasks: int | None = None
-    job: Any = None
-    """The Job, for workers that render spans of the plan themselves (pool, mp-pool)."""
 
 
 class _State:

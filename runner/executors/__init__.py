@@ -13,14 +13,40 @@ vanished with them (`orphans`); the engine decides what each one means
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from runner.events import Outcome, SpanOutcome
     from runner.loop import Loop
-    from runner.worker import WorkerSetup
+
+
+class Work(NamedTuple):
+    """One attempt as the worker needs it: the key the runner knows it by, and what to run."""
+
+    key: int
+    call: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    env: dict[str, str]
+    cwd: str | None
+    name: str
+
+
+class WorkerSetup(NamedTuple):
+    """What every worker of a run shares; passed once, as the pool's initializer argument."""
+
+    run_id: str
+    runner_pid: int
+    runner_created: float
+    folder: str
+    slots: Any = None
+    slots_lock: Any = None
+    generation: int = 0
+    max_tasks: int | None = None
+    job: Any = None
+    """The Job, for workers that render spans of the plan themselves (pool, mp-pool)."""
 
 
 class CommandWork(NamedTuple):
@@ -110,7 +136,9 @@ def unsent(key: int, error: BaseException) -> Outcome:
 
 
 def open_executors(setup: ExecutorSetup) -> tuple[Executor, Executor]:
-    """The executor for callables and the one for commands, both started lazily."""
+    """The executor for callables and the one for commands. Dask runs both; otherwise the
+    callables' executor is made at its first attempt, so that a job of commands never
+    imports multiprocessing and the pools."""
     from runner.executors.commands import CommandExecutor
 
     if setup.kind == "dask":
@@ -118,14 +146,48 @@ def open_executors(setup: ExecutorSetup) -> tuple[Executor, Executor]:
 
         dask = DaskExecutor(setup)
         return dask, dask
+    return _Deferred(setup, _callables_executor), CommandExecutor(setup)
+
+
+def _callables_executor(setup: ExecutorSetup) -> Executor:
     if setup.kind == "process":
         from runner.executors.process import ProcessExecutor
 
-        return ProcessExecutor(setup), CommandExecutor(setup)
+        return ProcessExecutor(setup)
     if setup.kind == "mp-pool":
         from runner.executors.mppool import MultiprocessingPoolExecutor
 
-        return MultiprocessingPoolExecutor(setup), CommandExecutor(setup)
+        return MultiprocessingPoolExecutor(setup)
     from runner.executors.pool import PoolExecutor
 
-    return PoolExecutor(setup), CommandExecutor(setup)
+    return PoolExecutor(setup)
+
+
+class _Deferred:
+    """An executor made when the first attempt is submitted; until then it runs nothing,
+    so there is nothing to stop or shut down."""
+
+    def __init__(self, setup: ExecutorSetup, make: Callable[[ExecutorSetup], Executor]) -> None:
+        self._setup = setup
+        self._make = make
+        self._made: Executor | None = None
+
+    def submit(self, batch: Sequence[Any]) -> None:
+        if self._made is None:
+            self._made = self._make(self._setup)
+        self._made.submit(batch)
+
+    def running(self) -> list[Running]:
+        return self._made.running() if self._made else []
+
+    def stop(self, key: int, signum: int) -> None:
+        if self._made:
+            self._made.stop(key, signum)
+
+    def close(self) -> None:
+        if self._made:
+            self._made.close()
+
+    def shutdown(self, wait: bool) -> None:
+        if self._made:
+            self._made.shutdown(wait)

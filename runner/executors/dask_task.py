@@ -33,8 +33,8 @@ from typing import IO, Any, BinaryIO, NamedTuple
 from runner import procs, worker
 from runner.calling import TAIL_CHARS
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
-from runner.executors import CommandWork
-from runner.worker import Work, run_one
+from runner.executors import CommandWork, Work
+from runner.worker import run_one
 
 IDLE = -1
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from runner.events import SpanOutcome
-from runner.executors import Report, unsent
+from runner.executors import Report, Work, unsent
 from runner.plan import Span
-from runner.worker import Work, run_batch, run_span
+from runner.worker import run_batch, run_span
 
 
 def pool_call(message: Span | Sequence[Work]) -> tuple[Callable[..., Any], Any, list[int]]:

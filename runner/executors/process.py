@@ -19,9 +19,9 @@ from typing import Any
 
 from runner import procs
 from runner.events import Outcome, TaskStatus, death_error
-from runner.executors import ExecutorSetup, Running
+from runner.executors import ExecutorSetup, Running, Work
 from runner.executors.slots import resolve_start_method
-from runner.worker import Work, process_main
+from runner.worker import process_main
 
 
 @dataclass

@@ -67,20 +67,6 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_runner_validate_builds_no_model() -> None:
-    """Its start-up is the point: neither pydantic's models nor `spec` are imported,
-    once the cache is there (the first run writes it)."""
-    argv = [sys.executable, "-X", "importtime", str(Path(sys.executable).with_name("runner")),
-            "validate", "jobs/demo.yml"]
-    for _ in range(2):
-        done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()}
-    assert "runner.checker" in imported
-    assert not imported & {"runner.spec", "pydantic.main", "pydantic.plugin._loader"}
-
-
-@pytest.mark.timeout(60)
 def test_run_builds_jobs_from_the_cache_equal_to_the_models(tmp_path: Path) -> None:
     """In a fresh interpreter, where the models' own validators are not built (once
     built, pydantic-core would use them in place of the cached schema), every example

@@ -214,6 +214,8 @@ def callables(ctx: Context) -> Table:
 RUNNER_CMDS = "runner run (command: [true], 2 workers, journal, --quiet)"
 XARGS = "xargs -P2 -n1 true"
 PARALLEL = "GNU parallel -j2 true ::: ..."
+FLOOR = ("the floor: runner's imports, then posix_spawn as the runner does it "
+         "(session, pipes, pidfd, killpg), nothing else")
 
 
 def commands(ctx: Context) -> Table:
@@ -231,6 +233,8 @@ def commands(ctx: Context) -> Table:
                                               *map(str, range(n))]),
                  seconds, _missing_gnu_parallel()),
         _baseline(ctx, "Python posix_spawnp + waitpid, 2 at a time", "spawn", n, str(n)),
+        _baseline(ctx, FLOOR, "spawn-hygienic", n, str(n),
+                  "" if hasattr(os, "pidfd_open") else "needs Linux pidfds"),
     ]
     rows = alternate(approaches, ctx.settings.rounds, ctx.work, ctx.settings.timeout)
     _by_runner(rows, RUNNER_CMDS, {XARGS: 1.0, PARALLEL: 0.25})

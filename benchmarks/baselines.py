@@ -6,14 +6,17 @@ Callable approaches compute `bench_tasks.square(i)` for i in range(COUNT) (the
 harness puts the generated `bench_tasks` module on PYTHONPATH, the same
 function `runner` calls) and print `COUNT SUM`, so the harness can check they
 did all the work. `spawn` runs COUNT `true` commands, WORKERS at a time, and
-prints how many exited 0. Each approach imports only what it uses: the
-baselines' start-up is part of what is measured, as it is for `runner`.
+prints how many exited 0; `spawn-hygienic` does so as the runner would. Each
+approach imports only what it uses: the baselines' start-up is part of what is
+measured, as it is for `runner`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
 import sys
 from collections.abc import Callable
 
@@ -84,6 +87,59 @@ def _reap_one() -> int:
     return int(os.waitstatus_to_exitcode(status) == 0)
 
 
+def hygienic_spawn_loop(count: int, workers: int) -> int:
+    """The floor for `runner` itself: its dependencies imported, and each command started
+    as the runner starts one (own session, stdin from /dev/null, stdout and stderr on
+    pipes that are read, a pidfd watched with epoll, the group killed once it exits),
+    but nothing else: no validation, engine, journal or console. Linux only."""
+    import select
+    import signal
+
+    import psutil  # noqa: F401
+    import typer  # noqa: F401
+    import yaml  # noqa: F401
+    from pydantic import BaseModel  # noqa: F401
+
+    program = shutil.which("true") or "/bin/true"
+    poller, running, started, succeeded = select.epoll(), {}, 0, 0
+
+    def start() -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)]
+        pid = os.posix_spawn(program, [program], os.environ, file_actions=actions, setsid=True)
+        os.close(out_w)
+        os.close(err_w)
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.EPOLLIN)
+        running[pidfd] = (pid, out_r, err_r)
+
+    while started < min(workers, count):
+        start()
+        started += 1
+    while running:
+        for pidfd, _ in poller.poll():
+            pid, out_r, err_r = running.pop(pidfd)
+            poller.unregister(pidfd)
+            os.close(pidfd)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            succeeded += int(os.waitstatus_to_exitcode(status) == 0)
+            for fd in (out_r, err_r):
+                os.read(fd, 65536)
+                os.close(fd)
+            if started < count:
+                start()
+                started += 1
+    return succeeded
+
+
+SPAWNS: dict[str, Callable[[int, int], int]] = {
+    "spawn": spawn_loop,
+    "spawn-hygienic": hygienic_spawn_loop,
+}
 CALLABLES: dict[str, Callable[[int, int], list[int]]] = {
     "submit": submit_loop,
     "executor-map": executor_map,
@@ -94,8 +150,8 @@ CALLABLES: dict[str, Callable[[int, int], list[int]]] = {
 
 def main(argv: list[str]) -> int:
     approach, count, workers = argv[0], int(argv[1]), int(argv[2])
-    if approach == "spawn":
-        print(spawn_loop(count, workers))
+    if approach in SPAWNS:
+        print(SPAWNS[approach](count, workers))
         return 0
     results = CALLABLES[approach](count, workers)
     print(len(results), sum(results))

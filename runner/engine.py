@@ -1,8 +1,8 @@
 """All run policy: mode, backlog, batching, retries, timeouts, failures, signals, shutdown.
 
-Flow: plan -> **engine** -> executors -> worker ... -> engine -> events -> sinks.
+Flow: plan -> admission -> executors -> worker ... -> **engine** -> events -> sinks.
 
-    plan (lazy) --admit while in flight < limit--> batch --submit--> Executor
+    plan (lazy) --admission, while in flight < limit--> batch --submit--> Executor
         ^                                                               |
         |   retry timer <-- failed, attempts left                       |
         |                                                               v
@@ -13,7 +13,8 @@ Flow: plan -> **engine** -> executors -> worker ... -> engine -> events -> sinks
 
 Everything here runs on one thread, the loop's; executors call back into it
 through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
-Run state lives here alone: the plan and the job stay immutable.
+Run state lives here and in `admission` (what is handed out, and what waits to
+be): the plan and the job stay immutable.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import math
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner import verdicts
+from runner.admission import Admission
 from runner.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.errors import ExitCode
 from runner.events import (
@@ -39,16 +40,14 @@ from runner.events import (
     amend,
 )
 from runner.executors import (
-    CommandWork,
     Executor,
     ExecutorSetup,
     Loss,
-    Work,
     WorkerSetup,
     open_executors,
 )
 from runner.loop import Loop, Timer
-from runner.plan import Cursor, Plan, PlannedTask
+from runner.plan import Plan, PlannedTask
 from runner.procs import signal_name, signal_number
 from runner.recorder import Recorder
 from runner.signals import SignalCatcher
@@ -81,21 +80,16 @@ class Engine:
         self.record = Recorder(sinks, job, options.run_id, options.workers, total)
         self.loop = Loop()
         self._plan = plan
-        self._cursor = Cursor(plan)
-        self._plan_done = False
         workers, sync = options.workers, job.mode == "sync"
-        self._use_spans = (not sync and job.executor in ("pool", "mp-pool")
-                           and job.max_tasks_per_worker is None and not options.skip
-                           and all(getattr(sink, "accepts_spans", False) for sink in sinks))
+        use_spans = (not sync and job.executor in ("pool", "mp-pool")
+                     and job.max_tasks_per_worker is None and not options.skip
+                     and all(getattr(sink, "accepts_spans", False) for sink in sinks))
         self._in_flight = InFlight(
             workers=workers * (DASK_BATCHES_PER_WORKER // 2 if job.executor == "dask" else 1),
             backlog=job.backlog, sync=sync, process_per_call=job.executor == "process")
-        self._sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
+        sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
             job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
         self._retrying: dict[int, Attempt] = {}
-        self._requeued: deque[Attempt] = deque()
-        self._keys = 0
-        self._admitted = 0
         self._failures = 0
         self._stopping: str | None = None
         self._signals = SignalCatcher(self.loop.wake)
@@ -106,10 +100,13 @@ class Engine:
         self._stop_signal = signal_number(job.shutdown.signal)
         self._limit_failures = _failure_threshold(job.max_failures, total)
         worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder),
-                             job=job if self._use_spans else None)
+                             job=job if use_spans else None)
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
+        self._admission = Admission(plan, self._in_flight, sizer, calls=self._calls,
+                                    commands=self._commands, skip=options.skip,
+                                    use_spans=use_spans)
 
     # -- the run ---------------------------------------------------------------
 
@@ -119,7 +116,7 @@ class Engine:
         if self.options.handle_signals:
             self._signals.install()
         try:
-            self._admit()
+            self._admission.admit()
             self._ticker = self.loop.call_later(TICK, self._tick)
             while self._busy():
                 self.loop.run_once(TICK)
@@ -138,97 +135,7 @@ class Engine:
             self._signals.restore()
 
     def _busy(self) -> bool:
-        return bool(self._in_flight.busy or self._retrying or self._requeued
-                    or not self._plan_done)
-
-    # -- admission and batching ------------------------------------------------
-
-    def _admit(self) -> None:
-        """Hand out work while there is room: commands one by one, calls in batches."""
-        while not self._stopping:
-            if self._requeued:
-                if not self._admit_requeued():
-                    return
-                continue
-            task = self._peek()
-            if task is None:
-                return
-            if task.call is None:
-                if not self._in_flight.room_for_command():
-                    return
-                self._cursor.take()
-                self._submit_command(self._new_attempt(task))
-            elif not self._admit_calls(task):
-                return
-
-    def _admit_calls(self, task: PlannedTask) -> bool:
-        room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
-        if room <= 0:
-            return False
-        if self._use_spans and room > 1:
-            span = self._cursor.take_span(room, self._keys + 1, self._admitted)
-            self._keys += span.size
-            self._admitted += span.size
-            self._in_flight.add_span(span)
-            self._calls.submit(span)
-            return True
-        attempts = []
-        while True:
-            self._cursor.take()
-            attempts.append(self._new_attempt(task))
-            if len(attempts) >= room:
-                break
-            following = self._peek()
-            if following is None or following.call is None:
-                break
-            task = following
-        self._submit_calls(attempts)
-        return True
-
-    def _admit_requeued(self) -> bool:
-        attempt = self._requeued[0]
-        if attempt.task.call is None:
-            if not self._in_flight.room_for_command():
-                return False
-        elif self._in_flight.room_for_calls(1, requeue=True) <= 0:
-            return False
-        self._requeued.popleft()
-        self._submit_one(attempt)
-        return True
-
-    def _peek(self) -> PlannedTask | None:
-        """The next task to hand out (rendered), skipping those a resume says are done."""
-        while not self._plan_done:
-            task = self._cursor.peek()
-            if task is None:
-                self._plan_done = True
-            elif task.id in self.options.skip:
-                self._cursor.take()
-            else:
-                return task
-        return None
-
-    def _new_attempt(self, task: PlannedTask) -> Attempt:
-        self._keys += 1
-        self._admitted += 1
-        return Attempt(self._keys, task, 1, self._admitted - 1)
-
-    def _submit_one(self, attempt: Attempt) -> None:
-        if attempt.task.call is None:
-            self._submit_command(attempt)
-        else:
-            self._submit_calls([attempt])
-
-    def _submit_command(self, attempt: Attempt) -> None:
-        task = attempt.task
-        assert task.command is not None
-        self._in_flight.add_command(attempt)
-        self._commands.submit([CommandWork(attempt.key, task.command, task.env, task.cwd,
-                                           task.name)])
-
-    def _submit_calls(self, attempts: list[Attempt]) -> None:
-        self._in_flight.add_calls(attempts)
-        self._calls.submit([_call_work(attempt) for attempt in attempts])
+        return bool(self._in_flight.busy or self._retrying or self._admission.pending)
 
     # -- what executors report (Report protocol) --------------------------------
 
@@ -236,18 +143,18 @@ class Engine:
         attempts = self._in_flight.attempts
         ended = [(attempts[o.key], o) for o in outcomes if o.key in attempts]
         if ended:
-            self._sizer.learn(ended[0][0].task.entry, outcomes)
+            self._admission.sizer.learn(ended[0][0].task.entry, outcomes)
         if all(o.status is _OK and a.stop_reason is None for a, o in ended):
             for attempt, _ in ended:  # nothing to decide: free their places first,
                 attempt.move(AttemptState.DONE)
                 self._in_flight.remove(attempt)
-            self._admit()  # so the next tasks start before this bookkeeping is done
+            self._admission.admit()  # so the next tasks start before this bookkeeping is done
             for attempt, outcome in ended:
                 self._record_ok(attempt, outcome)
             return
         for attempt, outcome in ended:
             self._conclude(attempt, outcome)
-        self._admit()
+        self._admission.admit()
 
     def _record_ok(self, attempt: Attempt, outcome: Outcome) -> None:
         if not attempt.announced:
@@ -262,7 +169,7 @@ class Engine:
         if flight is None:
             return
         span = flight.span
-        self._sizer.learn_total(span.entry, reply.seconds, reply.done)
+        self._admission.sizer.learn_total(span.entry, reply.seconds, reply.done)
         others = {outcome.key for outcome in reply.others}
         adopted = [a for a in self._in_flight.attempts.values() if a.span == span.key
                    and a.key < span.key + reply.done and a.key not in others]
@@ -275,7 +182,7 @@ class Engine:
             other = self._attempt(outcome.key)
             if other is not None:
                 self._conclude(other, outcome)
-        self._admit()
+        self._admission.admit()
 
     def _attempt(self, key: int) -> Attempt | None:
         """The attempt in flight under `key`, made now for a task sent in a span."""
@@ -300,7 +207,7 @@ class Engine:
             attempt = self._attempt(key)
             if attempt is not None:
                 self._orphaned(attempt, now)
-        self._admit()
+        self._admission.admit()
 
     def _orphaned(self, attempt: Attempt, now: float) -> None:
         """An attempt that vanished with someone else's worker: run it again, free of charge,
@@ -320,7 +227,7 @@ class Engine:
             return
         self._in_flight.remove(attempt)
         attempt.state, attempt.running = AttemptState.QUEUED, None
-        self._requeued.append(attempt)
+        self._admission.requeue(attempt)
 
     # -- concluding an attempt --------------------------------------------------
 
@@ -357,15 +264,14 @@ class Engine:
 
     def _schedule_retry(self, failed: Attempt, delay: float) -> None:
         """The next attempt holds its task's place while it waits for its delay."""
-        self._keys += 1
-        attempt = Attempt(self._keys, failed.task, failed.number + 1, failed.seq)
+        attempt = Attempt(self._admission.new_key(), failed.task, failed.number + 1, failed.seq)
         self._retrying[attempt.key] = attempt
         self._in_flight.wait(attempt.task, +1)
 
         def retry() -> None:
             if self._retrying.pop(attempt.key, None) is not None:
                 self._in_flight.wait(attempt.task, -1)
-                self._submit_one(attempt)
+                self._admission.submit(attempt)
 
         self.loop.call_later(delay, retry)
 
@@ -430,6 +336,7 @@ class Engine:
         `wait: false` stop them; pending work is cancelled unless told to drain it."""
         if self._stopping is None:
             self._stopping = why
+            self._admission.closed = True
             self._cancel_unadmitted()
             if self._cancel_pending():
                 self._calls.close()
@@ -448,8 +355,8 @@ class Engine:
         """Tasks the plan has not handed out yet are cancelled. They are counted, not
         journaled one by one, so stopping a million-task run does not write a million lines;
         a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
-        self.record.cancelled_unjournaled(max(self.total - self._admitted, 0))
-        self._plan_done = True
+        self.record.cancelled_unjournaled(max(self.total - self._admission.admitted, 0))
+        self._admission.plan_done = True
         now = time.time()
         for placeholder in list(self._retrying.values()):
             del self._retrying[placeholder.key]
@@ -458,8 +365,7 @@ class Engine:
 
     def _cancel_requeued(self) -> None:
         now = time.time()
-        while self._requeued:
-            attempt = self._requeued.popleft()
+        for attempt in self._admission.take_requeued():
             self._final(attempt, verdicts.synthetic(attempt, TaskStatus.CANCELLED, now))
 
     def _handle_signals(self) -> None:
@@ -481,12 +387,6 @@ class Engine:
 
     def exit_code(self) -> ExitCode:
         return self.record.exit_code(self._signalled)
-
-
-def _call_work(attempt: Attempt) -> Work:
-    task = attempt.task
-    assert task.call is not None
-    return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name)
 
 
 def _failure_threshold(limit: int | float, total: int) -> int:

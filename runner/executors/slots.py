@@ -15,6 +15,7 @@ import multiprocessing
 import multiprocessing.context as mpc
 import os
 import socket
+import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -105,16 +106,31 @@ def exit_code(generation: int, pid: int) -> int | None:
     if process is None:
         return None
     for _ in range(20):
-        process.join(timeout=0.05)
-        if process.exitcode is not None:
-            return process.exitcode
-    return None
+        status = _exit_status(process)
+        if status is not None:
+            return status
+        if isinstance(process, mpc.ForkServerProcess):
+            time.sleep(0.05)  # joining it would read the fork server's pipe: see _exit_status
+        else:
+            process.join(timeout=0.05)
+    return _exit_status(process)
+
+
+def _exit_status(process: BaseProcess) -> int | None:
+    """The status multiprocessing has for the process. Under forkserver, only once the
+    pool's own thread has read it: the status comes once, on a pipe from the fork server,
+    and of two readers one gets it and the other end of file, which multiprocessing then
+    records, for both, as exit code 255."""
+    if isinstance(process, mpc.ForkServerProcess):
+        popen = getattr(process, "_popen", None)
+        return None if popen is None else popen.returncode
+    return process.exitcode
 
 
 def ended(generation: int, pid: int) -> bool:
     """Whether a worker has exited (a zombie has), without waiting for it."""
     process = started_processes.get((generation, pid))
-    if process is not None and process.exitcode is not None:
+    if process is not None and _exit_status(process) is not None:
         return True
     try:
         import psutil

@@ -25,12 +25,15 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
 from runner import __version__, values
 from runner.diagnose import Fields
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class Checked:
@@ -96,15 +99,17 @@ class _Names(NamedTuple):
     default: Callable[[str], Any]
 
 
-def _model(name: str) -> type:
+def _model(name: str) -> type[BaseModel]:
+    from pydantic import BaseModel
+
     from runner import spec
 
     found = getattr(spec, name)
-    assert isinstance(found, type)
+    assert isinstance(found, type) and issubclass(found, BaseModel)
     return found
 
 
-_MODELS = _Names(_model, lambda name: _model(name).model_construct())  # type: ignore[attr-defined]
+_MODELS = _Names(_model, lambda name: _model(name).model_construct())
 _STAND_INS = _Names(lambda name: Checked, lambda name: Checked())
 
 

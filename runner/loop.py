@@ -130,7 +130,7 @@ class Loop:
                 timer.callback()
 
     def close(self) -> None:
-        """Release the selector and the wake pipe. Worker processes forked from the
+        """Release the poller and the wake pipe. Worker processes forked from the
         runner inherit these descriptors but never use them: they reset the signal
         wake-up fd first thing (worker.setup) and this loop has no at-fork hooks."""
         if _EPOLL:

@@ -22,6 +22,9 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+# Python 3.12+ warns about fork in a process with threads (this test's, and pytest's);
+# the child only kills itself, so there is no lock it could inherit held.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
 def test_the_status_survives_a_second_reader(start_method: str) -> None:
     context = tracked_context(start_method)

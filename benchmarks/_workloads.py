@@ -159,6 +159,15 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return None if not numerator or not denominator else numerator / denominator
 
 
+def _against_runner(ctx: Context, title: str, approaches: list[Approach], runner: str,
+                    targets: dict[str, float], verified: str) -> Table:
+    """Run the approaches alternately and judge the targeted baselines against the runner."""
+    rows = alternate(approaches, ctx.settings.rounds, ctx.work, ctx.settings.timeout)
+    _by_runner(rows, runner, targets)
+    return Table(title, "s", "runner ÷ this approach", list(rows.values()),
+                 [f"medians of {ctx.settings.rounds} round(s), alternated; {verified}"])
+
+
 def _by_runner(rows: dict[str, Row], runner: str, targets: dict[str, float]) -> None:
     """Fill every other row's ratio as runner ÷ that row, judging those with a target."""
     for name, row in rows.items():
@@ -202,11 +211,9 @@ def callables(ctx: Context) -> Table:
         _baseline(ctx, JOBLIB, "joblib", n, printed,
                   skip=_missing_module("joblib", "pip install joblib")),
     ]
-    rows = alternate(approaches, ctx.settings.rounds, ctx.work, ctx.settings.timeout)
-    _by_runner(rows, RUNNER_CALLS, {SUBMIT: 0.2, JOBLIB: 2.0})
-    return Table(f"callables: {n:,} tasks f(i) = i*i", "s", "runner ÷ this approach",
-                 list(rows.values()), [f"medians of {ctx.settings.rounds} round(s), "
-                                       "alternated; every run's output verified"])
+    return _against_runner(ctx, f"callables: {n:,} tasks f(i) = i*i", approaches,
+                           RUNNER_CALLS, {SUBMIT: 0.2, JOBLIB: 2.0},
+                           "every run's output verified")
 
 
 # ---- commands --------------------------------------------------------------------------
@@ -236,11 +243,9 @@ def commands(ctx: Context) -> Table:
         _baseline(ctx, FLOOR, "spawn-hygienic", n, str(n),
                   "" if hasattr(os, "pidfd_open") else "needs Linux pidfds"),
     ]
-    rows = alternate(approaches, ctx.settings.rounds, ctx.work, ctx.settings.timeout)
-    _by_runner(rows, RUNNER_CMDS, {XARGS: 1.0, PARALLEL: 0.25})
-    return Table(f"commands: {n:,} × `true`, 2 at once", "s", "runner ÷ this approach",
-                 list(rows.values()), [f"medians of {ctx.settings.rounds} round(s), alternated; "
-                                       "every runner run's journal verified"])
+    return _against_runner(ctx, f"commands: {n:,} × `true`, 2 at once", approaches,
+                           RUNNER_CMDS, {XARGS: 1.0, PARALLEL: 0.25},
+                           "every runner run's journal verified")
 
 
 # ---- latency ---------------------------------------------------------------------------

@@ -173,10 +173,12 @@ class Engine:
         others = {outcome.key for outcome in reply.others}
         adopted = [a for a in self._in_flight.attempts.values() if a.span == span.key
                    and a.key < span.key + reply.done and a.key not in others]
+        # The tasks that ended ok without an Attempt first: the adopted ones still hold
+        # places then, so the span is deleted with the last of those, not before.
+        self._in_flight.settle(span.key, reply.ok - len(adopted))
         for attempt in adopted:  # seen running and given an Attempt, but it ended ok
             attempt.move(AttemptState.DONE)
             self._in_flight.remove(attempt)
-        self._in_flight.settle(span.key, reply.ok - len(adopted))
         self.record.span(reply.ok, reply.lines)
         for outcome in reply.others:
             other = self._attempt(outcome.key)

@@ -132,3 +132,37 @@ tasks:
     assert sum(counts.values()) == 200000
     assert counts["ok"] == sum(1 for r in final.values() if r["status"] == "ok")
     assert counts["ok"] > 0 and counts["cancelled"] > 0
+
+
+SLOW_TAIL = """
+import time
+
+def f(i, slow_from):
+    time.sleep(0.15 if i >= slow_from else 0.008)
+    return i * i
+"""
+
+
+def test_a_span_whose_every_task_was_seen_running_ends(job_runner: JobRunner) -> None:
+    """Slow tasks after quick ones: 8 ms tasks make spans of 2 (about 20 ms of work), the
+    span sent after the last quick one holds two slow ones, and with a timeout each slow
+    task is seen running at a tick and given its own Attempt. A span whose every task
+    had an Attempt and ended ok was settled after its last place had been freed:
+    KeyError, and the run died."""
+    (job_runner.folder / "slowtail.py").write_text(SLOW_TAIL)
+    job = job_runner.write("""
+version: 1
+executor: pool
+workers: 1
+defaults: {timeout: 5s}
+tasks:
+  - name: t
+    call: slowtail:f
+    args: ["{{ i }}"]
+    kwargs: {slow_from: 40}
+    foreach: {i: {range: [0, 46]}}
+""")
+    done = job_runner.run(job, "--quiet", timeout=100)
+    assert done.returncode == 0, done.stderr
+    final = _final(done)
+    assert len(final) == 46 and {r["status"] for r in final.values()} == {"ok"}

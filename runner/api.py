@@ -108,7 +108,7 @@ def run(
     collector = _Collector() if collect else None
     try:
         total, skip = len(plan), frozenset[str]()
-        if write_journal:
+        if journal_path is not None:
             from runner.journal import Journal
 
             writer = Journal(journal_path, fsync=job.journal_fsync)
@@ -116,7 +116,7 @@ def run(
             if resume is not None:  # read only now that the lock is held
                 total, skip = _resume(writer, plan, job, force)
         if console:
-            sinks += _display(journal_path if write_journal else None, quiet)
+            sinks += _display(journal_path, quiet)
         if json_stream is not None:
             from runner.journal import JsonLines
 
@@ -125,8 +125,7 @@ def run(
             sinks.append(collector)
         from runner import guardian, registry
 
-        with registry.register(run_id, job.job_name, journal_path if write_journal else None,
-                               job.executor, workers), \
+        with registry.register(run_id, job.job_name, journal_path, job.executor, workers), \
                 guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id):
             engine = Engine(job, plan, total, sinks,
                             EngineOptions(run_id, workers, job.start_method, skip=skip,
@@ -137,15 +136,18 @@ def run(
         for sink in sinks:
             sink.close()
     return RunResult(job.job_name, run_id, ExitCode(finished.exit_code), finished.counts,
-                     finished.duration, journal_path if write_journal else None,
+                     finished.duration, journal_path,
                      finished.interrupted_by, collector.tasks if collector else [])
 
 
 def _journal_path(job: Job, journal: Path | str | None, resume: Path | str | None,
-                  write_journal: bool) -> Path:
-    """The journal to write. `--resume J` writes J; a `--journal` naming another file is a
-    contradiction, not a preference, so it is refused rather than silently overruled."""
+                  write_journal: bool) -> Path | None:
+    """The journal to write, None for none. `--resume J` writes J; a `--journal` naming
+    another file is a contradiction, not a preference, so it is refused rather than
+    silently overruled."""
     if resume is None:
+        if not write_journal:
+            return None
         return Path(journal) if journal else default_journal(job, time.time())
     from runner import resume as resuming
 

@@ -92,13 +92,16 @@ class Console:
         if len(self._waiting) > REORDER_LIMIT:
             self._out.append(f"(printing {len(self._waiting)} results out of order: task "
                              f"#{self._next} is still running)\n")
-            for seq in sorted(self._waiting):
-                self._out.append(self._waiting.pop(seq))
-            self._next = max(self._next, seq + 1)
+            self._next = max(self._next, max(self._waiting) + 1)
+            self._flush_waiting()
 
-    def job_finished(self, event: JobFinished) -> None:
+    def _flush_waiting(self) -> None:
+        """Every held result, in order, gaps and all."""
         for seq in sorted(self._waiting):
             self._out.append(self._waiting.pop(seq))
+
+    def job_finished(self, event: JobFinished) -> None:
+        self._flush_waiting()
         counts = ", ".join(f"{n} {status}" for status, n in event.counts.items() if n)
         total = sum(event.counts.values())
         line = f"{total} task(s): {counts or 'nothing to do'} in {event.duration:.2f}s"

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import ValidationError
 
 from runner.checker import JobChecker, job_checker
-from runner.diagnose import Fields, Positions, describe_validation_error, format_path
+from runner.diagnose import Positions, describe_validation_error, format_path
 from runner.errors import Diagnostic, JobFileError
 from runner.rules import semantic_problems
 from runner.values import show_value
@@ -46,8 +46,7 @@ def load(
     `checker` defaults to the cached validator (see `checker`)."""
     source = Path(path)
     values, positions, problems = _parsed(source, overrides, environ, limits)
-    checker = checker or job_checker(models=True)
-    job: Job = _checked(values, positions, problems, checker.validate, checker.fields)
+    job: Job = _checked(values, positions, problems, checker or job_checker(models=True))
     return job.with_source(source)
 
 
@@ -57,12 +56,13 @@ def check(
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    checker: JobChecker | None = None,
 ) -> tuple[dict[str, Any], Positions]:
     """`load` for `runner validate`: the same problems, found without importing the
-    models; the file's values and where each of them is."""
+    models; the file's values and where each of them is. `checker` defaults to the
+    cached validator with stand-in classes."""
     values, positions, problems = _parsed(Path(path), overrides, environ, limits)
-    checker = job_checker(models=False)
-    _checked(values, positions, problems, checker.validate, checker.fields)
+    _checked(values, positions, problems, checker or job_checker(models=False))
     assert isinstance(values, dict)
     return values, positions
 
@@ -105,16 +105,16 @@ def _fail(where: str, message: str) -> JobFileError:
 
 
 def _checked(values: Any, positions: Positions, problems: list[Diagnostic],
-             validate: Callable[[Any], Any], fields: Fields) -> Any:
-    """What `validate` builds of the values; or every problem, the loader's, the schema's
-    and the rules', raised at once."""
+             checker: JobChecker) -> Any:
+    """What the checker builds of the values; or every problem, the loader's, the
+    schema's and the rules', raised at once."""
     built = None
     found: list[Diagnostic] = []
     if values is not None:
         try:
-            built = validate(values)
+            built = checker.validate(values)
         except ValidationError as exc:
-            found += describe_validation_error(exc, positions, fields)
+            found += describe_validation_error(exc, positions, checker.fields)
         found += [positions.diagnostic(loc, msg) for loc, msg in semantic_problems(values)]
     already = {(p.file, p.line, p.column) for p in problems}
     problems = problems + [p for p in found if (p.file, p.line, p.column) not in already]

@@ -60,7 +60,9 @@ class Plan:
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.entries = [_Entry(job, position, task) for position, task in enumerate(job.tasks)]
+        folder, job_name = job.folder, job.job_name  # properties, the same for every entry
+        self.entries = [_Entry(job, folder, job_name, position, task)
+                        for position, task in enumerate(job.tasks)]
 
     def __len__(self) -> int:
         return sum(entry.count for entry in self.entries)
@@ -125,9 +127,9 @@ class Cursor:
 class _Entry:
     """One `tasks:` item with its templates compiled and its defaults merged."""
 
-    def __init__(self, job: Job, position: int, task: CallTask | CommandTask) -> None:
-        self.position = position
-        self.job_name = job.job_name
+    def __init__(self, job: Job, folder: Path, job_name: str, position: int,
+                 task: CallTask | CommandTask) -> None:
+        self.job_name = job_name
         self.name_template = task.name
         self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
         self.names = tuple(name for name, _ in self.axes)
@@ -136,21 +138,20 @@ class _Entry:
         self.call = task.call if isinstance(task, CallTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
         raw = _templates(task, job.defaults)
-        self.render_name = compile_value(raw["name"], text=True)
-        self.render_args = compile_value(raw["args"])
-        self.render_kwargs = compile_value(raw["kwargs"])
-        self.render_command: Renderer = compile_value(
-            raw["command"], shell=isinstance(raw["command"], str), text=True)
-        self.render_env = compile_value(raw["env"], text=True)
-        self.render_cwd = _cwd_renderer(job.folder, raw["cwd"])
         self.uses_index = any(name == "index" for _, name in names_in(raw))
-        where = None if raw["cwd"] is None else str(job.folder / raw["cwd"])
+        where = None if raw["cwd"] is None else str(folder / raw["cwd"])
         fingerprint = {**raw, "cwd": where, "call": self.call, "timeout": self.timeout,
                        "retries": self.retries, "retry_delay": self.retry_delay,
                        "job": self.job_name}
         self.hash = _digest(json.dumps(fingerprint, sort_keys=True, default=str))
-        renderers = {2: self.render_name, 5: self.render_args, 6: self.render_kwargs,
-                     7: self.render_command, 8: self.render_env, 9: self.render_cwd}
+        renderers: dict[int, Renderer] = {
+            2: compile_value(raw["name"], text=True),
+            5: compile_value(raw["args"]),
+            6: compile_value(raw["kwargs"]),
+            7: compile_value(raw["command"], shell=isinstance(raw["command"], str), text=True),
+            8: compile_value(raw["env"], text=True),
+            9: _cwd_renderer(folder, raw["cwd"]),
+        }
         self._dynamic = [(position, renderer) for position, renderer in renderers.items()
                          if not isinstance(renderer, Constant)]
         self._prototype: list[Any] = [
@@ -170,7 +171,7 @@ class _Entry:
             for value in axes[0]:
                 yield (value,)
             return
-        sizes = [len(axis) for axis in axes]
+        sizes = self.sizes
         digits = [0] * len(axes)
         while True:
             yield tuple(axis[d] for axis, d in zip(axes, digits))
@@ -235,9 +236,11 @@ def _templates(task: CallTask | CommandTask, defaults: TaskDefaults) -> dict[str
 def _cwd_renderer(folder: Path, cwd: str | None) -> Renderer:
     """The task's working directory, rendered first, then resolved against the job
     file's folder (so `cwd: "{{ d }}"` with an absolute d stays absolute)."""
-    if cwd is None or not any(True for _ in names_in(cwd)):
-        return Constant(None if cwd is None else str(folder / cwd))
+    if cwd is None:
+        return Constant(None)
     render = compile_value(cwd, text=True)
+    if isinstance(render, Constant):
+        return Constant(str(folder / cwd))
     return lambda variables: str(folder / render(variables))
 
 

@@ -55,8 +55,9 @@ def semantic_problems(values: object) -> list[Problem]:
 def _unknown_templates(
     value: object, where: tuple[str | int, ...], known: frozenset[str] | set[str]
 ) -> list[Problem]:
+    unknown = [(path, name) for path, name in names_in(value) if name not in known]
+    if not unknown:
+        return []
     choices = ", ".join(sorted(known))
-    return [
-        ((*where, *path), f"unknown template variable {{{{ {name} }}}}; known here: {choices}")
-        for path, name in names_in(value) if name not in known
-    ]
+    return [((*where, *path), f"unknown template variable {{{{ {name} }}}}; known here: {choices}")
+            for path, name in unknown]

@@ -34,6 +34,7 @@ from runner.values import (
     CALL_TAG,
     COMMAND_TAG,
     DURATION_PATTERN,
+    FAILURE_SHARE_PATTERN,
     SHELL_TAG,
     command_kind,
     foreach_fits,
@@ -72,7 +73,7 @@ FailureLimit = Annotated[
         {
             "anyOf": [
                 {"type": "integer", "minimum": 1},
-                {"type": "string", "pattern": r"^\d+(\.\d+)?%$"},
+                {"type": "string", "pattern": FAILURE_SHARE_PATTERN},
             ]
         }
     ),

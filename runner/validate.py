@@ -14,20 +14,26 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.diagnose import Positions
 from runner.errors import Diagnostic, ExitCode, JobFileError
+
+if TYPE_CHECKING:
+    from runner.checker import JobChecker
 
 Tasks = list[dict[str, Any]]
 
 
 def validate_files(paths: list[Path], fmt: str, check_imports: bool) -> int:
     """Validate every file, print the findings, return the exit code (0 or 2)."""
+    from runner.checker import job_checker
+
+    checker = job_checker(models=False)  # one for every file
     problems: list[Diagnostic] = []
     valid: list[tuple[Path, Tasks]] = []
     for path in paths:
-        found = _problems_in(path, check_imports)
+        found = _problems_in(path, checker, check_imports)
         if isinstance(found, tuple):
             valid.append(found)
         else:
@@ -36,11 +42,12 @@ def validate_files(paths: list[Path], fmt: str, check_imports: bool) -> int:
     return int(ExitCode.USAGE if problems else ExitCode.OK)
 
 
-def _problems_in(path: Path, check_imports: bool) -> list[Diagnostic] | tuple[Path, Tasks]:
+def _problems_in(path: Path, checker: JobChecker,
+                 check_imports: bool) -> list[Diagnostic] | tuple[Path, Tasks]:
     from runner.loader import check
 
     try:
-        values, positions = check(path)
+        values, positions = check(path, checker=checker)
     except JobFileError as exc:
         return exc.diagnostics
     tasks: Tasks = values["tasks"]

@@ -22,6 +22,7 @@ from runner.template import as_text
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"
+FAILURE_SHARE_PATTERN = r"^\d+(\.\d+)?%$"
 
 
 def parse_duration(value: object) -> float:
@@ -51,10 +52,9 @@ def parse_failure_limit(value: object) -> int | float:
     """A count (int >= 1) or a share of the tasks (`"10%"` -> 0.1)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return value
-    if isinstance(value, str):
-        match = re.fullmatch(r"(\d+(?:\.\d+)?)%", value)
-        if match and 0 < float(match.group(1)) <= 100:
-            return float(match.group(1)) / 100
+    if isinstance(value, str) and re.fullmatch(FAILURE_SHARE_PATTERN, value) \
+            and 0 < float(value[:-1]) <= 100:
+        return float(value[:-1]) / 100
     raise PydanticCustomError(
         "failure_limit",
         'expected a count of at least 1 or a percentage like "10%", got {got}',

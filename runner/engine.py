@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from runner import verdicts
 from runner.admission import Admission
 from runner.attempts import Attempt, AttemptState, BatchSizer, InFlight
-from runner.errors import ExitCode
 from runner.events import (
     JobFinished,
     Outcome,
@@ -38,6 +37,7 @@ from runner.events import (
     SpanOutcome,
     TaskStatus,
     amend,
+    signal_name,
 )
 from runner.executors import (
     Executor,
@@ -48,7 +48,7 @@ from runner.executors import (
 )
 from runner.loop import Loop, Timer
 from runner.plan import Plan, PlannedTask
-from runner.procs import signal_name, signal_number
+from runner.procs import signal_number
 from runner.recorder import Recorder
 from runner.signals import SignalCatcher
 from runner.spec import Job
@@ -104,6 +104,8 @@ class Engine:
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
+        # Dask runs both kinds: one executor, asked once
+        self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
         self._admission = Admission(plan, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip,
                                     use_spans=use_spans)
@@ -281,7 +283,7 @@ class Engine:
 
     def _tick(self) -> None:
         now = time.time()
-        for seen in [*self._calls.running(), *self._commands.running()]:
+        for seen in [seen for executor in self._executors for seen in executor.running()]:
             attempt = self._in_flight.attempts.get(seen.key)
             if attempt is None and self._needs_attempt(seen.key):
                 attempt = self._attempt(seen.key)
@@ -383,12 +385,9 @@ class Engine:
 
     def _shutdown_executors(self) -> None:
         wait = not self._kill_all
-        for executor in {id(e): e for e in (self._calls, self._commands)}.values():
+        for executor in self._executors:
             with contextlib.suppress(Exception):
                 executor.shutdown(wait)
-
-    def exit_code(self) -> ExitCode:
-        return self.record.exit_code(self._signalled)
 
 
 def _failure_threshold(limit: int | float, total: int) -> int:

@@ -11,6 +11,7 @@ nothing a task returns or raises can break the pool on its way back.
 
 from __future__ import annotations
 
+import signal
 from enum import Enum
 from typing import NamedTuple, Protocol
 
@@ -47,15 +48,17 @@ _LIKELY_CAUSES = {
 }
 
 
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def death_error(exit_code: int | None, pid: int, what: str = "worker process") -> ErrorInfo:
     """Why a process died, in words: the signal's name and its usual cause."""
-    import signal as _signal
-
     if exit_code is not None and exit_code < 0:
-        try:
-            name = _signal.Signals(-exit_code).name
-        except ValueError:
-            name = f"signal {-exit_code}"
+        name = signal_name(-exit_code)
         cause = _LIKELY_CAUSES.get(name, "a signal from outside")
         message = f"the {what} (pid {pid}) was killed by {name}; likely cause: {cause}"
         return ErrorInfo("ProcessKilled", message)

@@ -102,9 +102,13 @@ class Journal:
 
 
 def started_line(event: TaskStarted) -> str:
-    if event.outcome is not None:
-        fragments = records.of(event.outcome)
+    outcome = event.outcome
+    if outcome is not None and outcome.journal is not None:
+        fragments = records.of(outcome)
         where, started = fragments.where, fragments.started
+    elif outcome is not None:  # only these two fragments: the rest is the finished line's
+        where = records.where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host)
+        started = f'"{records.iso(outcome.started)}"'
     else:
         where = records.where(event.pid, event.ppid, event.process_name, event.host)
         where += _seen_running(event)

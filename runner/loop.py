@@ -29,10 +29,9 @@ Callback = Callable[[], None]
 class Timer:
     """A scheduled call; `cancel()` makes it a no-op."""
 
-    __slots__ = ("callback", "cancelled", "when")
+    __slots__ = ("callback", "cancelled")
 
-    def __init__(self, when: float, callback: Callback) -> None:
-        self.when = when
+    def __init__(self, callback: Callback) -> None:
         self.callback = callback
         self.cancelled = False
 
@@ -68,7 +67,7 @@ class Loop:
                 self._poller.unregister(fd)
 
     def call_at(self, when: float, callback: Callback) -> Timer:
-        timer = Timer(when, callback)
+        timer = Timer(callback)
         heapq.heappush(self._timers, (when, next(self._sequence), timer))
         return timer
 

@@ -34,13 +34,6 @@ def signal_number(name: str) -> int:
     return int(getattr(signal, name))
 
 
-def signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def tree(root: int | psutil.Process, *, include_root: bool = True) -> list[psutil.Process]:
     """The root and all its descendants, deepest first; empty if the root is gone."""
     try:

@@ -27,6 +27,7 @@ from runner.events import (
     TaskFinished,
     TaskStarted,
     TaskStatus,
+    signal_name,
 )
 from runner.spec import Job
 
@@ -90,14 +91,13 @@ class Recorder:
 
     def job_finished(self, started: float, signalled: int | None) -> JobFinished:
         finished = time.time()
-        event = JobFinished(finished, dict(self.counts), int(self.exit_code(signalled)),
-                            finished - started,
-                            signal.Signals(signalled).name if signalled else None)
+        event = JobFinished(finished, dict(self.counts), int(self._exit_code(signalled)),
+                            finished - started, signal_name(signalled) if signalled else None)
         for sink in self.sinks:
             sink.job_finished(event)
         return event
 
-    def exit_code(self, signalled: int | None) -> ExitCode:
+    def _exit_code(self, signalled: int | None) -> ExitCode:
         if signalled is not None:
             return ExitCode.SIGINT if signalled == signal.SIGINT else ExitCode.SIGTERM
         ok = self.counts[TaskStatus.OK]

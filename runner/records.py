@@ -66,8 +66,8 @@ def where(pid: int, ppid: int, process_name: str, host: str) -> str:
             f'"host":{encode(host)}')
 
 
-def fragments(outcome: Outcome, where_text: str | None = None) -> Fragments:
-    text = where_text or where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host)
+def fragments(outcome: Outcome) -> Fragments:
+    text = where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host)
     return made(text, outcome.started, outcome.finished, outcome.result, outcome.exit_code,
                 outcome.error, outcome.stdout, outcome.stderr)
 

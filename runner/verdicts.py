@@ -15,9 +15,8 @@ import socket
 import time
 
 from runner.attempts import Attempt
-from runner.events import ErrorInfo, Outcome, TaskStatus, amend, death_error
+from runner.events import ErrorInfo, Outcome, TaskStatus, amend, death_error, signal_name
 from runner.executors import Culprit
-from runner.procs import signal_name
 
 
 def synthetic(attempt: Attempt, status: TaskStatus, now: float | None = None) -> Outcome:

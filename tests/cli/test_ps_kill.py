@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,11 +21,10 @@ import pytest
 
 from runner.procs import RUN_MARKER_ENV
 from runner.registry import RunRecord, journal_tasks
-from tests.conftest import marked_processes
+from tests.conftest import RUNNER, marked_processes, wait_until_gone
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
 
-RUNNER = str(Path(sys.executable).with_name("runner"))
 
 HANGERS = '''
 import subprocess, time
@@ -171,7 +169,7 @@ def test_kill_by_pid_ends_that_tree_and_a_runner_pid_ends_the_run(
     killed = cli(env, "kill", str(run.process.pid), "--grace", "1s")
     assert killed.returncode == 0, killed.stderr
     run.process.wait(10)
-    assert not wait_gone([p.pid for p in marked_processes(marker)])
+    assert not wait_until_gone(marker, 10.0)[1]
 
 
 def test_unknown_targets_exit_2_with_a_message(env: dict[str, str]) -> None:
@@ -221,7 +219,7 @@ def test_a_dead_runner_is_forgotten_and_its_stragglers_listed_then_killed(
         assert [row["pid"] for row in listed["stragglers"]] == [straggler.pid]
         killed = cli(env, "kill", run_id, "--grace", "1s")
         assert killed.returncode == 0, killed.stderr
-        assert straggler.wait(10) is not None
+        assert straggler.wait(10) < 0, "the straggler was killed by a signal"
         assert ps_json(env) == [] and not list(runs.iterdir())
     finally:
         straggler.kill()

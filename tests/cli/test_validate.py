@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-RUNNER = shutil.which("runner", path=os.path.dirname(sys.executable))
+from tests.conftest import REPO, RUNNER
+
 GOOD = "version: 1\ntasks:\n  - name: a\n    call: tasks:f\n  - {name: b, command: ls}\n"
 BROKEN = ("version: 1\n"
           "workers: true\n"
@@ -36,7 +34,6 @@ BROKEN_LINES = [
 
 
 def runner(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    assert RUNNER, "the runner console script is not installed next to this Python"
     done = subprocess.run([RUNNER, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr

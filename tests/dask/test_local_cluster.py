@@ -168,7 +168,9 @@ def test_ctrl_c_reaches_the_runner_not_the_workers(job_folder: JobRunner) -> Non
     journal = job_folder.folder / "journal.jsonl"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _started(journal) < 2:
+        assert process.poll() is None, "the runner ended before two tasks started"
         time.sleep(0.05)
+    assert _started(journal) >= 2, "fewer than two tasks started in 30 s"
     os.killpg(process.pid, signal.SIGINT)
     done = job_folder.finish(process, began)
     assert done.returncode == 130, done.stderr
@@ -187,6 +189,6 @@ def test_without_distributed_the_message_names_the_extra(job_folder: JobRunner) 
     hide = ("import sys; sys.modules['distributed'] = None; from runner.cli import main; "
             f"sys.argv = ['runner', 'run', {str(job)!r}, '--no-journal']; main()")
     done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True,
-                          timeout=60, cwd=job_folder.folder)
+                          timeout=60, cwd=job_folder.folder, env=job_folder.env())
     assert done.returncode == 3
     assert "executor: dask needs the dask extra: pip install 'runner[dask]'" in done.stderr

@@ -22,11 +22,10 @@ import pytest
 
 from runner import guardian
 from runner.procs import RUN_MARKER_ENV, wait_gone
-from tests.conftest import marked_processes, wait_until_gone
+from tests.conftest import RUNNER, marked_processes, wait_until_gone
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
 
-RUNNER = str(Path(sys.executable).with_name("runner"))
 CLEANUP_LIMIT = 15.0
 START_LIMIT = 20.0
 
@@ -83,6 +82,7 @@ def test_guardian_kills_marked_trees_and_nothing_else_when_its_runner_dies(
         deadline = time.monotonic() + 5
         while len(shell.children()) < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert len(shell.children()) == 2, "the shell's sleeps never started"
         doomed = [psutil.Process(guardian_pid), shell, *shell.children()]
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(5)

@@ -50,9 +50,10 @@ def _stopped(runner: JobRunner, *, signals: list[int], wait: bool, executor: str
     began = time.monotonic()
     process = runner.start(job, journal=journal)
     _wait_for_started(journal, 2)
-    for signum in signals:
+    for i, signum in enumerate(signals):
+        if i:  # two signals at once could be taken for one
+            time.sleep(0.3)
         process.send_signal(signum)
-        time.sleep(0.3)
     return runner.finish(process, began, journal=journal)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import pytest
 from tests.conftest import MARKER, assert_none_survive, marked_processes
 from tests.report.report_journals import JournalWriter
 
-RUNNER = str(Path(sys.executable).with_name("runner"))
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -32,13 +30,14 @@ def journal(tmp_path: Path) -> JournalWriter:
 class Processes:
     """Starts commands in their own session, each wait bounded, all of them marked."""
 
-    def __init__(self, marker: str) -> None:
+    def __init__(self, marker: str, state: Path) -> None:
         self.marker = marker
+        self.state = state
         self.before = {p.pid for p in psutil.Process().children(recursive=True)}
 
     def run(self, argv: list[str], *, timeout: float, cwd: Path | None = None,
             stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, MARKER: self.marker}
+        env = {**os.environ, MARKER: self.marker, "RUNNER_STATE_DIR": str(self.state)}
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
@@ -65,8 +64,9 @@ def _alive(process: psutil.Process) -> bool:
 
 
 @pytest.fixture
-def processes(marker: str) -> Iterator[Processes]:
-    """Fails the test if a process it started is still alive 10 s after it ended."""
-    started = Processes(marker)
+def processes(marker: str, tmp_path: Path) -> Iterator[Processes]:
+    """Fails the test if a process it started is still alive 10 s after it ended. Runs
+    are registered in the test's own state folder, not the user's."""
+    started = Processes(marker, tmp_path / "state")
     yield started
     assert_none_survive(started.survivors)

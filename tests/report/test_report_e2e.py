@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.conftest import RUNNER, Processes
+from tests.conftest import RUNNER
+from tests.report.conftest import Processes
 
 JOB = """\
 version: 1

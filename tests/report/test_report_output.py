@@ -14,7 +14,8 @@ import pytest
 from runner.errors import RunnerError
 from runner.report import read_journal, report_command, summarise
 from runner.report_html import MAX_LANES, render
-from tests.report.conftest import RUNNER, Processes
+from tests.conftest import RUNNER
+from tests.report.conftest import Processes
 from tests.report.report_journals import JournalWriter
 
 NASTY = "<script>alert(1)</script>"

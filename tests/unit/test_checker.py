@@ -15,8 +15,8 @@ import pytest
 from pydantic_core import ValidationError
 
 from runner.checker import JobChecker, job_checker
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 NONSENSE = {"version": 1, "tasks": [], "workers": "many"}
 
 

@@ -11,8 +11,8 @@ import pytest
 from runner.loader import load
 from runner.plan import Plan
 from runner.spec import Job
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "jobs").glob("*.yml"))
 
 

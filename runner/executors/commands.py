@@ -69,17 +69,20 @@ class CommandExecutor:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         started = time.time()
+        failure: OSError | None = None
         try:
             child = procs.spawn(argv, env, work.cwd, out_w, err_w)
         except OSError as exc:
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
-            self._setup.report.finished([self._unstarted(work, started, exc)])
+            failure = exc
+        finally:  # the child has its own copies; closed once, before anything reuses them
+            os.close(out_w)
+            os.close(err_w)
+        if failure is not None:
+            os.close(out_r)
+            os.close(err_r)
+            # this may start the next command at once, with the numbers just freed
+            self._setup.report.finished([self._unstarted(work, started, failure)])
             return
-        finally:
-            with contextlib.suppress(OSError):
-                os.close(out_w)
-                os.close(err_w)
         name = "sh" if shell else os.path.basename(argv[0])
         command = _Command(work, child, started, name, {})
         command.pipes = {out_r: command.stdout, err_r: command.stderr}

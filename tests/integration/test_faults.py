@@ -140,3 +140,26 @@ def test_the_api_ends_a_daemon_it_cannot_reap(job_runner: JobRunner) -> None:
                           env=job_runner.env(), capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "ended 1 leftover process(es) of this run" in done.stderr
+
+
+def test_a_command_that_cannot_start_does_not_close_the_next_ones_pipes(
+        job_runner: JobRunner) -> None:
+    """Reporting a command that could not start admits the next one at once, whose pipes
+    and pidfd take the descriptor numbers just freed; closing the failed command's pipe
+    ends a second time after that closed the next command's descriptors, and the run
+    never noticed it end."""
+    job = job_runner.write("""
+version: 1
+workers: 1
+tasks:
+  - {name: missing, command: [no-such-program-here]}
+  - name: "echo{{ i }}"
+    command: "echo {{ i }}; sleep 0.3"
+    foreach: {i: [1, 2, 3]}
+""")
+    done = job_runner.run(job, timeout=30)
+    assert done.returncode == 1, done.stderr
+    final = {record["name"]: record for record in done.final().values()}
+    assert final["missing"]["status"] == "failed"
+    assert {final[f"echo{i}"]["status"] for i in (1, 2, 3)} == {"ok"}
+    assert [final[f"echo{i}"]["stdout"] for i in (1, 2, 3)] == ["1\n", "2\n", "3\n"]

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from runner.executors import Work
 
 TAIL_CHARS = 8192
+TAIL_BYTES = TAIL_CHARS * 4
+"""Enough bytes for TAIL_CHARS characters of UTF-8, which takes up to 4 bytes for one."""
 
 
 _callables: dict[str, Callable[..., Any]] = {}
@@ -94,6 +96,12 @@ def error_of(exc: BaseException) -> ErrorInfo:
     except Exception:
         text = ""
     return ErrorInfo(name, message, text[-TAIL_CHARS:])
+
+
+def tail_text(data: bytes) -> str:
+    """The last TAIL_CHARS characters of a command's output (its last TAIL_BYTES bytes
+    or more), undecodable bytes replaced."""
+    return data[-TAIL_BYTES:].decode("utf-8", "replace")[-TAIL_CHARS:]
 
 
 class Tail(io.TextIOBase):

@@ -55,6 +55,12 @@ def _depth(process: psutil.Process, root: int) -> int:
     return depth
 
 
+def killpg(pgid: int, signum: int) -> None:
+    """Signal a process group that may be gone already (or never ours to signal)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
 def send(processes: Iterable[psutil.Process], signum: int) -> None:
     """Signal each process that is still the one we found (PID and create time)."""
     for process in processes:
@@ -72,11 +78,15 @@ def alive(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
     return living
 
 
-def kill_tree(root: int | psutil.Process, signum: int = signal.SIGTERM,
-              grace: float = 5.0) -> list[psutil.Process]:
-    """Signal a tree, wait up to `grace`, SIGKILL what is left; return what survived that."""
-    members = tree(root)
-    return kill_all(members, signum, grace)
+def kill_trees(pids: Iterable[int], signum: int = signal.SIGKILL,
+               grace: float = 1.0) -> list[psutil.Process]:
+    """Signal whole trees (one scan of the process table for all of them), wait up to
+    `grace`, SIGKILL what is left; return what survived that."""
+    roots = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            roots.append(psutil.Process(pid))
+    return kill_all(forest(roots), signum, grace) if roots else []
 
 
 def kill_all(members: list[psutil.Process], signum: int = signal.SIGTERM,

@@ -67,11 +67,7 @@ def setup(config: WorkerSetup) -> None:
         os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    if config.folder not in sys.path:
-        sys.path.insert(0, config.folder)
-    os.environ[RUN_MARKER_ENV] = config.run_id
-    _State.pid = os.getpid()
-    _State.host = socket.gethostname()
+    adopt(config.run_id, config.folder)
     _State.max_tasks = config.max_tasks
     _State.job = config.job
     if config.slots is not None:

@@ -13,6 +13,7 @@ vanished with them (`orphans`); the engine decides what each one means
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -57,6 +58,13 @@ class CommandWork(NamedTuple):
     env: dict[str, str]
     cwd: str | None
     name: str
+
+
+def command_argv(command: str | list[str]) -> tuple[list[str], str]:
+    """A command's argv (a string runs under /bin/sh -c) and the name its process has."""
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", command], "sh"
+    return list(command), os.path.basename(command[0])
 
 
 class Running(NamedTuple):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import procs
-from runner.calling import TAIL_CHARS
+from runner.calling import TAIL_BYTES, tail_text
 from runner.events import (
     ErrorInfo,
     Outcome,
@@ -32,10 +32,28 @@ from runner.events import (
     death_error,
     spawn_error,
 )
-from runner.executors import CommandWork, ExecutorSetup, Running
+from runner.executors import CommandWork, ExecutorSetup, Running, command_argv
 
 _READ_SIZE = 65536
-_TAIL_BYTES = TAIL_CHARS * 4
+
+
+class _Tail:
+    """The last TAIL_BYTES or so of a pipe's output, its size kept as it goes."""
+
+    __slots__ = ("chunks", "size")
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        while len(self.chunks) > 1 and self.size - len(self.chunks[0]) >= TAIL_BYTES:
+            self.size -= len(self.chunks.popleft())
+
+    def text(self) -> str:
+        return tail_text(b"".join(self.chunks))
 
 
 @dataclass
@@ -44,10 +62,10 @@ class _Command:
     child: procs.Child
     started: float
     name: str
-    pipes: dict[int, deque[bytes]]
+    pipes: dict[int, _Tail]
     pidfd: int | None = None
-    stdout: deque[bytes] = field(default_factory=deque)
-    stderr: deque[bytes] = field(default_factory=deque)
+    stdout: _Tail = field(default_factory=_Tail)
+    stderr: _Tail = field(default_factory=_Tail)
 
 
 class CommandExecutor:
@@ -63,8 +81,7 @@ class CommandExecutor:
             self._spawn(work)
 
     def _spawn(self, work: CommandWork) -> None:
-        shell = isinstance(work.command, str)
-        argv = ["/bin/sh", "-c", str(work.command)] if shell else list(work.command)
+        argv, name = command_argv(work.command)
         env = {**self._base_env, **work.env} if work.env else self._base_env
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -83,7 +100,6 @@ class CommandExecutor:
             # this may start the next command at once, with the numbers just freed
             self._setup.report.finished([self._unstarted(work, started, failure)])
             return
-        name = "sh" if shell else os.path.basename(argv[0])
         command = _Command(work, child, started, name, {})
         command.pipes = {out_r: command.stdout, err_r: command.stderr}
         self._commands[work.key] = command
@@ -114,10 +130,7 @@ class CommandExecutor:
                 chunk = b""
             if not chunk:
                 break
-            tail.append(chunk)
-            size = sum(len(c) for c in tail)
-            while len(tail) > 1 and size - len(tail[0]) >= _TAIL_BYTES:
-                size -= len(tail.popleft())
+            tail.add(chunk)
         del command.pipes[fd]
         self._setup.loop.remove_reader(fd)
         os.close(fd)
@@ -143,9 +156,8 @@ class CommandExecutor:
     def _exited(self, command: _Command) -> None:
         if command.work.key not in self._commands:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            # before reaping: until then the PID (and so the group's id) cannot be reused
-            os.killpg(command.child.pid, signal.SIGKILL)
+        # before reaping: until then the PID (and so the group's id) cannot be reused
+        procs.killpg(command.child.pid, signal.SIGKILL)
         code = command.child.wait()
         finished = time.time()
         if command.pidfd is not None:
@@ -165,7 +177,7 @@ class CommandExecutor:
         return Outcome(command.work.key, status, command.started, finished, command.child.pid,
                        os.getpid(), command.name, self._host,
                        exit_code=None if code == procs.LOST_STATUS else code, error=error,
-                       stdout=_text(command.stdout), stderr=_text(command.stderr))
+                       stdout=command.stdout.text(), stderr=command.stderr.text())
 
     def close(self) -> None:
         """Nothing waits in a queue here: every submitted attempt starts at once."""
@@ -179,8 +191,7 @@ class CommandExecutor:
         if command is None:
             return
         procs.send(procs.tree(command.child.pid), signum)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(command.child.pid, signum)
+        procs.killpg(command.child.pid, signum)
 
     def shutdown(self, wait: bool) -> None:
         """Every command is signalled before any is reaped, and one that cannot be reaped
@@ -202,7 +213,3 @@ def _pidfd(pid: int) -> int | None:
         return int(opener(pid))
     except OSError:
         return None
-
-
-def _text(tail: deque[bytes]) -> str:
-    return b"".join(tail)[-_TAIL_BYTES:].decode("utf-8", "replace")[-TAIL_CHARS:]

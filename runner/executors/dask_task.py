@@ -17,7 +17,6 @@ request.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import shutil
@@ -31,9 +30,9 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from runner import procs, worker
-from runner.calling import TAIL_CHARS
+from runner.calling import TAIL_BYTES, tail_text
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
-from runner.executors import CommandWork, Work
+from runner.executors import CommandWork, Work, command_argv
 from runner.worker import run_one
 
 IDLE = -1
@@ -132,9 +131,7 @@ def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
     """As `commands.py` runs a command from the runner: own session, stdin from /dev/null,
     the same exit-code mapping. Output goes to temporary files whose tails are kept, so
     memory stays flat and a leftover holding a pipe cannot hold the task."""
-    shell = isinstance(work.command, str)
-    argv = ["/bin/sh", "-c", str(work.command)] if shell else list(work.command)
-    name = "sh" if shell else os.path.basename(argv[0])
+    argv, name = command_argv(work.command)
     started = time.time()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
@@ -146,7 +143,7 @@ def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
             return amend(failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
         _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
         code = popen.wait()
-        _killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
+        procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
         stdout, stderr = _tail(out), _tail(err)
     status, error = command_status(code, popen.pid, name)
     return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
@@ -155,8 +152,8 @@ def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
 
 def _tail(file: IO[bytes]) -> str:
     size = file.seek(0, os.SEEK_END)
-    file.seek(max(0, size - TAIL_CHARS * 4))
-    return file.read().decode("utf-8", "replace")[-TAIL_CHARS:]
+    file.seek(max(0, size - TAIL_BYTES))
+    return tail_text(file.read())
 
 
 def failed(key: int, error: ErrorInfo, pid: int, ppid: int, name: str) -> Outcome:
@@ -171,13 +168,9 @@ def signal_tree(pid: int, signum: int, group: bool) -> None:
     its process tree deepest first, and a command's whole session."""
     members = procs.tree(pid)
     if group:
-        _killpg(pid, signum)
+        procs.killpg(pid, signum)
     if pid == os.getpid():  # no nanny: the worker ends itself once this call has replied
         members = members[:-1]
         threading.Timer(0.2, os.kill, (pid, signum)).start()
     procs.send(members, signum)
 
-
-def _killpg(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)

@@ -107,8 +107,7 @@ class MultiprocessingPoolExecutor:
             pool.join()
         else:
             _terminate_bounded(pool)
-            for pid in pids:
-                procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
+            procs.kill_trees(pids)
         self._slots.forget(_GENERATION)
 
 

@@ -120,11 +120,7 @@ class PoolExecutor:
             pool, self._pool = self._pool, None
         else:
             pool = None
-        for pid in pids:
-            procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
-        if pool is not None:
-            _shut_down_killed(pool)
-        self._slots.forget(generation)
+        self._kill_generation(generation, pool)
         self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
 
     def close(self) -> None:
@@ -151,12 +147,17 @@ class PoolExecutor:
         for generation, pool in pools:
             if wait and not self._signalled:
                 pool.shutdown(wait=True)
+                self._slots.forget(generation)
             else:
-                for pid in self._slots.pids(generation):
-                    procs.kill_tree(pid, procs.signal_number("SIGKILL"), grace=1.0)
-                _shut_down_killed(pool)
-            self._slots.forget(generation)
+                self._kill_generation(generation, pool)
         self._pool, self._closing, self._retiring = None, [], []
+
+    def _kill_generation(self, generation: int, pool: ProcessPoolExecutor | None) -> None:
+        """Kill a generation's workers and their trees, then let its pool go."""
+        procs.kill_trees(self._slots.pids(generation))
+        if pool is not None:
+            _shut_down_killed(pool)
+        self._slots.forget(generation)
 
 
 def _shut_down_killed(pool: ProcessPoolExecutor) -> None:

@@ -104,7 +104,8 @@ class ProcessExecutor:
             procs.send(procs.tree(child.process.pid), signum)
 
     def shutdown(self, wait: bool) -> None:
-        for child in list(self._children.values()):
-            if not wait and child.process.pid:
-                procs.kill_tree(child.process.pid, procs.signal_number("SIGKILL"), grace=1.0)
+        children = list(self._children.values())
+        if not wait:
+            procs.kill_trees(child.process.pid for child in children if child.process.pid)
+        for child in children:
             child.process.join()

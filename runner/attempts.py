@@ -88,13 +88,14 @@ class InFlight:
         self.process_per_call = process_per_call
         self.calls = self.commands = self.batches = 0
         self.waiting_calls = self.waiting_commands = 0
+        self.retrying: dict[int, Attempt] = {}
         self._batch_of: dict[int, int] = {}
         self._batch_left: dict[int, int] = {}
         self.spans: dict[int, SpanInFlight] = {}
 
     @property
     def busy(self) -> bool:
-        return bool(self.attempts or self.spans)
+        return bool(self.attempts or self.spans or self.retrying)
 
     def __len__(self) -> int:
         return self.calls + self.commands + self.waiting_calls + self.waiting_commands
@@ -158,8 +159,19 @@ class InFlight:
             del self._batch_left[batch]
             self.batches -= 1
 
-    def wait(self, task: PlannedTask, change: int) -> None:
-        """A retry waiting for its delay keeps its place."""
+    def hold(self, retry: Attempt) -> None:
+        """A retry waiting for its delay keeps its task's place."""
+        self.retrying[retry.key] = retry
+        self._count_waiting(retry.task, +1)
+
+    def release(self, key: int) -> Attempt | None:
+        """The retry under `key`, its place given back; None if it was released already."""
+        retry = self.retrying.pop(key, None)
+        if retry is not None:
+            self._count_waiting(retry.task, -1)
+        return retry
+
+    def _count_waiting(self, task: PlannedTask, change: int) -> None:
         if task.call is None:
             self.waiting_commands += change
         else:

@@ -89,7 +89,6 @@ class Engine:
             backlog=job.backlog, sync=sync, process_per_call=job.executor == "process")
         sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
             job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
-        self._retrying: dict[int, Attempt] = {}
         self._failures = 0
         self._stopping: str | None = None
         self._signals = SignalCatcher(self.loop.wake)
@@ -137,7 +136,7 @@ class Engine:
             self._signals.restore()
 
     def _busy(self) -> bool:
-        return bool(self._in_flight.busy or self._retrying or self._admission.pending)
+        return bool(self._in_flight.busy or self._admission.pending)
 
     # -- what executors report (Report protocol) --------------------------------
 
@@ -269,12 +268,10 @@ class Engine:
     def _schedule_retry(self, failed: Attempt, delay: float) -> None:
         """The next attempt holds its task's place while it waits for its delay."""
         attempt = Attempt(self._admission.new_key(), failed.task, failed.number + 1, failed.seq)
-        self._retrying[attempt.key] = attempt
-        self._in_flight.wait(attempt.task, +1)
+        self._in_flight.hold(attempt)
 
         def retry() -> None:
-            if self._retrying.pop(attempt.key, None) is not None:
-                self._in_flight.wait(attempt.task, -1)
+            if self._in_flight.release(attempt.key) is not None:
                 self._admission.submit(attempt)
 
         self.loop.call_later(delay, retry)
@@ -362,9 +359,8 @@ class Engine:
         self.record.cancelled_unjournaled(max(self.total - self._admission.admitted, 0))
         self._admission.plan_done = True
         now = time.time()
-        for placeholder in list(self._retrying.values()):
-            del self._retrying[placeholder.key]
-            self._in_flight.wait(placeholder.task, -1)
+        for placeholder in list(self._in_flight.retrying.values()):
+            self._in_flight.release(placeholder.key)
             self._final(placeholder, verdicts.synthetic(placeholder, TaskStatus.CANCELLED, now))
 
     def _cancel_requeued(self) -> None:

@@ -72,12 +72,20 @@ class MultiprocessingPoolExecutor:
         self._slots.close()
 
     def running(self) -> list[Running]:
-        """Attempts running now; notices workers that died with an attempt in hand."""
+        """Attempts running now; notices workers that died with an attempt in hand.
+
+        A dead worker's row is read again once it is known dead: between the first read
+        and that check, a live worker may have finished its attempt, run a few more and
+        died in the last, and the first read would blame the wrong one (and leave the
+        one it died in waiting for a result that never comes)."""
         seen = self._slots.running(_GENERATION)
-        dead = [r for r in seen if ended(_GENERATION, r.pid)]
+        dead_pids = {r.pid for r in seen if ended(_GENERATION, r.pid)}
+        if not dead_pids:
+            return seen
+        dead = [r for r in self._slots.running(_GENERATION) if r.pid in dead_pids]
         if dead:
             self._lost([r.key for r in dead], [r.pid for r in dead])
-        return [r for r in seen if r not in dead]
+        return [r for r in seen if r.pid not in dead_pids]
 
     def _lost(self, keys: list[int], pids: list[int]) -> None:
         culprits, orphans = [], []

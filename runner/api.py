@@ -68,14 +68,17 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def default_journal(job: Job, started: float) -> Path:
+def default_journal(job: Job, started: float, run_id: str) -> Path:
+    """`.runner/runs/<job>-<UTC time>-<run id>.jsonl`, or the job file's `journal:`
+    template: the run id makes each run's journal its own, however many start at once."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     if job.journal:
         from runner.template import compile_value
 
-        return Path(compile_value(job.journal)({"job": job.job_name, "started": stamp}))
+        return Path(compile_value(job.journal)({"job": job.job_name, "started": stamp,
+                                                "run": run_id}))
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in job.job_name)
-    return Path(".runner") / "runs" / f"{safe}-{stamp}.jsonl"
+    return Path(".runner") / "runs" / f"{safe}-{stamp}-{run_id}.jsonl"
 
 
 def run(
@@ -103,7 +106,7 @@ def run(
     plan = Plan(job)
     run_id = uuid.uuid4().hex[:12]
     workers = job.workers or default_workers()
-    journal_path = _journal_path(job, journal, resume, write_journal)
+    journal_path = _journal_path(job, run_id, journal, resume, write_journal)
     sinks: list[Sink] = []
     collector = _Collector() if collect else None
     try:
@@ -140,15 +143,15 @@ def run(
                      finished.interrupted_by, collector.tasks if collector else [])
 
 
-def _journal_path(job: Job, journal: Path | str | None, resume: Path | str | None,
-                  write_journal: bool) -> Path | None:
+def _journal_path(job: Job, run_id: str, journal: Path | str | None,
+                  resume: Path | str | None, write_journal: bool) -> Path | None:
     """The journal to write, None for none. `--resume J` writes J; a `--journal` naming
     another file is a contradiction, not a preference, so it is refused rather than
     silently overruled."""
     if resume is None:
         if not write_journal:
             return None
-        return Path(journal) if journal else default_journal(job, time.time())
+        return Path(journal) if journal else default_journal(job, time.time(), run_id)
     from runner import resume as resuming
 
     target = Path(resume)
@@ -167,7 +170,9 @@ def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, f
     Returns the number of tasks still to run and the ids to skip."""
     from runner import resume as resuming
 
-    resumption = resuming.prepare(journal.path, plan, force=force, grace=job.shutdown.grace)
+    with journal.reading() as stream:
+        resumption = resuming.prepare(journal.path, stream, plan, force=force,
+                                      grace=job.shutdown.grace)
     journal.resumes = resumption.resumes
     for line in resumption.notices(journal.path):
         print(line, file=sys.stderr, flush=True)

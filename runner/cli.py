@@ -80,7 +80,9 @@ def run(
         "--set", metavar="KEY=VALUE",
         help="Override a field, e.g. --set shutdown.grace=5s.")] = None,
     journal: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        help="Where to write the journal.")] = None,
+        help="Where to write the journal; by default .runner/runs/<job>-<UTC time>-<run "
+        "id>.jsonl, one per run. A journal that holds runs already gets this one appended. "
+        "It must be a regular file (not a link, FIFO or device).")] = None,
     resume: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         metavar="JOURNAL", help="Run only the tasks JOURNAL does not record ok, appending "
         "to it; any process the earlier run left is killed first. At-least-once: a task "

@@ -70,6 +70,12 @@ class JournalError(RunnerError):
     exit_code = ExitCode.RUNNER_FAILED
 
 
+class NotAJournal(RunnerError):
+    """A journal path that is not a regular file, or a file that holds no journal."""
+
+    exit_code = ExitCode.USAGE
+
+
 class ResumeError(RunnerError):
     """`--resume` was asked for something the journal cannot support."""
 

@@ -5,13 +5,15 @@ Flow: engine -> events -> **journal** (and later: report, --resume).
 Lines are buffered only for the burst of events one loop iteration
 produces, then written with a single `write` on an `O_APPEND` descriptor, so a
 reader never sees half an event except at the very end of a file whose writer
-was killed mid-write (`--resume` trims such a torn line). A sidecar lock file
-(`<journal>.lock`, holding the writer's PID) makes a second run on the same
-journal fail fast instead of interleaving. It is a POSIX record lock, which a
-forked worker does not inherit: when the runner dies the lock goes with it, so
-`--resume` can start at once and kill the survivors itself. A write that fails
-(disk full, file too large) raises `JournalError`: the run stops rather than
-claim success with records missing.
+was killed mid-write (`--resume` trims such a torn line). The journal itself is
+locked while a run writes it, so a second run on the same journal fails fast
+instead of interleaving, and no other file is made next to it. It is a POSIX
+record lock, which a forked worker does not inherit: when the runner dies the
+lock goes with it, so `--resume` can start at once and kill the survivors
+itself. Closing any descriptor of a file drops this process's POSIX locks on
+it, so the runner reads its journal back only through `Journal.reading`. A
+write that fails (disk full, file too large) raises `JournalError`: the run
+stops rather than claim success with records missing.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from runner import records
+from runner import journal_file, records
 from runner.errors import JournalError
 from runner.events import JobFinished, JobStarted, SpanFinished, TaskFinished, TaskStarted
 
@@ -43,14 +45,16 @@ class Journal:
         self.fsync = fsync
         self.resumes: str | None = None
         """The run this one continues (`--resume`), set before the run starts."""
-        self._lock = _JournalLock(path)
         self._pending: list[str] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            self._lock.release()
-            raise JournalError(f"cannot open the journal {path}: {exc.strerror}") from None
+        if _file_id(path) in _HELD:  # checked before opening: see _HELD
+            raise _in_use(path, str(os.getpid()))
+        self._fd = journal_file.open_appending(path)
+        self._id = _lock(path, self._fd)
+
+    def reading(self) -> BinaryIO:
+        """The journal for reading (and trimming) through the locked descriptor, which
+        stays open when the stream is closed, and so does the lock."""
+        return open(self._fd, "rb+", closefd=False)
 
     def job_started(self, event: JobStarted) -> None:
         self._line({"event": "job_started", "ts": iso(event.ts), "job": event.job,
@@ -97,8 +101,8 @@ class Journal:
     def close(self) -> None:
         with contextlib.suppress(JournalError):
             self.flush()
-        os.close(self._fd)
-        self._lock.release()
+        _HELD.discard(self._id)
+        os.close(self._fd)  # which releases the lock
 
 
 def started_line(event: TaskStarted) -> str:
@@ -176,41 +180,44 @@ def job_finished_line(event: JobFinished) -> str:
                          "interrupted_by": event.interrupted_by}) + "\n"
 
 
-class _JournalLock:
-    """An exclusive lock on `<journal>.lock`, which names the PID holding it."""
+def _lock(journal: Path, fd: int) -> tuple[int, int]:
+    """Lock the open journal for this run; its (device, inode), now in _HELD."""
+    if not _try_lock(fd):
+        holder = _lock_holder(fd)
+        os.close(fd)  # this process holds no lock on it: closing releases nobody's
+        raise _in_use(journal, holder)
+    found = os.fstat(fd)
+    _HELD.add((found.st_dev, found.st_ino))
+    return found.st_dev, found.st_ino
 
-    def __init__(self, journal: Path) -> None:
-        self.path = journal.with_name(journal.name + ".lock")
-        journal.parent.mkdir(parents=True, exist_ok=True)
-        if _file_id(self.path) in _HELD:  # checked before opening: see _HELD
-            raise _in_use(journal, str(os.getpid()))
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(self._fd):
-            holder = os.read(self._fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(self._fd)
-            raise _in_use(journal, holder)
-        stat = os.fstat(self._fd)
-        self._id = (stat.st_dev, stat.st_ino)
-        _HELD.add(self._id)
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"{os.getpid()}\n".encode())
 
-    def release(self) -> None:
-        _HELD.discard(self._id)
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
-            os.close(self._fd)
+def _lock_holder(fd: int) -> str:
+    """The PID holding a POSIX lock on the file, as Linux lists it in /proc/locks
+    (`1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 EOF`); "unknown" elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return "unknown"
+    found = os.fstat(fd)
+    key = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
+    try:
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                if key in fields and "->" not in fields:  # "->" marks a waiter
+                    return fields[fields.index(key) - 1]
+    except OSError:
+        pass
+    return "unknown"
 
 
 _HELD: set[tuple[int, int]] = set()
-"""(device, inode) of the lock files this process holds. A POSIX lock never refuses the
+"""(device, inode) of the journals this process holds locked. A POSIX lock never refuses the
 process that holds it, and closing any descriptor of the file releases it, so a second
 run in the same process is refused here, before it opens the file at all."""
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
     try:
-        stat = os.stat(path)
+        stat = os.lstat(path)
     except OSError:
         return None
     return stat.st_dev, stat.st_ino

@@ -20,8 +20,8 @@ import json
 from html import escape
 from typing import Any
 
-from runner.report import STATUSES, Attempt, Digest
-from runner.report_text import Section, seconds, sections
+from runner.report_read import STATUSES, Attempt, Digest
+from runner.report_text import Section, finished_tasks, seconds, sections
 
 # Past this many worker processes in a run (commands each have their own, and so do recycled
 # workers) lanes hold several processes whose lifetimes do not overlap, so the page stays short.
@@ -40,8 +40,8 @@ def render(summary: dict[str, Any], digest: Digest) -> str:
     jobs = sorted({str(run["job"]) for run in summary["runs"] if run["job"]}) or ["?"]
     body = "\n".join([
         f"<h1>{escape(', '.join(jobs))}: runner report</h1>",
-        f'<p class="sub">{escape(summary["journal"])}: {len(summary["runs"])} run(s), '
-        f'{summary["attempts"]} attempt(s)</p>',
+        f'<p class="sub">{escape(summary["journal"])}: {summary["tasks"]} task(s), '
+        f'{len(summary["runs"])} run(s), {summary["attempts"]} attempt(s)</p>',
         _cards(summary), _legend(), *_runs(summary), _truncation(summary),
         *(_table(table) for table in sections(summary) if table.rows),
     ])
@@ -115,6 +115,7 @@ def _runs(summary: dict[str, Any]) -> list[str]:
         ending = f"exit {run['exit_code']}" if run["finished"] else "no job_finished: unfinished"
         facts = [f"{run['executor'] or '?'}, mode {run['mode'] or '?'}, "
                  f"{run['workers'] or '?'} workers", f"started {run['started'][:19]} UTC",
+                 finished_tasks(run),
                  f"wall {seconds(run['wall'])}", f"task time {seconds(run['task_time'])}",
                  f"speedup {run['speedup'] or 0:.2f}×",
                  f"at most {run['max_concurrent']} attempt(s) at once",

@@ -42,7 +42,8 @@ def sections(summary: dict[str, Any]) -> list[Section]:
     """The report's tables, shared by the plain, rich and HTML renderings."""
     numbered = list(enumerate(summary["runs"], 1))
     runs = [[str(i), str(r["run"] or "?"), str(r["job"] or "?"), str(r["executor"] or "?"),
-             str(r["mode"] or "?"), str(r["workers"] or "?"), str(r["retries"]),
+             str(r["mode"] or "?"), str(r["workers"] or "?"), str(sum(r["counts"].values())),
+             str(r["counts"]["ok"]), str(r["retries"]),
              str(r["exit_code"]) if r["finished"] else "unfinished"] for i, r in numbered]
     speed = [[str(i), seconds(r["wall"]), seconds(r["task_time"]), f"{r['speedup'] or 0:.2f}x",
               str(r["max_concurrent"]), seconds(r["overlap_seconds"])] for i, r in numbered]
@@ -53,11 +54,11 @@ def sections(summary: dict[str, Any]) -> list[Section]:
     slowest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
                 str(s["pid"]), s["host"]] for s in summary["slowest"]]
     return [
-        Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "retries", "exit"],
-                runs, "rllllrrl"),
+        Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "tasks", "ok",
+                         "retries", "exit"], runs, "rllllrrrrl"),
         Section("Wall time vs the sum of task durations", ["#", "wall", "task time", "speedup",
                 "max parallel", "2+ at once"], speed, "rrrrrr"),
-        Section("Tasks by final status", ["status", "tasks"], counts, "lr"),
+        Section(_counts_title(len(numbered)), ["status", "tasks"], counts, "lr"),
         Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
                 ["#", "task", "attempt", "status", "error", "message"], failures, "rlrlll"),
         Section("Slowest attempts", ["#", "task", "attempt", "status", "duration", "pid", "host"],
@@ -65,6 +66,17 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
                 _worker_rows(summary), "rrllrrr"),
     ]
+
+
+def _counts_title(runs: int) -> str:
+    if runs < 2:
+        return "Tasks by final status"
+    return f"Tasks by latest status (each task once, across {runs} runs)"
+
+
+def finished_tasks(run: dict[str, Any]) -> str:
+    """What one run recorded: the tasks it ended, and how many of them ended ok."""
+    return f"{sum(run['counts'].values())} task(s) ended here, {run['counts']['ok']} ok"
 
 
 def _worker_rows(summary: dict[str, Any]) -> list[list[str]]:

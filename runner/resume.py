@@ -3,17 +3,18 @@
 Flow: journal -> **resume** (ok ids, spec hashes, survivors) -> api.run -> engine (skip).
 
 `api.run` takes the journal's lock first (so nobody appends while this reads),
-then `prepare` does, in order:
+then `prepare` does, in order, through the locked descriptor:
 
-1. trim a torn last line: a runner SIGKILLed in the middle of a `write` leaves
-   a line without its newline, and appending after it would glue two events;
-2. read the journal line by line, keeping only the ids whose latest final
+1. read the journal's whole lines, keeping only the ids whose latest final
    record is `ok` (with their spec hash), the ids of the runs it records and
    the processes they started here (PID and create time): memory grows with
-   the ok tasks, not with the size of the file;
-3. compare with the plan: a task recorded ok whose spec hash changed is
+   the ok tasks, not with the size of the file. A file that records no run is
+   not a journal and is refused before anything changes it;
+2. compare with the plan: a task recorded ok whose spec hash changed is
    refused (its recorded result may not be what the job now asks for) unless
    `force`; everything not recorded ok is counted as still to run;
+3. trim a torn last line: a runner SIGKILLed in the middle of a `write` leaves
+   a line without its newline, and appending after it would glue two events;
 4. kill every survivor of the earlier runs: a recorded process still alive
    with the same create time (so a recycled PID is never hit), and every
    process still carrying an earlier run's marker, each with its whole tree.
@@ -31,7 +32,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from runner.errors import ResumeError, RunnerError
 from runner.plan import PlannedTask
@@ -99,62 +100,63 @@ class Resumption:
 
 
 def require(journal: Path) -> None:
-    """Refuse to resume from a journal that is not there, before anything creates it."""
-    if not journal.is_file():
+    """Refuse to resume from a journal that is not there, before anything creates it.
+    What is there is checked when it is opened (see runner.journal_file)."""
+    if not os.path.lexists(journal):
         raise ResumeError(f"cannot resume from {journal}: no such journal; run the job "
                           "without --resume to start one")
 
 
-def prepare(journal: Path, plan: Iterable[PlannedTask], *, force: bool,
+def prepare(journal: Path, stream: BinaryIO, plan: Iterable[PlannedTask], *, force: bool,
             grace: float) -> Resumption:
-    """Steps 1 to 4 of the module docstring; the caller holds the journal's lock."""
-    dropped = trim_torn_tail(journal)
-    recorded = read(journal)
+    """Steps 1 to 4 of the module docstring on `stream`, the journal at `journal` opened
+    for reading and writing; the caller holds its lock."""
+    stream.seek(0)
+    recorded = read(stream, journal)
     if not recorded.runs:
         raise ResumeError(f"cannot resume from {journal}: it records no run (no job_started "
-                          "event); run the job without --resume")
+                          "event), so it is not a journal; run the job without --resume")
     remaining = _check_plan(journal, plan, recorded.ok, force)
+    dropped = trim_torn_tail(stream)
     killed = kill_survivors(recorded, grace)
     return Resumption(frozenset(recorded.ok), remaining, recorded.runs[-1], dropped, killed)
 
 
-def trim_torn_tail(journal: Path) -> int:
+def trim_torn_tail(file: BinaryIO) -> int:
     """Cut the file after its last newline; return how many bytes that dropped.
 
     Reads backwards in chunks, so the cost is the torn line's size, not the file's."""
-    with journal.open("rb+") as file:
-        size = file.seek(0, os.SEEK_END)
-        end = keep = size
-        while end > 0:
-            start = max(0, end - TAIL_CHUNK)
-            file.seek(start)
-            newline = file.read(end - start).rfind(b"\n")
-            if newline >= 0:
-                keep = start + newline + 1
-                break
-            end = keep = start
-        if keep < size:
-            file.truncate(keep)
-            os.fsync(file.fileno())
+    size = file.seek(0, os.SEEK_END)
+    end = keep = size
+    while end > 0:
+        start = max(0, end - TAIL_CHUNK)
+        file.seek(start)
+        newline = file.read(end - start).rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = keep = start
+    if keep < size:
+        file.truncate(keep)
+        os.fsync(file.fileno())
     return size - keep
 
 
-def read(journal: Path) -> Recorded:
-    """Stream the journal; a line that is not JSON (other than a torn last one, which
-    `trim_torn_tail` removed) means someone else wrote the file: refuse it."""
+def read(lines: BinaryIO, journal: Path) -> Recorded:
+    """Stream the journal's whole lines (a torn last one is left to `trim_torn_tail`); a
+    line that is not JSON means someone else wrote the file: refuse it."""
     recorded = Recorded()
     host = socket.gethostname()
-    with journal.open("rb") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                raise ResumeError(f"{journal}:{number}: not a JSON line; this file was not "
-                                  "written whole by runner and cannot be resumed") from None
-            if isinstance(event, dict):
-                recorded.add(event, host)
+    for number, line in enumerate(lines, 1):
+        if not line.endswith(b"\n") or not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            raise ResumeError(f"{journal}:{number}: not a JSON line; this file was not "
+                              "written whole by runner and cannot be resumed") from None
+        if isinstance(event, dict):
+            recorded.add(event, host)
     return recorded
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from runner.template import names_in
 
 BUILTIN_TEMPLATE_NAMES = frozenset({"index", "job"})
-JOURNAL_TEMPLATE_NAMES = frozenset({"job", "started"})
+JOURNAL_TEMPLATE_NAMES = frozenset({"job", "started", "run"})
 _TEMPLATED_TASK_FIELDS = ("name", "args", "kwargs", "command", "env", "cwd")
 
 Problem = tuple[tuple[str | int, ...], str]

@@ -4,11 +4,15 @@ fixture (through `job_runner`) proves nothing outlives a test."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -168,3 +172,166 @@ tasks:
         created = seen[task]["pid_created"]
         assert isinstance(created, float)
         assert started["pid_created"] <= created, "the runner is created before its tasks"
+
+
+
+QUICK_JOB = """
+version: 1
+name: quick
+tasks:
+  - {name: "t{{ i }}", command: "exit {{ i }}", foreach: {i: [0, 1]}}
+"""
+OK_JOB = QUICK_JOB.replace("[0, 1]", "[0]")
+
+
+def _start(job_runner: JobRunner, *args: str) -> subprocess.Popen[str]:
+    """`runner run` with exactly these arguments (no --journal added), in the test's folder."""
+    return subprocess.Popen([RUNNER, "run", *args], cwd=job_runner.folder, env=job_runner.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _refused(job_runner: JobRunner, code: int, *args: str) -> str:
+    """The runner ends (bounded) with `code` and one line on stderr, never a traceback."""
+    process = _start(job_runner, *args)
+    _, err = finish(process, 30)
+    assert process.returncode == code, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def _succeeds(process: subprocess.Popen[str]) -> None:
+    _, err = finish(process)
+    assert process.returncode == 0 and "Traceback" not in err, err
+
+
+def test_runs_of_one_job_get_a_journal_each_even_all_at_once(job_runner: JobRunner) -> None:
+    """Two in a row within a second, then four started together: six journals, each named
+    `<job>-<UTC time>-<run id>.jsonl` and holding its own run alone."""
+    job = job_runner.write(OK_JOB)
+    for _ in range(2):
+        _succeeds(_start(job_runner, str(job), "--quiet"))
+    together = [_start(job_runner, str(job), "--quiet") for _ in range(4)]
+    for process in together:
+        _succeeds(process)
+    journals = sorted((job_runner.folder / ".runner" / "runs").iterdir())
+    assert len(journals) == 6, journals
+    for journal in journals:
+        (started,) = [e for e in read_journal(journal) if e["event"] == "job_started"]
+        assert re.fullmatch(rf"quick-\d{{8}}T\d{{6}}Z-{started['run']}\.jsonl", journal.name)
+
+
+def test_a_journal_given_twice_holds_two_runs_told_apart_by_run_id(
+        job_runner: JobRunner) -> None:
+    """A fresh run appends to an explicit --journal; the report and --resume see both."""
+    job = job_runner.write(QUICK_JOB)
+    journal = job_runner.folder / "shared.jsonl"
+    for _ in range(2):
+        assert job_runner.run(job, journal=journal).returncode == 1
+    ids = [e["run"] for e in read_journal(journal) if e["event"] == "job_started"]
+    assert len(set(ids)) == 2
+    report = subprocess.run([RUNNER, "report", str(journal), "--json"], capture_output=True,
+                            text=True, timeout=60, env=job_runner.env())
+    summary = json.loads(report.stdout)
+    assert [r["run"] for r in summary["runs"]] == ids
+    assert (summary["tasks"], summary["counts"]["ok"], summary["counts"]["failed"]) == (2, 1, 1)
+    resumed = job_runner.run(job, "--resume", str(journal), journal=journal)
+    assert f"resuming run {ids[1]} from {journal}: 1 task(s) recorded ok, 1 to run" \
+        in resumed.stderr
+    assert resumed.events("job_started")[-1]["resumes"] == ids[1]
+
+
+def test_symlinks_at_the_journal_and_its_lock_are_never_followed(job_runner: JobRunner) -> None:
+    job = job_runner.write(OK_JOB)
+    folder = job_runner.folder
+    for name in ("target", "lock-target"):
+        (folder / name).write_text(f"{name} stays as it is\n")
+    (folder / "link.jsonl").symlink_to(folder / "target")
+    (folder / "dangling.jsonl").symlink_to(folder / "nowhere")
+    for link in ("link.jsonl", "dangling.jsonl"):
+        for option in ("--journal", "--resume"):
+            err = _refused(job_runner, 2, str(job), option, str(folder / link))
+            assert f"{folder / link} is a symbolic link" in err
+    (folder / "j.jsonl.lock").symlink_to(folder / "lock-target")
+    _succeeds(_start(job_runner, str(job), "--journal", str(folder / "j.jsonl")))
+    for name in ("target", "lock-target"):
+        assert (folder / name).read_text() == f"{name} stays as it is\n"
+    assert not (folder / "nowhere").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "/dev/null"])
+def test_a_journal_that_is_not_a_regular_file_is_refused_without_waiting(
+        job_runner: JobRunner, kind: str) -> None:
+    """A FIFO with no reader would block `open` for ever; /dev/null would get a
+    /dev/null.lock beside it. Both `--journal` and `--resume` refuse (exit 2) at once."""
+    job = job_runner.write(OK_JOB)
+    path = Path(kind) if kind.startswith("/") else job_runner.folder / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    had_lock = Path("/dev/null.lock").exists()
+    for option in ("--journal", "--resume"):
+        err = _refused(job_runner, 2, str(job), option, str(path))
+        assert f"the journal {path} is a" in err and "must be a regular file" in err
+    assert Path("/dev/null.lock").exists() == had_lock
+    assert not any(e for e in read_journal(job_runner.folder / "journal.jsonl"))
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mounts a 64 KiB tmpfs with the given options; skipped where mounting is not allowed
+    (not root, or a container without CAP_SYS_ADMIN)."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        point = tmp_path / f"mount{len(mounted)}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=64k,{options}", "tmpfs",
+                               str(point)], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): the test needs "
+                        "root with CAP_SYS_ADMIN")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, timeout=30)
+
+
+def test_an_unwritable_folder_is_exit_3_in_one_line(job_runner: JobRunner,
+                                                     tmpfs: Callable[[str], Path]) -> None:
+    """Root ignores mode bits, so a read-only file system stands in for a folder the
+    user cannot write."""
+    job = job_runner.write(OK_JOB)
+    folder = tmpfs("ro")
+    err = _refused(job_runner, 3, str(job), "--journal", str(folder / "j.jsonl"))
+    assert f"cannot create the journal {folder / 'j.jsonl'}: Read-only file system" in err
+    err = _refused(job_runner, 3, str(job), "--journal", str(folder / "runs" / "j.jsonl"))
+    assert f"cannot create the folder {folder / 'runs'} for the journal" in err
+    assert "Read-only file system" in err
+
+
+def test_a_journal_where_no_file_can_be_made_is_exit_3(job_runner: JobRunner) -> None:
+    """/proc/1 is a folder that exists and takes no new files: the environment refuses,
+    as a read-only folder does; the path itself names no wrong kind of file."""
+    job = job_runner.write(OK_JOB)
+    err = _refused(job_runner, 3, str(job), "--journal", "/proc/1/nope.jsonl")
+    assert "cannot create the journal /proc/1/nope.jsonl: " in err
+
+
+def test_a_full_disk_at_start_is_exit_3_in_one_line_before_any_task(
+        job_runner: JobRunner, tmpfs: Callable[[str], Path]) -> None:
+    job = job_runner.write(OK_JOB.replace('"exit {{ i }}"', '"touch ran-{{ i }}"'))
+    folder = tmpfs("mode=0755")
+    filler = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with contextlib.suppress(OSError):  # ENOSPC: the disk is full
+            while os.write(filler, b"x" * 4096):
+                pass
+    finally:
+        os.close(filler)
+    journal = folder / "j.jsonl"
+    err = _refused(job_runner, 3, str(job), "--journal", str(journal))
+    assert f"cannot write the journal {journal}: No space left on device" in err
+    assert not (job_runner.folder / "ran-0").exists(), "a task ran with no journal to record it"

@@ -54,3 +54,17 @@ class JournalWriter:
     def write(self, tail: bytes = b"") -> Path:
         self.path.write_bytes("".join(self.lines).encode() + tail)
         return self.path
+
+
+def resumed_five(journal: JournalWriter) -> Path:
+    """A 5-task job (2 ok, 2 failed, 1 timeout) resumed once: the 3 that were not ok run
+    again (1 ok, 2 timeout). 5 tasks, 8 attempts: 3 ok and 2 timeout by latest attempt."""
+    journal.job_started(0, run="first")
+    for name, status in [("a", "ok"), ("b", "ok"), ("c", "failed"), ("d", "failed"),
+                         ("e", "timeout")]:
+        journal.attempt(name, 0, 1, pid=11, status=status)
+    journal.job_finished(2, exit_code=1)
+    journal.job_started(10, run="second")
+    for name, status in [("c", "ok"), ("d", "timeout"), ("e", "timeout")]:
+        journal.attempt(name, 10, 11, pid=12, status=status)
+    return journal.job_finished(12, exit_code=1, counts={"ok": 1, "timeout": 2}).write()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,10 +58,27 @@ def test_sync_attempts_do_not_overlap_and_async_ones_do(
     assert (tmp_path / "page.html").stat().st_size > 0
 
 
+def _not_a_journal(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.jsonl"
+    if kind == "random":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "text":
+        path.write_text("version: 1\ntasks: []\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)  # no writer ever comes: opening it for reading must not wait for one
+    return path
+
+
 @pytest.mark.timeout(60)
-def test_a_missing_journal_is_exit_code_3_without_traceback(
-        tmp_path: Path, processes: Processes) -> None:
-    result = processes.run([RUNNER, "report", "nowhere.jsonl"], timeout=30, cwd=tmp_path)
-    assert result.returncode == 3
-    assert "cannot read the journal nowhere.jsonl: No such file or directory" in result.stderr
+@pytest.mark.parametrize("kind", ["missing", "random", "text", "empty", "directory", "fifo"])
+def test_a_file_that_is_not_a_journal_is_exit_code_2_in_one_line(
+        tmp_path: Path, processes: Processes, kind: str) -> None:
+    path = _not_a_journal(tmp_path, kind)
+    result = processes.run([RUNNER, "report", str(path)], timeout=30, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and str(path) in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from runner.errors import RunnerError
-from runner.report import read_journal, report_command, summarise
+from runner.report import report_command, summarise
 from runner.report_html import MAX_LANES, render
+from runner.report_read import read_journal
 from tests.conftest import RUNNER
 from tests.report.conftest import Processes
-from tests.report.report_journals import JournalWriter
+from tests.report.report_journals import JournalWriter, resumed_five
 
 NASTY = "<script>alert(1)</script>"
 
@@ -41,13 +42,37 @@ def page_data(page: str) -> dict[str, Any]:
 def test_the_table(journal: JournalWriter, capsys: pytest.CaptureFixture[str]) -> None:
     assert report_command(two_runs(journal), html=None, as_json=False) == 0
     out = capsys.readouterr().out
-    for title in ["Runs", "Wall time vs the sum of task durations", "Tasks by final status",
+    for title in ["Runs", "Wall time vs the sum of task durations",
+                  "Tasks by latest status (each task once, across 2 runs)",
                   "Failures (first 1 of 1)", "Slowest attempts", "Workers"]:
         assert f"\n{title}\n" in f"\n{out}"
-    assert re.search(r"1\s+first\s+demo\s+pool\s+sync\s+3\s+0\s+1\n", out)
+    assert re.search(r"1\s+first\s+demo\s+pool\s+sync\s+3\s+2\s+1\s+0\s+1\n", out)
+    assert re.search(r"2\s+second\s+demo\s+pool\s+async\s+3\s+1\s+1\s+1\s+0\n", out)
     assert re.search(r"2\s+3\.00s\s+2\.00s\s+0\.67x\s+1\s+0\.00s\n", out)
     assert re.search(r"b\s+1\s+failed\s+KeyError\s+'k'", out)
-    assert re.search(r"ok\s+2\n\s+failed\s+1\n", out)
+    assert re.search(r"ok\s+2\n\s+failed\s+0\n", out) and re.search(r"total\s+2\n", out)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_resumed_job_counts_each_task_once_in_every_format(
+        journal: JournalWriter, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        as_json: bool) -> None:
+    page = tmp_path / "page.html"
+    assert report_command(resumed_five(journal), html=page, as_json=as_json) == 0
+    out = capsys.readouterr().out
+    if as_json:
+        summary = json.loads(out)
+        assert (summary["tasks"], summary["counts"]["ok"], summary["counts"]["timeout"],
+                summary["counts"]["failed"]) == (5, 3, 2, 0)
+    else:
+        assert re.search(r"ok\s+3\n\s+failed\s+0\n\s+timeout\s+2\n", out), out
+        assert re.search(r"total\s+5\n", out) and "total  8" not in out
+        assert re.search(r"1\s+first\s+demo\s+pool\s+async\s+3\s+5\s+2\s+0\s+1\n", out)
+        assert re.search(r"2\s+second\s+demo\s+pool\s+async\s+3\s+3\s+1\s+0\s+1\n", out)
+    html = page.read_text()
+    assert ": 5 task(s), 2 run(s), 8 attempt(s)</p>" in html
+    assert '<div class="card"><b>5</b><span>tasks</span></div>' in html
+    assert "5 task(s) ended here, 2 ok" in html and "3 task(s) ended here, 1 ok" in html
 
 
 def test_json_is_one_object(journal: JournalWriter, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,17 +10,10 @@ from typing import Any
 
 import pytest
 
-from runner.errors import JournalError
-from runner.report import (
-    LINE_LIMIT,
-    STATUSES,
-    WORKER_CAP,
-    Attempt,
-    concurrency,
-    read_journal,
-    summarise,
-)
-from tests.report.report_journals import JournalWriter
+from runner.errors import NotAJournal
+from runner.report import concurrency, summarise
+from runner.report_read import LINE_LIMIT, STATUSES, WORKER_CAP, Attempt, read_journal
+from tests.report.report_journals import JournalWriter, resumed_five
 
 
 def summary_of(path: Path) -> dict[str, Any]:
@@ -67,6 +60,29 @@ def test_appended_runs_are_reported_one_by_one(journal: JournalWriter) -> None:
     assert second["worker_usage"][0]["attempts"] == 1  # the same pid, counted per run
     assert second["started"].startswith("2027-01-15T08:01:40")
     assert summary_of(path)["counts"]["ok"] == 2
+
+
+def test_a_resumed_run_counts_each_task_once_by_its_latest_attempt(
+        journal: JournalWriter) -> None:
+    summary = summary_of(resumed_five(journal))
+    assert (summary["tasks"], summary["attempts"]) == (5, 8)
+    assert summary["counts"] == {**dict.fromkeys(STATUSES, 0), "ok": 3, "timeout": 2}
+    first, second = summary["runs"]
+    assert (first["run"], first["counts"]["ok"], first["counts"]["failed"]) == ("first", 2, 2)
+    assert (second["run"], second["counts"]["ok"], second["counts"]["timeout"]) == (
+        "second", 1, 2)
+
+
+def test_tasks_a_resumed_run_never_handed_out_are_counted_once(
+        journal: JournalWriter) -> None:
+    """Only job_finished counts them, without ids: the last run's are what is left."""
+    journal.job_started(0, run="first").attempt("a", 0, 1, pid=11, status="failed")
+    journal.job_finished(1, exit_code=130, counts={"failed": 1, "cancelled": 3})
+    journal.job_started(10, run="second").attempt("a", 10, 11, pid=12)
+    path = journal.job_finished(11, exit_code=130, counts={"ok": 1, "cancelled": 3}).write()
+    summary = summary_of(path)
+    assert (summary["tasks"], summary["counts"]["ok"], summary["counts"]["cancelled"]) == (
+        4, 1, 3)
 
 
 def test_retries_count_attempts_not_tasks(journal: JournalWriter) -> None:
@@ -173,7 +189,7 @@ def test_workers_past_the_cap_are_pooled(journal: JournalWriter) -> None:
 
 
 @pytest.mark.parametrize("content, message", [
-    (None, "cannot read the journal"),
+    (None, "does not exist"),
     (b"", "it is empty"),
     (b'{"event": "job_sta', "but for a torn line of 18 bytes"),
     (b"hello\nworld\n", "none of its 2 line(s) is a journal event"),
@@ -182,9 +198,9 @@ def test_unusable_journals(tmp_path: Path, content: bytes | None, message: str) 
     path = tmp_path / "journal.jsonl"
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(JournalError, match=re.escape(message)):
+    with pytest.raises(NotAJournal, match=re.escape(message)):
         read_journal(path)
-    with pytest.raises(JournalError, match="Is a directory"):
+    with pytest.raises(NotAJournal, match="is a directory; a journal must be a regular file"):
         read_journal(tmp_path)
 
 

@@ -171,7 +171,7 @@ def test_unknown_template_variables_in_a_task(problems: Callable[..., list[str]]
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("version: 1\njournal: 'runs/{{ index }}.jsonl'\n" + HEAD[11:] + "  - {name: a, call: m:f}\n",
-     f"2:10: journal: {unknown('index', 'job, started')}"),
+     f"2:10: journal: {unknown('index', 'job, run, started')}"),
     ("version: 1\ndefaults: {env: {A: '{{ i }}'}}\n" + HEAD[11:] + "  - {name: a, call: m:f}\n",
      f"2:21: defaults.env.A: {unknown('i', 'index, job')}"),
     (HEAD + "  - {name: a, command: 'echo {{ i }}'}\n",

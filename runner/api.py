@@ -12,7 +12,6 @@ import contextlib
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,9 +101,10 @@ def run(
     same file, or be left out."""
     from runner.engine import Engine, EngineOptions
     from runner.plan import Plan
+    from runner.registry import new_run_id
 
     plan = Plan(job)
-    run_id = uuid.uuid4().hex[:12]
+    run_id = new_run_id()
     workers = job.workers or default_workers()
     journal_path = _journal_path(job, run_id, journal, resume, write_journal)
     sinks: list[Sink] = []

@@ -186,20 +186,31 @@ def ps(
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List live runs and their process trees (PID, PPID, name, task, CPU, memory)."""
-    from runner.registry import ps_command
+    from runner.ps import ps_command
 
     raise typer.Exit(ps_command(as_json=json_))
 
 
 @app.command()
 def kill(
-    target: Annotated[str, typer.Argument(metavar="RUN_OR_PID", help="A run id or a PID.")],
-    grace: Annotated[str, typer.Option(help="Wait this long after SIGTERM before SIGKILL.")] = "5s",
+    target: Annotated[str, typer.Argument(
+        metavar="RUN_OR_PID", help="A run id (or a unique prefix of one), or the PID of any "
+        "process of the run.")],
+    now: Annotated[bool, typer.Option(
+        "--now", help="Stop the running tasks at once (SIGKILL), as a second SIGTERM "
+        "does.")] = False,
+    grace: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Stop the running tasks at once with the job's stop signal, SIGKILL after "
+        "this long.")] = None,
 ) -> None:
-    """Stop a run (or any process) with its whole tree: SIGTERM, then SIGKILL after --grace."""
-    from runner.registry import kill_command
+    """Stop a run as SIGTERM to its runner does (the job's shutdown policy), and wait for
+    it; only a run whose runner is gone has its processes killed directly."""
+    from runner.kill import kill_command
 
-    raise typer.Exit(kill_command(target, _duration("--grace", grace)))
+    if now and grace is not None:
+        raise UsageError("--now and --grace contradict each other: --now kills at once")
+    raise typer.Exit(kill_command(target, now, None if grace is None
+                                  else _duration("--grace", grace)))
 
 
 def _duration(option: str, text: str) -> float:

@@ -27,6 +27,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import psutil
+
 from runner import verdicts
 from runner.admission import Admission
 from runner.attempts import Attempt, AttemptState, BatchSizer, InFlight
@@ -91,15 +93,16 @@ class Engine:
             job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
         self._failures = 0
         self._stopping: str | None = None
-        self._signals = SignalCatcher(self.loop.wake)
+        self._signals = SignalCatcher(self.loop.wake, options.run_id)
         self._signalled: int | None = None
         self._kill_all = False
+        self._interrupt = False  # stop running tasks even when `shutdown.wait` says let them
         self._ticker: Timer | None = None
         self._grace = job.shutdown.grace
         self._stop_signal = signal_number(job.shutdown.signal)
         self._limit_failures = _failure_threshold(job.max_failures, total)
-        worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder),
-                             job=job if use_spans else None)
+        worker = WorkerSetup(options.run_id, os.getpid(), psutil.Process().create_time(),
+                             str(job.folder), job=job if use_spans else None)
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
@@ -236,7 +239,7 @@ class Engine:
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
         status = outcome.status
-        if attempt.stop_reason is not None and status is not _OK and status is not _CANCELLED:
+        if attempt.stop_reason is not None and status is not _CANCELLED:  # cut: never ok
             outcome = amend(outcome, status=attempt.stop_reason, error=verdicts.stop_error(
                 attempt, outcome, signame=self.job.shutdown.signal, grace=self._grace,
                 cause=self._stop_cause(), kill_all=self._kill_all))
@@ -342,7 +345,8 @@ class Engine:
             if self._cancel_pending():
                 self._calls.close()
                 self._cancel_requeued()
-        interrupt = why == "abort" or (why == "signal" and not self.job.shutdown.wait)
+        interrupt = why == "abort" or (
+            why == "signal" and (self._interrupt or not self.job.shutdown.wait))
         if interrupt or self._kill_all:
             for seen in self._calls.running():  # tasks of spans get their Attempts now
                 self._attempt(seen.key)
@@ -369,12 +373,15 @@ class Engine:
             self._final(attempt, verdicts.synthetic(attempt, TaskStatus.CANCELLED, now))
 
     def _handle_signals(self) -> None:
-        while self._signals.pending:
-            signum = self._signals.pending.popleft()
+        while (caught := self._signals.take()) is not None:
+            signum, request = caught  # `runner kill --now` or `--grace D` says how
             if self._signalled is None:
                 self._signalled = signum
             else:
                 self._kill_all = True
+            self._kill_all |= request.now
+            if request.grace is not None:
+                self._grace, self._interrupt = request.grace, True
             self._stop("signal")
 
     # -- the end ----------------------------------------------------------------------
@@ -391,8 +398,3 @@ def _failure_threshold(limit: int | float, total: int) -> int:
         return max(1, math.ceil(limit * total))
     return limit
 
-
-def _create_time() -> float:
-    import psutil
-
-    return psutil.Process().create_time()

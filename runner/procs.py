@@ -280,6 +280,21 @@ def same_process(pid: int, create_time: float) -> psutil.Process | None:
     return process if abs(process.create_time() - create_time) < 0.01 else None
 
 
+def holds_open(process: psutil.Process, path: os.PathLike[str] | str) -> bool:
+    """Whether `process` has the file at `path` open (False if that cannot be seen)."""
+    try:
+        wanted = os.stat(path)
+        opened = process.open_files()
+    except (psutil.Error, OSError):
+        return False
+    for entry in opened:
+        with contextlib.suppress(OSError):
+            found = os.stat(entry.path)
+            if (found.st_dev, found.st_ino) == (wanted.st_dev, wanted.st_ino):
+                return True
+    return False
+
+
 CREATE_TIME_SLACK = 2.0
 """psutil derives create times from the boot time, which /proc gives in whole seconds, so a
 create time can be up to a second off the wall clock; twice that is a safe margin."""

@@ -5,6 +5,10 @@ thread is doing, possibly in the middle of the engine changing its state. So
 the handler only queues the signal and wakes the loop; the engine acts on it
 at a safe point. Handlers are installed only from the main thread (the only
 one Python lets install them) and the previous ones are put back afterwards.
+
+`runner kill` says how it wants a run stopped (at once, or with a grace of its
+own) in a stop request it leaves before its SIGTERM; a SIGTERM is handed to the
+engine together with that request, read at the same safe point.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from runner.registry import StopRequest, take_stop_request
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class SignalCatcher:
-    def __init__(self, wake: Callable[[], None]) -> None:
+    def __init__(self, wake: Callable[[], None], run_id: str) -> None:
         self.pending: deque[int] = deque()
         self._wake = wake
+        self._run_id = run_id
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
@@ -39,3 +46,12 @@ class SignalCatcher:
     def _caught(self, signum: int, frame: FrameType | None) -> None:
         self.pending.append(signum)
         self._wake()
+
+    def take(self) -> tuple[int, StopRequest] | None:
+        """The next signal caught, with how `runner kill` asked to stop (a plain SIGTERM,
+        or a SIGINT, asks for the job's `shutdown` policy)."""
+        if not self.pending:
+            return None
+        signum = self.pending.popleft()
+        request = take_stop_request(self._run_id) if signum == signal.SIGTERM else None
+        return signum, request or StopRequest()

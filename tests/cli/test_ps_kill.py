@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -20,7 +19,8 @@ import psutil
 import pytest
 
 from runner.procs import RUN_MARKER_ENV
-from runner.registry import RunRecord, journal_tasks
+from runner.ps import journal_tasks
+from runner.registry import RunRecord, new_run_id
 from tests.conftest import RUNNER, marked_processes, wait_until_gone
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
@@ -139,7 +139,9 @@ def test_ps_lists_a_live_run_with_its_tree_and_tasks(run: Run, env: dict[str, st
 
     killed = cli(env, "kill", listed["run_id"], "--grace", "1s")
     assert killed.returncode == 0, killed.stderr
-    assert f"killed {run.process.pid} " in killed.stdout
+    assert f"asked run {listed['run_id']} (runner pid {run.process.pid}) to stop" \
+        in killed.stdout
+    assert run.process.wait(10) == 143
 
 
 def test_kill_by_run_id_prefix_ends_the_whole_tree(
@@ -155,29 +157,27 @@ def test_kill_by_run_id_prefix_ends_the_whole_tree(
     assert ps_json(env) == []
 
 
-def test_kill_by_pid_ends_that_tree_and_a_runner_pid_ends_the_run(
-        run: Run, env: dict[str, str], marker: str) -> None:
+@pytest.mark.parametrize("whose", ["runner", "grandchild"])
+def test_the_pid_of_any_process_of_a_run_stops_the_whole_run(
+        run: Run, env: dict[str, str], marker: str, whose: str) -> None:
     listed = run.wait_started()
     shell = next(row for row in listed["processes"] if row["task"] == "cmd")
-    shell_tree = [shell["pid"]] + [row["pid"] for row in listed["processes"]
-                                   if row["ppid"] == shell["pid"]]
-    killed = cli(env, "kill", str(shell["pid"]), "--grace", "1s")
+    pid = run.process.pid if whose == "runner" else next(
+        row["pid"] for row in listed["processes"] if row["ppid"] == shell["pid"])
+    killed = cli(env, "kill", str(pid), "--grace", "1s")
     assert killed.returncode == 0, killed.stderr
-    assert not wait_gone(shell_tree)
-    assert run.process.poll() is None, "killing one task's tree must leave the run going"
-
-    killed = cli(env, "kill", str(run.process.pid), "--grace", "1s")
-    assert killed.returncode == 0, killed.stderr
-    run.process.wait(10)
+    assert f"asked run {listed['run_id']}" in killed.stdout
+    assert run.process.wait(10) == 143
     assert not wait_until_gone(marker, 10.0)[1]
 
 
 def test_unknown_targets_exit_2_with_a_message(env: dict[str, str]) -> None:
     unused_pid = next(pid for pid in range(4_000_000, 4_100_000) if not psutil.pid_exists(pid))
-    for target in ("nosuchrun", str(unused_pid)):
+    for target, says in (("abcdef", "no run 'abcdef'"), (str(unused_pid), "no process"),
+                         ("nosuchrun", "neither a PID")):
         done = cli(env, "kill", target)
         assert done.returncode == 2
-        assert "no live run or process" in done.stderr and target in done.stderr
+        assert says in done.stderr and target in done.stderr
 
 
 def test_an_ambiguous_or_empty_target_kills_nothing(tmp_path: Path, env: dict[str, str]) -> None:
@@ -206,7 +206,7 @@ def test_a_normal_run_leaves_no_record(tmp_path: Path, env: dict[str, str]) -> N
 def test_a_dead_runner_is_forgotten_and_its_stragglers_listed_then_killed(
         tmp_path: Path, env: dict[str, str]) -> None:
     dead_pid = next(pid for pid in range(4_000_000, 4_100_000) if not psutil.pid_exists(pid))
-    run_id = uuid.uuid4().hex[:12]
+    run_id = new_run_id()
     runs = tmp_path / "state" / "runs"
     runs.mkdir(parents=True)
     record = RunRecord(run_id, dead_pid, 0.0, "lost", None, time.time(), "pool", 2)
@@ -247,7 +247,7 @@ def test_registry_records_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("RUNNER_STATE_DIR", str(tmp_path))
     from runner import registry
 
-    with registry.register("abc123", "job", "j.jsonl", "pool", 3) as entry:
+    with registry.register(new_run_id(), "job", "j.jsonl", "pool", 3) as entry:
         assert entry.path is not None and entry.path.exists()
         [record] = registry.records()
         assert record.pid == os.getpid() and record.runner() is not None

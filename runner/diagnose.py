@@ -144,6 +144,8 @@ def _message(error: ErrorDetails, loc: Path) -> str:
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         return f"must be at least {bound}, got {show_value(got)}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}, got {show_value(got)}"
     if kind == "too_short":
         return f"needs at least {ctx.get('min_length', 1)} item(s)"
     if kind == "string_too_short":

@@ -16,6 +16,7 @@ Plain scalars resolve as YAML 1.2 does; those YAML 1.1 reads differently
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import yaml
 
 from runner.diagnose import Mark, Positions, format_path
 from runner.errors import Diagnostic
+from runner.values import shorten
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ _INT = re.compile(r"[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _SPECIAL_FLOAT = {".inf": float("inf"), "-.inf": float("-inf"), "+.inf": float("inf"),
                   ".nan": float("nan")}
+MAX_INT_DIGITS = 1000
+"""Integers past this are refused: no field takes one, and Python will not even print
+one past 4,300 digits."""
 # The words yamllint's `truthy` rule flags: booleans to YAML 1.1 (PyYAML), text to 1.2.
 _YAML11_BOOL = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF")
 _YAML11_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
@@ -367,12 +372,33 @@ def resolve_plain(text: str) -> tuple[Any, str | None]:
                       f'(0755 is 493 or 755); quote it ("{text}") or write the number '
                       "without leading zeros or underscores")
     if _INT.fullmatch(text):
-        return int(text, 0) if text[:2] in ("0x", "0o") else int(text), None
+        return _integer(text)
     if _FLOAT.fullmatch(text):
-        return float(text), None
+        number = float(text)
+        if math.isinf(number):
+            return text, (f'"{shorten(text)}" is beyond the largest number a float holds '
+                          "(about 1.8e308); write .inf if you mean infinity")
+        return number, None
     if text.lower() in _SPECIAL_FLOAT:
         return _SPECIAL_FLOAT[text.lower()], None
     return text, None
+
+
+def _integer(text: str) -> tuple[Any, str | None]:
+    """A decimal, hex or octal integer of at most `MAX_INT_DIGITS` digits; a decimal one
+    is measured before it is converted, since CPython refuses to read past 4,300."""
+    if text[:2] in ("0x", "0o"):
+        based = int(text, 0)
+        value = based if based <= _MAX_INT else None
+    else:
+        value = int(text) if len(text.lstrip("+-")) <= MAX_INT_DIGITS else None
+    if value is None:
+        return text, (f'"{shorten(text)}" is an integer of more than {MAX_INT_DIGITS} digits; '
+                      "no field of a job file takes one that large")
+    return value, None
+
+
+_MAX_INT = 10 ** MAX_INT_DIGITS - 1
 
 
 def _kind(value: object) -> str:

@@ -21,7 +21,7 @@ from runner.yamlsafe import resolve_plain
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK
 DURATION = 'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, got'
-POSITIVE = "expected a duration greater than 0 and finite, got"
+POSITIVE = "expected a duration greater than 0 and at most 365d (31536000 seconds), got"
 FAILURES = 'expected a count of at least 1 or a percentage like "10%", got'
 
 

@@ -25,8 +25,9 @@ from runner.checker import JobChecker, job_checker
 from runner.diagnose import Positions, describe_validation_error, format_path
 from runner.errors import Diagnostic, JobFileError
 from runner.rules import semantic_problems
+from runner.scalars import resolve_plain
 from runner.values import shorten, show_value
-from runner.yamlsafe import DEFAULT_LIMITS, Limits, parse, resolve_plain
+from runner.yamlsafe import DEFAULT_LIMITS, Limits, parse
 
 if TYPE_CHECKING:
     from runner.spec import Job

@@ -43,15 +43,22 @@ def parse_duration(value: object) -> float:
     else:
         raise PydanticCustomError(
             "duration",
-            'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, got {got}',
-            {"got": show_value(value)},
-        )
+            'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, '
+            "got {got}{hint}", {"got": show_value(value), "hint": _duration_hint(value)})
     if not 0 < seconds <= MAX_SECONDS:  # also NaN and infinity
         raise PydanticCustomError(
             "duration_bounds",
             "expected a duration greater than 0 and at most 365d ({limit} seconds), got {got}",
             {"got": show_value(value), "limit": int(MAX_SECONDS)})
     return seconds
+
+
+def _duration_hint(value: object) -> str:
+    """For a quoted number, the two ways to write it that load."""
+    text = value.strip() if isinstance(value, str) else ""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return f'; write {text} without quotes, or "{text}s"'
+    return ""
 
 
 def _int_seconds(value: int) -> float:

@@ -98,8 +98,10 @@ def run(
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
     from runner.engine import Engine, EngineOptions
+    from runner.envseal import keyed
     from runner.plan import Plan
 
+    job = keyed(job)
     plan = Plan(job)
     run_id = uuid.uuid4().hex[:12]
     workers = job.workers or default_workers()
@@ -112,6 +114,7 @@ def run(
             from runner.journal import Journal
 
             writer = Journal(journal_path, fsync=job.journal_fsync)
+            writer.env = plan.env_record()
             sinks.append(writer)
             if resume is not None:  # read only now that the lock is held
                 total, skip = _resume(writer, plan, job, force)

@@ -224,6 +224,7 @@ class Job(_Model):
     tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
 
     _source: Path | None = PrivateAttr(default=None)
+    _env_key: bytes | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path | None:
@@ -244,6 +245,20 @@ class Job(_Model):
         job = self.model_copy()
         job._source = source
         return job
+
+    @property
+    def env_key(self) -> bytes | None:
+        """The key of the keyed digests of `env` values in spec hashes (see `envseal`)."""
+        return self._env_key
+
+    def with_env_key(self, key: bytes) -> Job:
+        job = self.model_copy()
+        job._env_key = key
+        return job
+
+    @property
+    def has_env(self) -> bool:
+        return bool(self.defaults.env) or any(task.env for task in self.tasks)
 
 
 MODEL_FIELDS = {model.__name__: tuple(model.model_fields)

@@ -100,9 +100,11 @@ def run(
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
     from runner.engine import Engine, EngineOptions
+    from runner.envseal import keyed
     from runner.plan import Plan
     from runner.registry import new_run_id
 
+    job = keyed(job)
     plan = Plan(job)
     run_id = new_run_id()
     workers = job.workers or default_workers()
@@ -115,6 +117,7 @@ def run(
             from runner.journal import Journal
 
             writer = Journal(journal_path, fsync=job.journal_fsync)
+            writer.env = plan.env_record()
             sinks.append(writer)
             if resume is not None:  # read only now that the lock is held
                 total, skip = _resume(writer, plan, job, force)

@@ -129,18 +129,21 @@ def run(
 
 
 def _print_plan(job: object, as_json: bool) -> None:
+    """The plan, env values masked: a dry run's output ends up in logs and tickets."""
     import json
 
+    from runner.envseal import keyed
     from runner.plan import Plan
     from runner.spec import Job
 
     assert isinstance(job, Job)
-    for task in Plan(job):
+    for task in Plan(keyed(job)):
         if as_json:
-            typer.echo(json.dumps(task._asdict()))
+            typer.echo(json.dumps({**task._asdict(), "env": dict.fromkeys(task.env, "***")}))
         else:
             what = f"{task.call}(*{task.args!r}, **{task.kwargs!r})" if task.call else task.command
-            typer.echo(f"{task.index:>6}  {task.id}  {what}")
+            env = "".join(f"  {name}=***" for name in task.env)
+            typer.echo(f"{task.index:>6}  {task.id}  {what}{env}")
 
 
 @app.command()

@@ -86,6 +86,10 @@ def _describe(error: ErrorDetails, positions: Positions, fields: Fields) -> Diag
         return positions.diagnostic(loc[:-1], f'required field "{loc[-1]}" is missing')
     if kind == "extra_forbidden":
         return positions.diagnostic(loc, _unknown_key(raw_loc, fields), at_key=True)
+    if kind == "task_kind":
+        typo = _kind_typo(error.get("input"), fields)
+        if typo is not None:
+            return positions.diagnostic((*loc, typo[0]), typo[1], at_key=True)
     return positions.diagnostic(loc, _message(error, loc), at_key="[key]" in raw_loc)
 
 
@@ -109,6 +113,24 @@ def _unknown_key(raw_loc: tuple[Any, ...], fields: Fields) -> str:
             return message + f'; did you mean "{close[0]}"?'
         return message + f"; expected one of: {', '.join(names)}"
     return message
+
+
+_KINDS = ("call", "command")
+
+
+def _kind_typo(task: object, fields: Fields) -> tuple[str, str] | None:
+    """A task with neither `call` nor `command` but a key close to one of them: that key,
+    and a did-you-mean, which the union's own error cannot give."""
+    if not isinstance(task, dict) or any(kind in task for kind in _KINDS):
+        return None
+    known = set(fields["CallTask"]) | set(fields["CommandTask"])
+    for key in task:
+        close = difflib.get_close_matches(str(key), _KINDS, n=1, cutoff=0.6)
+        if key not in known and close:
+            return str(key), (f'unknown key "{key}"; did you mean "{close[0]}"? A task needs '
+                              "exactly one of `call` (a Python callable) or `command` (a "
+                              "program)")
+    return None
 
 
 def _model_at(loc: tuple[Any, ...]) -> str | None:
@@ -144,6 +166,8 @@ def _message(error: ErrorDetails, loc: Path) -> str:
     if kind in ("greater_than_equal", "greater_than"):
         bound = ctx.get("ge", ctx.get("gt"))
         return f"must be at least {bound}, got {show_value(got)}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}, got {show_value(got)}"
     if kind == "too_short":
         return f"needs at least {ctx.get('min_length', 1)} item(s)"
     if kind == "string_too_short":

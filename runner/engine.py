@@ -54,6 +54,7 @@ from runner.procs import signal_number
 from runner.recorder import Recorder
 from runner.signals import SignalCatcher
 from runner.spec import Job
+from runner.values import MAX_SECONDS
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
 _OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
@@ -249,7 +250,7 @@ class Engine:
         self._in_flight.remove(attempt)
         task = attempt.task
         if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
-            delay = task.retry_delay * 2 ** (attempt.number - 1)
+            delay = min(task.retry_delay * 2 ** (attempt.number - 1), MAX_SECONDS)
             self.record.ended(attempt, outcome, delay)
             self._schedule_retry(attempt, delay)
         else:

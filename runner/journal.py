@@ -45,6 +45,8 @@ class Journal:
         self.fsync = fsync
         self.resumes: str | None = None
         """The run this one continues (`--resume`), set before the run starts."""
+        self.env: dict[str, Any] | None = None
+        """Keyed digests of the env values (`Plan.env_record`), set before the run starts."""
         self._pending: list[str] = []
         if _file_id(path) in _HELD:  # checked before opening: see _HELD
             raise _in_use(path, str(os.getpid()))
@@ -61,7 +63,8 @@ class Journal:
                     "run": event.run_id, "pid": event.pid, "host": event.host,
                     "executor": event.executor, "workers": event.workers, "mode": event.mode,
                     "tasks": event.total, "pid_created": _created(event.pid),
-                    **({"resumed": True, "resumes": self.resumes} if self.resumes else {})})
+                    **({"resumed": True, "resumes": self.resumes} if self.resumes else {}),
+                    **({"env": self.env} if self.env else {})})
         self.flush()
 
     def task_started(self, event: TaskStarted) -> None:

@@ -25,8 +25,9 @@ from runner.checker import JobChecker, job_checker
 from runner.diagnose import Positions, describe_validation_error, format_path
 from runner.errors import Diagnostic, JobFileError
 from runner.rules import semantic_problems
-from runner.values import show_value
-from runner.yamlsafe import DEFAULT_LIMITS, Limits, parse, resolve_plain
+from runner.scalars import resolve_plain
+from runner.values import shorten, show_value
+from runner.yamlsafe import DEFAULT_LIMITS, Limits, parse
 
 if TYPE_CHECKING:
     from runner.spec import Job
@@ -135,7 +136,7 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str],
 
 def _apply_override(values: dict[str, Any], item: str, positions: Positions) -> list[Diagnostic]:
     key, sep, raw = item.partition("=")
-    where = f"--set {item}"
+    where = f"--set {shorten(item)}"
     if not sep or not _OVERRIDE_KEY.fullmatch(key):
         return [Diagnostic(where, 0, 0, "", "expected key=value with a key of names joined by "
                            "dots, e.g. --set workers=8 or --set shutdown.grace=5s")]

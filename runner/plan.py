@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runner import envseal
 from runner.spec import CallTask, CommandTask, Job, TaskDefaults
 from runner.template import Constant, Renderer, as_text, compile_value, names_in
 from runner.values import task_count
@@ -61,7 +62,8 @@ class Plan:
     def __init__(self, job: Job) -> None:
         self.job = job
         folder, job_name = job.folder, job.job_name  # properties, the same for every entry
-        self.entries = [_Entry(job, folder, job_name, position, task)
+        self.key = job.env_key or envseal.ephemeral_key()
+        self.entries = [Entry(job, folder, job_name, position, task, self.key)
                         for position, task in enumerate(job.tasks)]
 
     def __len__(self) -> int:
@@ -77,6 +79,13 @@ class Plan:
     def render(self, entry: int, offset: int, index: int) -> PlannedTask:
         """The task at `offset` within entry number `entry` (plan position `index`)."""
         return self.entries[entry].render_at(offset, index)
+
+    def env_record(self) -> dict[str, Any] | None:
+        """What the journal keeps of the env values, for `--resume`: per entry with an
+        env, its spec hash without them and each variable's keyed digest, and which key."""
+        entries = {entry.name_template: {"spec": entry.base, "env": entry.env_digests}
+                   for entry in self.entries if entry.env_digests}
+        return {"key": envseal.key_id(self.key), "entries": entries} if entries else None
 
 
 class Cursor:
@@ -124,11 +133,11 @@ class Cursor:
             self._offset = 0
 
 
-class _Entry:
+class Entry:
     """One `tasks:` item with its templates compiled and its defaults merged."""
 
     def __init__(self, job: Job, folder: Path, job_name: str, position: int,
-                 task: CallTask | CommandTask) -> None:
+                 task: CallTask | CommandTask, key: bytes) -> None:
         self.job_name = job_name
         self.name_template = task.name
         self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
@@ -140,10 +149,15 @@ class _Entry:
         raw = _templates(task, job.defaults)
         self.uses_index = any(name == "index" for _, name in names_in(raw))
         where = None if raw["cwd"] is None else str(folder / raw["cwd"])
-        fingerprint = {**raw, "cwd": where, "call": self.call, "timeout": self.timeout,
-                       "retries": self.retries, "retry_delay": self.retry_delay,
-                       "job": self.job_name}
-        self.hash = _digest(json.dumps(fingerprint, sort_keys=True, default=str))
+        spec = {**raw, "cwd": where, "call": self.call, "timeout": self.timeout,
+                "retries": self.retries, "retry_delay": self.retry_delay, "job": self.job_name}
+        self.env_digests = {name: envseal.digest(key, name, value)
+                            for name, value in sorted(raw["env"].items())}
+        self.base = _strong({**spec, "env": sorted(raw["env"])})
+        """The spec hash without the env values: what `--resume` compares to tell a
+        change of env values alone from any other."""
+        self.hash = _strong({**spec, "env": self.env_digests})
+        self._legacy = _digest(json.dumps(spec, sort_keys=True, default=str))
         renderers: dict[int, Renderer] = {
             2: compile_value(raw["name"], text=True),
             5: compile_value(raw["args"]),
@@ -207,8 +221,16 @@ class _Entry:
             for position, renderer in self._dynamic:
                 fields[position] = renderer(variables)
         if self.uses_index:
-            fields[13] = _digest(f"{self.hash}:{index}")
+            fields[13] = self.spec_hash(index)
         return PlannedTask._make(fields)
+
+    def spec_hash(self, index: int) -> str:
+        return _strong(f"{self.hash}:{index}") if self.uses_index else self.hash
+
+    def legacy_hash(self, index: int) -> str:
+        """The spec hash journals written before env values were keyed hold (an unkeyed
+        64-bit hash), so that they can still be resumed; computed, never written."""
+        return _digest(f"{self._legacy}:{index}") if self.uses_index else self._legacy
 
 
 def _limits(task: CallTask | CommandTask,
@@ -242,6 +264,12 @@ def _cwd_renderer(folder: Path, cwd: str | None) -> Renderer:
     if isinstance(render, Constant):
         return Constant(str(folder / cwd))
     return lambda variables: str(folder / render(variables))
+
+
+def _strong(spec: object) -> str:
+    """SHA-256 of a spec (JSON, keys sorted) or of a text."""
+    text = spec if isinstance(spec, str) else json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _digest(text: str) -> str:

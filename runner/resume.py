@@ -29,13 +29,13 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from runner import envseal
 from runner.errors import ResumeError, RunnerError
-from runner.plan import PlannedTask
+from runner.plan import Entry, Plan
 
 TAIL_CHUNK = 1 << 16
 SHOWN_IDS = 10
@@ -47,8 +47,12 @@ class Recorded:
 
     ok: dict[str, str] = field(default_factory=dict)
     """Task id -> spec hash, for each task whose latest final record is `ok`."""
+    ok_run: dict[str, int] = field(default_factory=dict)
+    """Task id -> the index in `runs` of the run that recorded it ok."""
     runs: list[str] = field(default_factory=list)
     """Run ids, oldest first."""
+    envs: list[dict[str, Any] | None] = field(default_factory=list)
+    """Each run's keyed digests of env values (`Plan.env_record`), in step with `runs`."""
     processes: dict[int, float] = field(default_factory=dict)
     """PID -> create time of processes the runs started on this host (latest per PID:
     a PID that came back with a newer create time means the older process is gone)."""
@@ -59,14 +63,23 @@ class Recorded:
             if event.get("final"):
                 if event.get("status") == "ok":
                     self.ok[event["task"]] = event.get("spec_hash", "")
+                    self.ok_run[event["task"]] = len(self.runs) - 1
                 else:
                     self.ok.pop(event["task"], None)
+                    self.ok_run.pop(event["task"], None)
         elif kind in ("task_started", "job_started"):
             if kind == "job_started" and event.get("run"):
                 self.runs.append(event["run"])
+                env = event.get("env")
+                self.envs.append(env if isinstance(env, dict) else None)
             created = event.get("pid_created")
             if created is not None and event.get("host") == host and event.get("pid"):
                 self.processes[int(event["pid"])] = float(created)
+
+    def env_of(self, task: str) -> dict[str, Any] | None:
+        """The env record of the run that recorded `task` ok."""
+        run = self.ok_run.get(task, -1)
+        return self.envs[run] if 0 <= run < len(self.envs) else None
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,7 @@ def require(journal: Path) -> None:
                           "without --resume to start one")
 
 
-def prepare(journal: Path, stream: BinaryIO, plan: Iterable[PlannedTask], *, force: bool,
+def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
             grace: float) -> Resumption:
     """Steps 1 to 4 of the module docstring on `stream`, the journal at `journal` opened
     for reading and writing; the caller holds its lock."""
@@ -116,7 +129,7 @@ def prepare(journal: Path, stream: BinaryIO, plan: Iterable[PlannedTask], *, for
     if not recorded.runs:
         raise ResumeError(f"cannot resume from {journal}: it records no run (no job_started "
                           "event), so it is not a journal; run the job without --resume")
-    remaining = _check_plan(journal, plan, recorded.ok, force)
+    remaining = _check_plan(journal, plan, recorded, force)
     dropped = trim_torn_tail(stream)
     killed = kill_survivors(recorded, grace)
     return Resumption(frozenset(recorded.ok), remaining, recorded.runs[-1], dropped, killed)
@@ -160,28 +173,81 @@ def read(lines: BinaryIO, journal: Path) -> Recorded:
     return recorded
 
 
-def _check_plan(journal: Path, plan: Iterable[PlannedTask], ok: dict[str, str],
-                force: bool) -> int:
-    """Count the tasks still to run; refuse tasks recorded ok whose spec changed."""
+def _check_plan(journal: Path, plan: Plan, recorded: Recorded, force: bool) -> int:
+    """Count the tasks still to run; refuse tasks recorded ok whose spec changed, saying
+    which env variables changed where nothing else did."""
     remaining = 0
-    changed: list[str] = []
-    changed_count = 0
+    changes = _Changes()
     for task in plan:
-        recorded_hash = ok.get(task.id)
+        recorded_hash = recorded.ok.get(task.id)
         if recorded_hash is None:
             remaining += 1
-        elif recorded_hash != task.spec_hash:
-            changed_count += 1
-            if len(changed) < SHOWN_IDS:
-                changed.append(task.id)
-    if changed_count and not force:
-        more = f" and {changed_count - len(changed)} more" if changed_count > len(changed) else ""
-        raise ResumeError(
-            f"cannot resume from {journal}: {changed_count} task(s) recorded ok have a "
-            f"different spec now: {', '.join(changed)}{more}. Their recorded results may not "
-            "be what the job asks for. Start a fresh journal to run them again, or pass "
-            "--force to keep the recorded results and run only the rest")
+            continue
+        entry = plan.entries[task.entry]
+        legacy = len(recorded_hash) == LEGACY_HASH_CHARS
+        if recorded_hash != (entry.legacy_hash(task.index) if legacy else task.spec_hash):
+            changes.add(task.id, _env_change(entry, recorded.env_of(task.id), plan.key))
+    if changes.count and not force:
+        raise ResumeError(f"cannot resume from {journal}: {changes}. Their recorded results "
+                          "may not be what the job asks for. Start a fresh journal to run "
+                          "them again, or pass --force to keep the recorded results and run "
+                          "only the rest")
     return remaining
+
+
+LEGACY_HASH_CHARS = 16
+KEY_CHANGED = "the secret key"
+
+
+def _env_change(entry: Entry, recorded: dict[str, Any] | None, key: bytes) -> list[str]:
+    """The env variables whose value alone changed since `recorded` (an earlier run's
+    `Plan.env_record`), `[KEY_CHANGED]` if the key that digests them did, or [] when
+    something else changed too or nothing tells."""
+    if recorded is None:
+        return []
+    entries = recorded.get("entries")
+    before = entries.get(entry.name_template) if isinstance(entries, dict) else None
+    if not isinstance(before, dict) or before.get("spec") != entry.base:
+        return []
+    if recorded.get("key") != envseal.key_id(key):
+        return [KEY_CHANGED]
+    digests = before.get("env")
+    if not isinstance(digests, dict):
+        return []
+    return [name for name, value in entry.env_digests.items() if digests.get(name) != value]
+
+
+@dataclass
+class _Changes:
+    """Tasks recorded ok whose spec changed: some ids to show, and which env variables
+    (or the key) account for the change where they alone do."""
+
+    count: int = 0
+    shown: list[str] = field(default_factory=list)
+    env_only: int = 0
+    names: dict[str, None] = field(default_factory=dict)
+
+    def add(self, task: str, env: list[str]) -> None:
+        self.count += 1
+        if len(self.shown) < SHOWN_IDS:
+            self.shown.append(task)
+        if env:
+            self.env_only += 1
+            self.names.update(dict.fromkeys(env))
+
+    def __str__(self) -> str:
+        more = f" and {self.count - len(self.shown)} more" if self.count > len(self.shown) else ""
+        text = (f"{self.count} task(s) recorded ok have a different spec now: "
+                f"{', '.join(self.shown)}{more}")
+        variables = [name for name in self.names if name != KEY_CHANGED]
+        if variables:
+            text += (f". For {self.env_only} of them only the values of env variables changed: "
+                     f"{', '.join(variables)}")
+        if KEY_CHANGED in self.names:
+            text += (". The secret key that digests env values is not the one the earlier run "
+                     "used (was the state folder cleared?), so whether env values changed "
+                     "cannot be told")
+        return text
 
 
 def kill_survivors(recorded: Recorded, grace: float) -> list[int]:

@@ -1,5 +1,6 @@
 """Rules across the fields of a job file, checked on its raw values: task names
-are unique, and every `{{ name }}` is a template variable known where it is used.
+are unique and not blank, every `{{ name }}` is a template variable known where it
+is used, and a template in a shell string stands where its value can be quoted.
 
 Flow: yamlsafe (text -> values + positions) -> spec (values -> Job), and beside
 it **rules** (values -> problems) -> plan.
@@ -11,7 +12,7 @@ these problems together with the schema's, whatever else is wrong.
 
 from __future__ import annotations
 
-from runner.template import names_in
+from runner.template import names_in, shell_problem
 
 BUILTIN_TEMPLATE_NAMES = frozenset({"index", "job"})
 JOURNAL_TEMPLATE_NAMES = frozenset({"job", "started", "run"})
@@ -21,7 +22,8 @@ Problem = tuple[tuple[str | int, ...], str]
 
 
 def semantic_problems(values: object) -> list[Problem]:
-    """Rules the models cannot see one field at a time: unique names, known templates.
+    """Rules the models cannot see one field at a time: unique names, known templates,
+    quotable shell templates.
 
     Works on the raw values so that these problems are reported together with
     schema errors, even when other parts of the file are invalid.
@@ -35,20 +37,37 @@ def semantic_problems(values: object) -> list[Problem]:
         return problems
     first_seen: dict[str, int] = {}
     for i, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            continue
-        name = task.get("name")
-        if isinstance(name, str):
-            if name in first_seen:
-                problems.append(
-                    (("tasks", i, "name"), f'duplicate task name "{name}" '
-                     f"(tasks[{first_seen[name]}] has it); task names must be unique")
-                )
-            first_seen.setdefault(name, i)
-        foreach = task.get("foreach")
-        known = BUILTIN_TEMPLATE_NAMES | (set(foreach) if isinstance(foreach, dict) else set())
-        for field in _TEMPLATED_TASK_FIELDS:
-            problems += _unknown_templates(task.get(field), ("tasks", i, field), known)
+        if isinstance(task, dict):
+            problems += _name_problems(i, task.get("name"), first_seen)
+            problems += _template_problems(i, task)
+    return problems
+
+
+def _name_problems(i: int, name: object, first_seen: dict[str, int]) -> list[Problem]:
+    """A task's name is not blank and no earlier task has it."""
+    if not isinstance(name, str):
+        return []
+    if name and not name.strip():
+        return [(("tasks", i, "name"), "is blank; a task needs a name that people can tell "
+                 "apart in the console and the report")]
+    if name in first_seen:
+        return [(("tasks", i, "name"), f'duplicate task name "{name}" (tasks[{first_seen[name]}] '
+                 "has it); task names must be unique")]
+    first_seen[name] = i
+    return []
+
+
+def _template_problems(i: int, task: dict[str, object]) -> list[Problem]:
+    """Every template names a known variable, and a shell string's can be quoted."""
+    foreach = task.get("foreach")
+    known = BUILTIN_TEMPLATE_NAMES | (set(foreach) if isinstance(foreach, dict) else set())
+    problems: list[Problem] = []
+    for field in _TEMPLATED_TASK_FIELDS:
+        problems += _unknown_templates(task.get(field), ("tasks", i, field), known)
+    command = task.get("command")
+    unsafe = shell_problem(command) if isinstance(command, str) else None
+    if unsafe:
+        problems.append((("tasks", i, "command"), unsafe))
     return problems
 
 

@@ -35,6 +35,8 @@ from runner.values import (
     COMMAND_TAG,
     DURATION_PATTERN,
     FAILURE_SHARE_PATTERN,
+    MAX_RETRIES,
+    MAX_SECONDS,
     SHELL_TAG,
     command_kind,
     foreach_fits,
@@ -59,7 +61,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SECONDS},
                 {"type": "string", "pattern": DURATION_PATTERN},
             ],
             "description": 'Seconds, or a string like "500ms", "30s", "5m", "1h30m".',
@@ -132,7 +134,7 @@ class TaskDefaults(_Model):
     """Fields every task inherits unless it sets its own."""
 
     timeout: Duration | None = None
-    retries: int = Field(default=0, ge=0)
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
     retry_delay: Duration = 1.0
     env: dict[EnvName, str] = {}
     cwd: str | None = None
@@ -162,7 +164,7 @@ class _TaskBase(_Model):
         dict[Identifier, ForeachAxis] | None, AfterValidator(foreach_fits)
     ] = None
     timeout: Duration | None = None
-    retries: int | None = Field(default=None, ge=0)
+    retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
     retry_delay: Duration | None = None
     env: dict[EnvName, str] | None = None
     cwd: str | None = None
@@ -207,11 +209,11 @@ class Job(_Model):
     name: str | None = Field(default=None, min_length=1)
     description: str | None = None
     executor: Executor = "pool"
-    workers: int | None = Field(default=None, ge=1)
+    workers: int | None = Field(default=None, ge=1, le=100_000)
     mode: Mode = "async"
     start_method: StartMethod = "auto"
-    backlog: int | None = Field(default=None, ge=1)
-    max_tasks_per_worker: int | None = Field(default=None, ge=1)
+    backlog: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_tasks_per_worker: int | None = Field(default=None, ge=1, le=1_000_000_000)
     on_failure: OnFailure = "continue"
     max_failures: FailureLimit = 1
     shutdown: Shutdown = Shutdown.model_construct()
@@ -222,6 +224,7 @@ class Job(_Model):
     tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
 
     _source: Path | None = PrivateAttr(default=None)
+    _env_key: bytes | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> Path | None:
@@ -242,6 +245,20 @@ class Job(_Model):
         job = self.model_copy()
         job._source = source
         return job
+
+    @property
+    def env_key(self) -> bytes | None:
+        """The key of the keyed digests of `env` values in spec hashes (see `envseal`)."""
+        return self._env_key
+
+    def with_env_key(self, key: bytes) -> Job:
+        job = self.model_copy()
+        job._env_key = key
+        return job
+
+    @property
+    def has_env(self) -> bool:
+        return bool(self.defaults.env) or any(task.env for task in self.tasks)
 
 
 MODEL_FIELDS = {model.__name__: tuple(model.model_fields)

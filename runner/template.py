@@ -2,19 +2,21 @@
 
 A string that is exactly one template keeps the value's type (`"{{ i }}"`
 passes the int 1, not "1"); inside a longer string a value is written as text,
-JSON for anything that is not a string, and shell-quoted when the string is a
-shell command. Where only text makes sense (argv, environment, paths) even a
-whole template renders as text. Rendering is compiled once per task entry,
-because the plan renders every expansion of a million-task foreach.
+JSON for anything that is not a string, and quoted for where it stands when the
+string is a shell command (see `shellquote`). Where only text makes sense (argv,
+environment, paths) even a whole template renders as text. Rendering is compiled
+once per task entry, because the plan renders every expansion of a million-task
+foreach.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from runner.shellquote import Quoter, UnsafeContext, quoters
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _WHOLE = re.compile(r"\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*")
@@ -85,16 +87,27 @@ def _compile_string(template: str, shell: bool, text: bool) -> Renderer:
     if len(pieces) == 1:
         return Constant(template)
     literals, names = pieces[0::2], pieces[1::2]
-    quote = shlex.quote if shell else _identity
+    quotes: list[Quoter] = quoters(literals, names) if shell else [_identity] * len(names)
+    parts = list(zip(names, quotes, literals[1:]))
 
     def render(variables: Mapping[str, Any]) -> str:
         out = [literals[0]]
-        for name, literal in zip(names, literals[1:]):
+        for name, quote, literal in parts:
             out.append(quote(as_text(variables[name])))
             out.append(literal)
         return "".join(out)
 
     return render
+
+
+def shell_problem(command: str) -> str | None:
+    """Why a template of this shell string cannot be quoted safely, or None."""
+    pieces = _TEMPLATE.split(command)
+    try:
+        quoters(pieces[0::2], pieces[1::2])
+    except UnsafeContext as exc:
+        return str(exc)
+    return None
 
 
 def _identity(text: str) -> str:

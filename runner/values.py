@@ -23,12 +23,19 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"
 FAILURE_SHARE_PATTERN = r"^\d+(\.\d+)?%$"
+MAX_SECONDS = 365 * 86400.0
+"""The longest duration a job file may ask for: timers and retry delays stay far from
+where clocks and `select` overflow, and a year is past any task's honest need."""
+MAX_RETRIES = 1000
+"""Retries a task may have: its doubling delay stays a number a float holds."""
+SHOWN_CHARS = 60
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from a number or a string like `500ms`, `30s`, `1h30m`."""
+    """Seconds from a number or a string like `500ms`, `30s`, `1h30m`; greater than 0,
+    finite and at most `MAX_SECONDS`."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        seconds = value if isinstance(value, float) else _int_seconds(value)
     elif isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value):
         seconds = sum(
             float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value)
@@ -36,16 +43,30 @@ def parse_duration(value: object) -> float:
     else:
         raise PydanticCustomError(
             "duration",
-            'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, got {got}',
-            {"got": show_value(value)},
-        )
-    if not math.isfinite(seconds) or seconds <= 0:
+            'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, '
+            "got {got}{hint}", {"got": show_value(value), "hint": _duration_hint(value)})
+    if not 0 < seconds <= MAX_SECONDS:  # also NaN and infinity
         raise PydanticCustomError(
             "duration_bounds",
-            "expected a duration greater than 0 and finite, got {got}",
-            {"got": show_value(value)},
-        )
+            "expected a duration greater than 0 and at most 365d ({limit} seconds), got {got}",
+            {"got": show_value(value), "limit": int(MAX_SECONDS)})
     return seconds
+
+
+def _duration_hint(value: object) -> str:
+    """For a quoted number, the two ways to write it that load."""
+    text = value.strip() if isinstance(value, str) else ""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return f'; write {text} without quotes, or "{text}s"'
+    return ""
+
+
+def _int_seconds(value: int) -> float:
+    """An int as seconds; one too large for a float is infinite (and so refused)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def parse_failure_limit(value: object) -> int | float:
@@ -124,7 +145,14 @@ def _countable(count: int, what: str) -> None:
     if count > sys.maxsize:
         raise PydanticCustomError(
             "too_many_tasks", "{what} expands to {count} tasks, more than the {limit} a "
-            "plan can hold", {"what": what, "count": count, "limit": sys.maxsize})
+            "plan can hold", {"what": what, "count": _count_text(count), "limit": sys.maxsize})
+
+
+def _count_text(count: int) -> str:
+    """A count as digits, or its order of magnitude once the digits stop being readable."""
+    if count.bit_length() < 128:
+        return str(count)
+    return f"about 10^{math.floor(count.bit_length() * math.log10(2))}"
 
 
 def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
@@ -133,16 +161,26 @@ def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
 
 
 def show_value(value: object) -> str:
-    """A value as an error message quotes it, saying its type when that is the problem."""
+    """A value as an error message quotes it, saying its type when that is the problem,
+    and shortened when it is long (a message is one line, whatever the file holds)."""
     if isinstance(value, str):
-        return f'"{value}" (a string)'
+        return f'"{shorten(value)}" (a string)'
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if value is None:
         return "null"
     if isinstance(value, (dict, list)):
         return f"a {'mapping' if isinstance(value, dict) else 'list'}"
-    return repr(value)
+    if isinstance(value, int) and value.bit_length() > 4 * SHOWN_CHARS:
+        return f"an integer of about {math.ceil(value.bit_length() * math.log10(2))} digits"
+    return shorten(repr(value))
+
+
+def shorten(text: str) -> str:
+    """`text` itself, or its start and end around an ellipsis that says how long it is."""
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS // 2]}...{text[-10:]} ({len(text)} characters)"
 
 
 CALL_TAG = "<call task>"

@@ -10,8 +10,7 @@ That one pass also enforces every limit a hostile or broken text could push:
 nesting depth, alias expansion, duplicate keys, tags, documents (the size
 limit is the loader's, applied while reading the file). `${VAR}` is
 interpolated here too, so a problem in it has the scalar's position.
-Plain scalars resolve as YAML 1.2 does; those YAML 1.1 reads differently
-(`no`, `on`, `1:30`, `0755`) are errors with a hint, not silent surprises.
+Plain scalars resolve as YAML 1.2 does (see `scalars`).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import yaml
 
 from runner.diagnose import Mark, Positions, format_path
 from runner.errors import Diagnostic
+from runner.scalars import resolve_plain
 
 
 @dataclass(frozen=True)
@@ -43,17 +43,6 @@ _ALLOWED_TAGS = frozenset(
 )
 # The last branch catches a `${` that is none of the forms, such as `${VAR-x}` or `${1}`.
 _INTERPOLATION = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
-_NULL = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_INT = re.compile(r"[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_SPECIAL_FLOAT = {".inf": float("inf"), "-.inf": float("-inf"), "+.inf": float("inf"),
-                  ".nan": float("nan")}
-# The words yamllint's `truthy` rule flags: booleans to YAML 1.1 (PyYAML), text to 1.2.
-_YAML11_BOOL = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF")
-_YAML11_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
-# 0755 (octal to YAML 1.1), 08 (text to 1.1) and 1_000 (1000 to 1.1): all 1.2 reads otherwise.
-_YAML11_NUMBER = re.compile(r"[-+]?0[0-9_]+(\.[0-9_]*)?|[-+]?[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?")
 
 
 def parse(
@@ -347,32 +336,6 @@ class _Builder:
 
     def _path_text(self) -> str:
         return format_path(self._child_path())
-
-
-def resolve_plain(text: str) -> tuple[Any, str | None]:
-    """A plain scalar's value as YAML 1.2's core schema reads it, and a problem if
-    YAML 1.1 would read it differently (the value is then kept as the string)."""
-    if text in _NULL:
-        return None, None
-    if text in _BOOL:
-        return _BOOL[text], None
-    if _YAML11_BOOL.fullmatch(text):
-        return text, (f'"{text}" is ambiguous: YAML 1.1 reads it as a boolean, YAML 1.2 as a '
-                      f'string; write true or false, or quote it: "{text}"')
-    if _YAML11_SEXAGESIMAL.fullmatch(text):
-        return text, (f'"{text}" is ambiguous: YAML 1.1 reads it as a number in base 60 '
-                      f'(1:30 is 90); quote it ("{text}") or write a duration like "1m30s"')
-    if _YAML11_NUMBER.fullmatch(text):
-        return text, (f'"{text}" is ambiguous: YAML 1.1 and 1.2 read it as different values '
-                      f'(0755 is 493 or 755); quote it ("{text}") or write the number '
-                      "without leading zeros or underscores")
-    if _INT.fullmatch(text):
-        return int(text, 0) if text[:2] in ("0x", "0o") else int(text), None
-    if _FLOAT.fullmatch(text):
-        return float(text), None
-    if text.lower() in _SPECIAL_FLOAT:
-        return _SPECIAL_FLOAT[text.lower()], None
-    return text, None
 
 
 def _kind(value: object) -> str:

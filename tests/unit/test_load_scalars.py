@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from runner.loader import load
+from runner.scalars import resolve_plain
 from runner.spec import CallTask, Job
 from runner.values import parse_duration
-from runner.yamlsafe import resolve_plain
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK
 DURATION = 'expected a duration like "30s", "500ms", "1h30m" or a number of seconds, got'
-POSITIVE = "expected a duration greater than 0 and finite, got"
+POSITIVE = "expected a duration greater than 0 and at most 365d (31536000 seconds), got"
 FAILURES = 'expected a count of at least 1 or a percentage like "10%", got'
 
 
@@ -37,13 +37,13 @@ def ambiguous_bool(word: str) -> str:
 
 
 def ambiguous_number(text: str) -> str:
+    number = {"0755": "755", "08": "8", "1_000": "1000"}[text]
     return (f'"{text}" is ambiguous: YAML 1.1 and 1.2 read it as different values (0755 is '
-            f'493 or 755); quote it ("{text}") or write the number without leading zeros '
-            "or underscores")
+            f'493 or 755); write {number} for the number, or quote it ("{text}") for text')
 
 
-SEXAGESIMAL = ('"1:30" is ambiguous: YAML 1.1 reads it as a number in base 60 (1:30 is 90); '
-               'quote it ("1:30") or write a duration like "1m30s"')
+SEXAGESIMAL = ('"1:30" is ambiguous: YAML 1.1 reads it as 90 (base 60), YAML 1.2 as text; '
+               'write 90 (or "1m30s") for a number of seconds, or quote it ("1:30") for text')
 
 
 @pytest.mark.parametrize(("line", "expected"), [

@@ -30,7 +30,7 @@ class PoolExecutor:
     def __init__(self, setup: ExecutorSetup) -> None:
         self._setup = setup
         self._context = tracked_context(setup.start_method)
-        self._slots = SlotTable(self._context, setup.workers)
+        self._slots = SlotTable(self._context, setup.workers, setup.worker.run_id)
         self._generation = 0
         self._pool: ProcessPoolExecutor | None = None
         self._batches: dict[int, tuple[int, list[int]]] = {}
@@ -61,7 +61,8 @@ class PoolExecutor:
             self._generation += 1
             config = self._setup.worker._replace(
                 slots=self._slots.array, slots_lock=self._slots.lock,
-                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker)
+                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker,
+                capture=self._slots.capture)
             self._pool = ProcessPoolExecutor(self._setup.workers, mp_context=self._context,
                                              initializer=setup, initargs=(config,))
         return self._pool
@@ -144,13 +145,16 @@ class PoolExecutor:
         pools = [*self._closing, *self._retiring]
         if self._pool is not None:
             pools.append((self._generation, self._pool))
-        for generation, pool in pools:
-            if wait and not self._signalled:
-                pool.shutdown(wait=True)
-                self._slots.forget(generation)
-            else:
-                self._kill_generation(generation, pool)
-        self._pool, self._closing, self._retiring = None, [], []
+        try:
+            for generation, pool in pools:
+                if wait and not self._signalled:
+                    pool.shutdown(wait=True)
+                    self._slots.forget(generation)
+                else:
+                    self._kill_generation(generation, pool)
+        finally:
+            self._pool, self._closing, self._retiring = None, [], []
+            self._slots.remove()
 
     def _kill_generation(self, generation: int, pool: ProcessPoolExecutor | None) -> None:
         """Kill a generation's workers and their trees, then let its pool go."""

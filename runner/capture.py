@@ -30,6 +30,7 @@ import tempfile
 from runner.tails import read_tail
 
 SUFFIXES = {1: ".out", 2: ".err"}
+_PREFIX = "runner-capture-"
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -46,12 +47,21 @@ class _Own:
 
 
 def make_folder(run_id: str) -> str:
-    """The run's private folder for its workers' capture files (created 0700)."""
-    return tempfile.mkdtemp(prefix=f"runner-{run_id}-")
+    """A private folder for a run's capture files (created 0700)."""
+    return tempfile.mkdtemp(prefix=f"{_PREFIX}{run_id}-")
 
 
 def remove_folder(folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_run_folders(run_id: str) -> None:
+    """Remove what a run that is gone left of its capture folders (the guardian's last
+    word); a run id is hex, so it is taken literally by the pattern."""
+    import glob
+
+    for folder in glob.glob(os.path.join(tempfile.gettempdir(), f"{_PREFIX}{run_id}-*")):
+        remove_folder(folder)
 
 
 def read_left(folder: str, name: str) -> tuple[str, str]:
@@ -98,8 +108,7 @@ def redirect(folder: str, name: str) -> None:
         _files[fd] = (own, os.fstat(own).st_ino)
     _Own.fixed = True
     sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False,  # noqa: SIM115
-                      line_buffering=True)
+    sys.stderr = open(2, "w", 1, "utf-8", "backslashreplace", closefd=False)  # noqa: SIM115
 
 
 def lend() -> tuple[int, int] | None:
@@ -132,7 +141,9 @@ def give_back(saved: tuple[int, int] | None) -> None:
 
 
 def take() -> tuple[str, str]:
-    """The attempt's stdout and stderr tails; the files are left empty for the next."""
+    """The attempt's stdout and stderr tails; the files are left empty for the next.
+
+    Two `lseek`s when nothing was written: this runs after every attempt."""
     flush()
     if not _files:  # lending them failed: the task's error says why
         return "", ""
@@ -145,25 +156,27 @@ def take() -> tuple[str, str]:
 def _take(fd: int) -> str:
     own, inode = _files[fd]
     try:
-        info = os.fstat(fd)
-        if info.st_ino != inode:
-            raise FileNotFoundError
-    except OSError:  # the task closed or replaced the descriptor: read ours, point it back
-        with contextlib.suppress(OSError):
-            os.dup2(own, fd)
-        info = os.fstat(own)
-    if not info.st_size:
+        size = os.lseek(fd, 0, os.SEEK_END)
+    except OSError:  # the task closed it, or made it a pipe: read ours, point it back
+        os.dup2(own, fd)
+        size = os.lseek(own, 0, os.SEEK_END)
+    if not size:
         return ""
-    text = read_tail(own, info.st_size)
+    if os.fstat(fd).st_ino != inode:  # the task made it another file: the same
+        os.dup2(own, fd)
+        size = os.lseek(own, 0, os.SEEK_END)
+    text = read_tail(own, size)
     os.ftruncate(own, 0)
     return text
 
 
 def flush() -> None:
     """Push what Python holds for sys.stdout / sys.stderr down to descriptors 1 and 2."""
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.flush()
-
-
+    try:
+        sys.stdout.flush()
+    except Exception:  # a task may have replaced or closed it
+        pass
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass

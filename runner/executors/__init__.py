@@ -94,6 +94,9 @@ class Culprit(NamedTuple):
 class Loss(NamedTuple):
     culprits: list[Culprit]
     orphans: list[int]
+    outputs: dict[int, tuple[str, str]] = {}  # noqa: RUF012 (never mutated)
+    """What orphans whose worker died under them wrote (stdout, stderr): an orphan the
+    runner was stopping ends with it."""
 
 
 class Report(Protocol):

@@ -114,15 +114,17 @@ class PoolExecutor:
                 del self._batches[batch_id]
                 lost.extend(keys)
         pids = self._slots.pids(generation)
-        culprits = self._slots.culprits(generation,
-                                        {pid for pid in pids if ended(generation, pid)})
+        dead = {pid for pid in pids if ended(generation, pid)}
+        culprits = self._slots.culprits(generation, dead)
+        outputs = self._slots.outputs(generation, dead)
         blamed = {c.key for c in culprits}
         if generation == self._generation and self._pool is not None:
             pool, self._pool = self._pool, None
         else:
             pool = None
         self._kill_generation(generation, pool)
-        self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
+        orphans = [k for k in dict.fromkeys(lost) if k not in blamed]
+        self._setup.report.lost(Loss(culprits, orphans, outputs))
 
     def close(self) -> None:
         """Queued work is not to be started: workers decline what they have not begun."""

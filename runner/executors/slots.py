@@ -227,6 +227,15 @@ class SlotTable:
                 out, err = capture.read_left(self.capture, row_name(base))
         return Culprit(key, pid, exit_code(generation, pid), out, err)
 
+    def outputs(self, generation: int, dead: set[int]) -> dict[int, tuple[str, str]]:
+        """What each dead worker's attempt wrote, by attempt key."""
+        found = {}
+        for row in self._rows(generation):
+            pid, base = int(row[SLOT_PID]), self._base(int(row[SLOT_PID]))
+            if pid in dead and row[SLOT_KEY] != IDLE and base is not None:
+                found[int(row[SLOT_KEY])] = capture.read_left(self.capture, row_name(base))
+        return found
+
     def _base(self, pid: int) -> int | None:
         for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
             if int(self.array[base + SLOT_PID]) == pid:

@@ -1,11 +1,11 @@
 """What running one call involves, apart from running it: finding the callable, giving the
-task its working directory, environment and captured output, turning its result or its
-exception into text, and ending what it left running.
+task its working directory and environment, turning its result or its exception into
+text, and ending what it left running (its output is `capture`'s).
 
 Flow: worker (run_one) -> **calling** -> the task's function.
 
-Everything here runs in a worker process, once per attempt, so it is kept cheap: the
-output tails are reused, nothing is touched for a task with no env or cwd of its own,
+Everything here runs in a worker process, once per attempt, so it is kept cheap: nothing
+is touched for a task with no env or cwd of its own,
 and the common result types are encoded without the JSON encoder.
 """
 
@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import io
 import json
 import os
 import sys
 import traceback
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +26,7 @@ from runner.events import ErrorInfo
 if TYPE_CHECKING:
     from runner.executors import Work
 
-TAIL_CHARS = 8192
-TAIL_BYTES = TAIL_CHARS * 4
-"""Enough bytes for TAIL_CHARS characters of UTF-8, which takes up to 4 bytes for one."""
-
+from runner.tails import TAIL_BYTES
 
 _callables: dict[str, Callable[..., Any]] = {}
 
@@ -95,49 +90,15 @@ def error_of(exc: BaseException) -> ErrorInfo:
         text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
     except Exception:
         text = ""
-    return ErrorInfo(name, message, text[-TAIL_CHARS:])
+    return ErrorInfo(name, message, text[-TAIL_BYTES:])
 
 
-def tail_text(data: bytes) -> str:
-    """The last TAIL_CHARS characters of a command's output (its last TAIL_BYTES bytes
-    or more), undecodable bytes replaced."""
-    return data[-TAIL_BYTES:].decode("utf-8", "replace")[-TAIL_CHARS:]
-
-
-class Tail(io.TextIOBase):
-    """A stdout/stderr stand-in that keeps only the last TAIL_CHARS written; one of each
-    per worker, emptied before every task."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[str] = deque()
-        self._size = 0
-
-    def reset(self) -> Tail:
-        if self._size:
-            self._chunks.clear()
-            self._size = 0
-        return self
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._chunks.append(text)
-        self._size += len(text)
-        while self._size - len(self._chunks[0]) >= TAIL_CHARS:
-            self._size -= len(self._chunks.popleft())
-        return len(text)
-
-    def text(self) -> str:
-        return "".join(self._chunks)[-TAIL_CHARS:] if self._chunks else ""
-
-
-_Saved = tuple[Any, Any, str | None, dict[str, str | None]]
+_Saved = tuple[str | None, dict[str, str | None]]
 _NO_ENV: dict[str, str | None] = {}
 
 
-def enter(work: Work, stdout: Tail, stderr: Tail) -> _Saved:
-    """Point cwd, env and stdout/stderr at the task's; remember what to restore.
+def enter(work: Work) -> _Saved:
+    """Point cwd and env at the task's; remember what to restore.
 
     The chdir comes first: if it fails, nothing has been changed yet."""
     saved_cwd = None
@@ -148,13 +109,11 @@ def enter(work: Work, stdout: Tail, stderr: Tail) -> _Saved:
     if work.env:
         saved_env = {name: os.environ.get(name) for name in work.env}
         os.environ.update(work.env)
-    saved = (sys.stdout, sys.stderr, saved_cwd, saved_env)
-    sys.stdout, sys.stderr = stdout, stderr
-    return saved
+    return saved_cwd, saved_env
 
 
 def leave(saved: _Saved) -> None:
-    sys.stdout, sys.stderr, cwd, env = saved
+    cwd, env = saved
     if cwd is not None:
         with contextlib.suppress(OSError):
             os.chdir(cwd)
@@ -165,7 +124,7 @@ def leave(saved: _Saved) -> None:
             os.environ[name] = value
 
 
-def end_leftovers(stderr: Tail) -> None:
+def end_leftovers() -> None:
     """Kill what the task started and left running: a task ends with its processes.
 
     One `waitpid` tells whether there is anything to do, so tasks that start no
@@ -190,4 +149,6 @@ def end_leftovers(stderr: Tail) -> None:
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
     pids = ", ".join(str(p.pid) for p in leftovers)
-    stderr.write(f"\n[runner] killed {len(leftovers)} process(es) the task left running: {pids}\n")
+    with contextlib.suppress(Exception):  # the task's stderr, whatever it made of it
+        sys.stderr.write(f"\n[runner] killed {len(leftovers)} process(es) the task left "
+                         f"running: {pids}\n")

@@ -213,10 +213,10 @@ class Engine:
         for key in loss.orphans:
             attempt = self._attempt(key)
             if attempt is not None:
-                self._orphaned(attempt, now)
+                self._orphaned(attempt, now, loss.outputs.get(key, ("", "")))
         self._admission.admit()
 
-    def _orphaned(self, attempt: Attempt, now: float) -> None:
+    def _orphaned(self, attempt: Attempt, now: float, output: tuple[str, str]) -> None:
         """An attempt that vanished with someone else's worker: run it again, free of charge,
         unless the run is stopping (then it ends interrupted if it had started, else
         cancelled)."""
@@ -226,7 +226,9 @@ class Engine:
             else:
                 attempt.stop_reason = attempt.stop_reason or TaskStatus.INTERRUPTED
                 status = attempt.stop_reason
-            self._conclude(attempt, verdicts.synthetic(attempt, status, now))
+            out, err = output
+            self._conclude(attempt, amend(verdicts.synthetic(attempt, status, now), stdout=out,
+                                          stderr=err))
             return
         attempt.requeues += 1
         if attempt.requeues > MAX_REQUEUES:

@@ -29,12 +29,13 @@ def synthetic(attempt: Attempt, status: TaskStatus, now: float | None = None) ->
 
 
 def crashed(attempt: Attempt, culprit: Culprit, now: float) -> Outcome:
-    """The attempt whose worker died under it."""
+    """The attempt whose worker died under it, with what it wrote before."""
     seen = attempt.running
     return Outcome(attempt.key, TaskStatus.CRASHED, seen.started if seen else now, now,
                    culprit.pid, seen.ppid if seen else os.getpid(),
                    seen.process_name if seen else "", seen.host if seen else socket.gethostname(),
-                   exit_code=culprit.exit_code, error=death_error(culprit.exit_code, culprit.pid))
+                   exit_code=culprit.exit_code, error=death_error(culprit.exit_code, culprit.pid),
+                   stdout=culprit.stdout, stderr=culprit.stderr)
 
 
 def lost_too_often(attempt: Attempt, limit: int) -> Outcome:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from runner import calling, records
+from runner import calling, capture, records
 from runner.events import Outcome, SpanOutcome, TaskStatus
 from runner.executors import Work, WorkerSetup
 from runner.procs import RUN_MARKER_ENV
@@ -54,8 +54,7 @@ class _State:
     name: str = ""
     job: Any = None
     plan: Any = None
-    stdout: calling.Tail
-    stderr: calling.Tail
+    capture: str | None = None  # the run's capture folder, removed here if the runner dies
     adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
 
 
@@ -72,6 +71,9 @@ def setup(config: WorkerSetup) -> None:
     _State.job = config.job
     if config.slots is not None:
         _claim_slot(config.slots, config.slots_lock, config.generation)
+        if config.capture is not None:
+            capture.redirect(config.capture, row_name(_State.slot))
+    _State.capture = config.capture
     threading.Thread(
         target=_watch_runner, args=(config.runner_pid, config.runner_created),
         name="runner-watchdog", daemon=True,
@@ -113,6 +115,16 @@ def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
                            "could not be timed out, so it refuses to start")
 
 
+def row_name(base: int) -> str:
+    """The name of the capture files of the worker in the slot row starting at `base`."""
+    return f"row-{base // SLOT_FIELDS}"
+
+
+def attempt_name(key: int) -> str:
+    """The name of the capture files of a process that runs one attempt."""
+    return f"attempt-{key}"
+
+
 def _pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -127,6 +139,7 @@ def _on_terminate(signum: int, frame: object) -> None:
     """SIGTERM (a stop, or the pool tearing itself down): take the task's tree along."""
     if _State.slots is not None:
         _State.slots[_State.slot + SLOT_TERMINATED] = time.monotonic()
+    capture.flush()  # what the task printed is kept for the runner to read
     _signal_descendants(signum)
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
@@ -147,6 +160,8 @@ def _watch_runner(pid: int, created: float) -> None:
         time.sleep(WATCHDOG_INTERVAL)
         if not _runner_alive(pid, created):
             _signal_descendants(signal.SIGKILL)
+            if _State.capture is not None:  # no one else is left to remove it
+                capture.remove_folder(_State.capture)
             os._exit(70)
 
 
@@ -218,15 +233,15 @@ def run_span(span: Span) -> SpanOutcome:
 def run_one(work: Work) -> Outcome:
     """Run one attempt; never raises."""
     slots, base = _State.slots, _State.slot
-    stdout, stderr = _State.stdout.reset(), _State.stderr.reset()
     started = time.time()
     if slots is not None:
         slots[base + SLOT_STARTED] = started
         slots[base + SLOT_KEY] = float(work.key)
     status, result, exit_code, error = TaskStatus.OK, None, None, None
-    saved = None
+    saved = lent = None
     try:
-        saved = calling.enter(work, stdout, stderr)
+        lent = capture.lend()
+        saved = calling.enter(work)
         value = calling.resolve(work.call)(*work.args, **work.kwargs)
         result = calling.encode_result(value)
     except SystemExit as exc:
@@ -240,13 +255,15 @@ def run_one(work: Work) -> Outcome:
             os._exit(0)  # a task forked and its child came back here: it must not go on
         if saved is not None:
             calling.leave(saved)
-        calling.end_leftovers(stderr)
+        calling.end_leftovers()
+        out, err = capture.take()
+        capture.give_back(lent)
         if slots is not None:
             slots[base + SLOT_KEY] = IDLE
     if not _State.where:
         _State.name = multiprocessing.current_process().name
         _State.where = records.where(_State.pid, os.getppid(), _State.name, _State.host)
-    finished, out, err = time.time(), stdout.text(), stderr.text()
+    finished = time.time()
     return Outcome(work.key, status, started, finished, _State.pid, os.getppid(), _State.name,
                    _State.host, result, exit_code, error, out, err,
                    records.made(_State.where, started, finished, result, exit_code, error, out,
@@ -255,6 +272,8 @@ def run_one(work: Work) -> Outcome:
 
 def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
     """`process` executor entry point: one process, one attempt, then exit."""
+    if config.capture is not None:
+        capture.redirect(config.capture, attempt_name(work.key))
     setup(config)
     outcome = run_one(work)
     try:
@@ -262,5 +281,3 @@ def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
     finally:
         connection.close()
 
-
-_State.stdout, _State.stderr = calling.Tail(), calling.Tail()

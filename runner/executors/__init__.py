@@ -48,6 +48,8 @@ class WorkerSetup(NamedTuple):
     max_tasks: int | None = None
     job: Any = None
     """The Job, for workers that render spans of the plan themselves (pool, mp-pool)."""
+    capture: str | None = None
+    """The run's private folder where workers keep their output (every local executor)."""
 
 
 class CommandWork(NamedTuple):
@@ -79,16 +81,22 @@ class Running(NamedTuple):
 
 
 class Culprit(NamedTuple):
-    """A worker process that died, and the attempt it was running if known."""
+    """A worker process that died, and the attempt it was running if known, with
+    what that attempt wrote before it died."""
 
     key: int | None
     pid: int
     exit_code: int | None
+    stdout: str = ""
+    stderr: str = ""
 
 
 class Loss(NamedTuple):
     culprits: list[Culprit]
     orphans: list[int]
+    outputs: dict[int, tuple[str, str]] = {}  # noqa: RUF012 (never mutated)
+    """What orphans whose worker died under them wrote (stdout, stderr): an orphan the
+    runner was stopping ends with it."""
 
 
 class Report(Protocol):

@@ -17,13 +17,11 @@ import os
 import signal
 import socket
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner import procs
-from runner.calling import TAIL_BYTES, tail_text
 from runner.events import (
     ErrorInfo,
     Outcome,
@@ -33,27 +31,9 @@ from runner.events import (
     spawn_error,
 )
 from runner.executors import CommandWork, ExecutorSetup, Running, command_argv
+from runner.tails import Tail
 
 _READ_SIZE = 65536
-
-
-class _Tail:
-    """The last TAIL_BYTES or so of a pipe's output, its size kept as it goes."""
-
-    __slots__ = ("chunks", "size")
-
-    def __init__(self) -> None:
-        self.chunks: deque[bytes] = deque()
-        self.size = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-        self.size += len(chunk)
-        while len(self.chunks) > 1 and self.size - len(self.chunks[0]) >= TAIL_BYTES:
-            self.size -= len(self.chunks.popleft())
-
-    def text(self) -> str:
-        return tail_text(b"".join(self.chunks))
 
 
 @dataclass
@@ -62,10 +42,10 @@ class _Command:
     child: procs.Child
     started: float
     name: str
-    pipes: dict[int, _Tail]
+    pipes: dict[int, Tail]
     pidfd: int | None = None
-    stdout: _Tail = field(default_factory=_Tail)
-    stderr: _Tail = field(default_factory=_Tail)
+    stdout: Tail = field(default_factory=Tail)
+    stderr: Tail = field(default_factory=Tail)
 
 
 class CommandExecutor:

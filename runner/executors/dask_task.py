@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from runner import procs, worker
-from runner.calling import TAIL_BYTES, tail_text
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
 from runner.executors import CommandWork, Work, command_argv
+from runner.tails import read_tail
 from runner.worker import run_one
 
 IDLE = -1
@@ -151,9 +151,7 @@ def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
 
 
 def _tail(file: IO[bytes]) -> str:
-    size = file.seek(0, os.SEEK_END)
-    file.seek(max(0, size - TAIL_BYTES))
-    return tail_text(file.read())
+    return read_tail(file.fileno(), file.seek(0, os.SEEK_END))
 
 
 def failed(key: int, error: ErrorInfo, pid: int, ppid: int, name: str) -> Outcome:

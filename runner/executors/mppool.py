@@ -16,12 +16,11 @@ import multiprocessing.pool
 from typing import Any
 
 from runner import procs
-from runner.executors import Culprit, ExecutorSetup, Loss, Running
+from runner.executors import ExecutorSetup, Loss, Running
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import (
     SlotTable,
     ended,
-    exit_code,
     starting_generation,
     tracked_context,
 )
@@ -34,7 +33,7 @@ class MultiprocessingPoolExecutor:
     def __init__(self, setup: ExecutorSetup) -> None:
         self._setup = setup
         self._context = tracked_context(setup.start_method)
-        self._slots = SlotTable(self._context, setup.workers)
+        self._slots = SlotTable(self._context, setup.workers, setup.worker.run_id)
         self._pool: multiprocessing.pool.Pool | None = None
         self._batches: dict[int, list[int]] = {}
         self._batch_ids = itertools.count()
@@ -43,7 +42,8 @@ class MultiprocessingPoolExecutor:
     def _current_pool(self) -> multiprocessing.pool.Pool:
         if self._pool is None:
             config = self._setup.worker._replace(
-                slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION)
+                slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION,
+                capture=self._slots.capture)
             starting_generation(_GENERATION)
             self._pool = self._context.Pool(
                 self._setup.workers, initializer=setup, initargs=(config,),
@@ -88,9 +88,9 @@ class MultiprocessingPoolExecutor:
         return [r for r in seen if r.pid not in dead_pids]
 
     def _lost(self, keys: list[int], pids: list[int]) -> None:
-        culprits, orphans = [], []
+        culprits, orphans = [], []  # each read before its row is cleared, output and all
         for key, pid in zip(keys, pids):
-            culprits.append(Culprit(key, pid, exit_code(_GENERATION, pid)))
+            culprits.append(self._slots.culprit(_GENERATION, pid, key))
             self._slots.clear(pid)
             for batch_id, batch_keys in list(self._batches.items()):
                 if key in batch_keys:
@@ -107,8 +107,13 @@ class MultiprocessingPoolExecutor:
 
     def shutdown(self, wait: bool) -> None:
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
+        try:
+            if pool is not None:
+                self._shut(pool, wait)
+        finally:
+            self._slots.remove()
+
+    def _shut(self, pool: multiprocessing.pool.Pool, wait: bool) -> None:
         pids = self._slots.pids(_GENERATION)
         if wait and not self._lost_any and not self._batches:
             pool.close()

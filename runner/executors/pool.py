@@ -30,7 +30,7 @@ class PoolExecutor:
     def __init__(self, setup: ExecutorSetup) -> None:
         self._setup = setup
         self._context = tracked_context(setup.start_method)
-        self._slots = SlotTable(self._context, setup.workers)
+        self._slots = SlotTable(self._context, setup.workers, setup.worker.run_id)
         self._generation = 0
         self._pool: ProcessPoolExecutor | None = None
         self._batches: dict[int, tuple[int, list[int]]] = {}
@@ -61,7 +61,8 @@ class PoolExecutor:
             self._generation += 1
             config = self._setup.worker._replace(
                 slots=self._slots.array, slots_lock=self._slots.lock,
-                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker)
+                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker,
+                capture=self._slots.capture)
             self._pool = ProcessPoolExecutor(self._setup.workers, mp_context=self._context,
                                              initializer=setup, initargs=(config,))
         return self._pool
@@ -113,15 +114,17 @@ class PoolExecutor:
                 del self._batches[batch_id]
                 lost.extend(keys)
         pids = self._slots.pids(generation)
-        culprits = self._slots.culprits(generation,
-                                        {pid for pid in pids if ended(generation, pid)})
+        dead = {pid for pid in pids if ended(generation, pid)}
+        culprits = self._slots.culprits(generation, dead)
+        outputs = self._slots.outputs(generation, dead)
         blamed = {c.key for c in culprits}
         if generation == self._generation and self._pool is not None:
             pool, self._pool = self._pool, None
         else:
             pool = None
         self._kill_generation(generation, pool)
-        self._setup.report.lost(Loss(culprits, [k for k in dict.fromkeys(lost) if k not in blamed]))
+        orphans = [k for k in dict.fromkeys(lost) if k not in blamed]
+        self._setup.report.lost(Loss(culprits, orphans, outputs))
 
     def close(self) -> None:
         """Queued work is not to be started: workers decline what they have not begun."""
@@ -144,13 +147,16 @@ class PoolExecutor:
         pools = [*self._closing, *self._retiring]
         if self._pool is not None:
             pools.append((self._generation, self._pool))
-        for generation, pool in pools:
-            if wait and not self._signalled:
-                pool.shutdown(wait=True)
-                self._slots.forget(generation)
-            else:
-                self._kill_generation(generation, pool)
-        self._pool, self._closing, self._retiring = None, [], []
+        try:
+            for generation, pool in pools:
+                if wait and not self._signalled:
+                    pool.shutdown(wait=True)
+                    self._slots.forget(generation)
+                else:
+                    self._kill_generation(generation, pool)
+        finally:
+            self._pool, self._closing, self._retiring = None, [], []
+            self._slots.remove()
 
     def _kill_generation(self, generation: int, pool: ProcessPoolExecutor | None) -> None:
         """Kill a generation's workers and their trees, then let its pool go."""

@@ -4,7 +4,8 @@ The seed's first lesson: `Process(target, args, name)`, `start()`, `join()`.
 Each child sends its `Outcome` through a pipe and exits. The pipe is read as
 data arrives (a large result must not block the child in `send` while the
 parent waits for it to exit), and the process sentinel says when it has
-exited; an exit without an outcome is a crash of that attempt alone.
+exited; an exit without an outcome is a crash of that attempt alone, with
+what it wrote before it died, read from its capture files.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runner import procs
+from runner import capture, procs
 from runner.events import Outcome, TaskStatus, death_error
 from runner.executors import ExecutorSetup, Running, Work
 from runner.executors.slots import resolve_start_method
-from runner.worker import process_main
+from runner.worker import attempt_name, process_main
 
 
 @dataclass
@@ -43,6 +44,8 @@ class ProcessExecutor:
         self._context: Any = multiprocessing.get_context(resolve_start_method(setup.start_method))
         self._children: dict[int, _Child] = {}
         self._host = socket.gethostname()
+        self._capture = capture.make_folder(setup.worker.run_id)
+        self._config = setup.worker._replace(capture=self._capture)
 
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
@@ -51,7 +54,7 @@ class ProcessExecutor:
     def _start(self, work: Work) -> None:
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(target=process_main, name=work.name,
-                                        args=(self._setup.worker, work, sender))
+                                        args=(self._config, work, sender))
         started = time.time()
         process.start()
         sender.close()
@@ -83,13 +86,16 @@ class ProcessExecutor:
         self._setup.loop.remove_reader(child.fd)
         child.connection.close()
         child.process.join()
-        self._setup.report.finished([child.outcome or self._crashed(child)])
+        outcome = child.outcome or self._crashed(child)
+        capture.discard(self._capture, attempt_name(child.work.key))
+        self._setup.report.finished([outcome])
 
     def _crashed(self, child: _Child) -> Outcome:
         pid, code = child.process.pid or 0, child.process.exitcode
+        out, err = capture.read_left(self._capture, attempt_name(child.work.key))
         return Outcome(child.work.key, TaskStatus.CRASHED, child.started, time.time(), pid,
                        os.getpid(), child.work.name, self._host, exit_code=code,
-                       error=death_error(code, pid, "task's process"))
+                       error=death_error(code, pid, "task's process"), stdout=out, stderr=err)
 
     def close(self) -> None:
         """Nothing waits in a queue here: every submitted attempt starts at once."""
@@ -105,7 +111,10 @@ class ProcessExecutor:
 
     def shutdown(self, wait: bool) -> None:
         children = list(self._children.values())
-        if not wait:
-            procs.kill_trees(child.process.pid for child in children if child.process.pid)
-        for child in children:
-            child.process.join()
+        try:
+            if not wait:
+                procs.kill_trees(child.process.pid for child in children if child.process.pid)
+            for child in children:
+                child.process.join()
+        finally:
+            capture.remove_folder(self._capture)

@@ -6,7 +6,9 @@ private fields: the `mp_context` / `context` argument accepts a context whose
 after it dies, under forkserver too), and the worker initializer claims a slot
 in a shared array where the worker publishes its PID and the attempt it is
 running. From these the engine enforces timeouts and attributes a crash to the
-one attempt that caused it.
+one attempt that caused it, with what that attempt wrote before it died: each row's
+worker keeps its output in capture files named after the row, which a new worker
+replaces only once the row is free.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from runner import capture
 from runner.executors import Culprit, Running
 from runner.worker import (
     IDLE,
@@ -28,6 +31,7 @@ from runner.worker import (
     SLOT_PID,
     SLOT_STARTED,
     SLOT_TERMINATED,
+    row_name,
 )
 
 started_processes: dict[tuple[int, int], BaseProcess] = {}
@@ -148,14 +152,20 @@ def process_name(generation: int, pid: int) -> str:
 
 
 class SlotTable:
-    """The shared array workers publish into: one row per worker process."""
+    """The shared array workers publish into: one row per worker process; and the
+    private folder of their capture files, removed by `remove`."""
 
-    def __init__(self, context: Any, workers: int) -> None:
+    def __init__(self, context: Any, workers: int, run_id: str) -> None:
         self.rows = 4 * workers + 8
         self.array = context.RawArray("d", self.rows * SLOT_FIELDS + 1)
         self.lock = context.Lock()
         self.host = socket.gethostname()
         self._parents: dict[int, int] = {}
+        self.capture = capture.make_folder(run_id)
+
+    def remove(self) -> None:
+        """The run is over: remove the capture files, the dead workers' included."""
+        capture.remove_folder(self.capture)
 
     def close(self) -> None:
         """Tell every worker to start nothing more (the last element is the flag)."""
@@ -204,9 +214,33 @@ class SlotTable:
         return [self._culprit(generation, r) for r in chosen]
 
     def _culprit(self, generation: int, row: list[float]) -> Culprit:
-        pid = int(row[SLOT_PID])
         key = None if row[SLOT_KEY] == IDLE else int(row[SLOT_KEY])
-        return Culprit(key, pid, exit_code(generation, pid))
+        return self.culprit(generation, int(row[SLOT_PID]), key)
+
+    def culprit(self, generation: int, pid: int, key: int | None) -> Culprit:
+        """A dead worker, with what it wrote in the attempt it died in (read while its
+        row still holds that attempt, so no new worker has replaced its files)."""
+        out = err = ""
+        if key is not None:
+            base = self._base(pid)
+            if base is not None:
+                out, err = capture.read_left(self.capture, row_name(base))
+        return Culprit(key, pid, exit_code(generation, pid), out, err)
+
+    def outputs(self, generation: int, dead: set[int]) -> dict[int, tuple[str, str]]:
+        """What each dead worker's attempt wrote, by attempt key."""
+        found = {}
+        for row in self._rows(generation):
+            pid, base = int(row[SLOT_PID]), self._base(int(row[SLOT_PID]))
+            if pid in dead and row[SLOT_KEY] != IDLE and base is not None:
+                found[int(row[SLOT_KEY])] = capture.read_left(self.capture, row_name(base))
+        return found
+
+    def _base(self, pid: int) -> int | None:
+        for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
+            if int(self.array[base + SLOT_PID]) == pid:
+                return base
+        return None
 
     def clear(self, pid: int) -> None:
         """Free a dead worker's row so it is reported once and can be reused."""

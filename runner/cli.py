@@ -53,6 +53,18 @@ class ExecutorChoice(str, Enum):
     dask = "dask"
 
 
+_debug = False
+"""Set by `--debug`: an internal error prints its traceback instead of filing it."""
+
+
+def _set_debug(value: bool) -> None:
+    global _debug
+    _debug = _debug or value
+
+
+_DEBUG_HELP = "On an internal error (a bug), print its traceback instead of writing it to a file."
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"runner {__version__}")
@@ -63,6 +75,8 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", callback=_set_debug, is_eager=True,
+                                        help=_DEBUG_HELP)] = False,
 ) -> None:
     """Run the tasks of a YAML job file on processes, pools or a Dask cluster."""
 
@@ -93,6 +107,8 @@ def run(
         "--dry-run", help="Print the plan; run nothing.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="JSON Lines results on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", callback=_set_debug, is_eager=True,
+                                        help=_DEBUG_HELP)] = False,
 ) -> None:
     """Run a job: every task, on the executor the file names (or --executor)."""
     from runner.loader import load
@@ -232,7 +248,8 @@ def _started_up() -> None:
 
 def main() -> None:
     """Console entry point: typer handles usage errors (exit 2) and --help; every
-    `RunnerError` becomes its message on stderr and its exit code, with no traceback."""
+    `RunnerError` becomes its message on stderr and its exit code, with no traceback;
+    anything else is a bug, said in one line (see runner.crash), exit 3."""
     try:
         app()
     except RunnerError as exc:
@@ -240,6 +257,11 @@ def main() -> None:
         _leave(int(exc.exit_code))
     except SystemExit as exc:
         _leave(exc.code)
+    except Exception as exc:
+        from runner import crash
+
+        crash.report(exc, debug=_debug)
+        _leave(int(ExitCode.RUNNER_FAILED))
 
 
 def _leave(code: object) -> None:

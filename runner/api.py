@@ -46,6 +46,8 @@ class RunResult:
     journal: Path | None
     interrupted_by: str | None = None
     tasks: list[TaskFinished] = field(default_factory=list)
+    stopped_by: str | None = None
+    """Why the run stopped early (a signal, max_failures reached), None if it did not."""
 
     @property
     def ok(self) -> bool:
@@ -121,6 +123,10 @@ def run(
             from runner.journal import JsonLines
 
             sinks.append(JsonLines(json_stream))
+            if not console:
+                from runner.console import StopNotice
+
+                sinks.append(StopNotice())
         if collector is not None:
             sinks.append(collector)
         from runner import guardian, registry
@@ -137,7 +143,8 @@ def run(
             sink.close()
     return RunResult(job.job_name, run_id, ExitCode(finished.exit_code), finished.counts,
                      finished.duration, journal_path,
-                     finished.interrupted_by, collector.tasks if collector else [])
+                     finished.interrupted_by, collector.tasks if collector else [],
+                     finished.stopped_by)
 
 
 def _journal_path(job: Job, journal: Path | str | None, resume: Path | str | None,

@@ -9,7 +9,7 @@ Flow: plan -> admission -> executors -> worker ... -> **engine** -> events -> si
     sinks <-- TaskStarted / TaskFinished <-- outcome or loss <-- Report (loop thread)
                                    ^
     tick: running() -> started events, timeouts -> stop(signal), SIGKILL after grace
-    SIGINT/SIGTERM handler -> flag + wake -> apply `shutdown` -> drain -> JobFinished
+    SIGINT/SIGTERM handler -> flag + wake -> StopRequested, `shutdown` -> drain -> JobFinished
 
 Everything here runs on one thread, the loop's; executors call back into it
 through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
@@ -20,12 +20,12 @@ be): the plan and the job stay immutable.
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import psutil
 
 from runner import verdicts
 from runner.admission import Admission
@@ -52,6 +52,7 @@ from runner.procs import signal_number
 from runner.recorder import Recorder
 from runner.signals import SignalCatcher
 from runner.spec import Job
+from runner.stopping import failure_threshold, stop_event
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
 _OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
@@ -91,14 +92,16 @@ class Engine:
             job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
         self._failures = 0
         self._stopping: str | None = None
+        self._stopped_by: str | None = None
         self._signals = SignalCatcher(self.loop.wake)
         self._signalled: int | None = None
         self._kill_all = False
         self._ticker: Timer | None = None
         self._grace = job.shutdown.grace
         self._stop_signal = signal_number(job.shutdown.signal)
-        self._limit_failures = _failure_threshold(job.max_failures, total)
-        worker = WorkerSetup(options.run_id, os.getpid(), _create_time(), str(job.folder),
+        self._limit_failures = failure_threshold(job.max_failures, total)
+        me = psutil.Process()
+        worker = WorkerSetup(options.run_id, me.pid, me.create_time(), str(job.folder),
                              job=job if use_spans else None)
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
@@ -131,7 +134,7 @@ class Engine:
             self._shutdown_executors()
             self.loop.close()
         try:
-            return self.record.job_finished(started, self._signalled)
+            return self.record.job_finished(started, self._signalled, self._stopped_by)
         finally:
             self._signals.restore()
 
@@ -336,6 +339,7 @@ class Engine:
         """No new work. `stop` lets running tasks finish; `abort` and a signal with
         `wait: false` stop them; pending work is cancelled unless told to drain it."""
         if self._stopping is None:
+            self._announce_stop(why)  # before cancelling: it counts what is cancelled
             self._stopping = why
             self._admission.closed = True
             self._cancel_unadmitted()
@@ -373,26 +377,24 @@ class Engine:
             signum = self._signals.pending.popleft()
             if self._signalled is None:
                 self._signalled = signum
-            else:
+            elif not self._kill_all:
                 self._kill_all = True
+                self._announce_stop("signal", now=True)
             self._stop("signal")
+
+    def _announce_stop(self, why: str, *, now: bool = False) -> None:
+        """Tell the sinks at once what stopping means (see runner.stopping)."""
+        running = len({seen.key for executor in self._executors for seen in executor.running()})
+        queued = max(len(self._in_flight) - running, 0) + self.total - self._admission.admitted
+        event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
+                           running=running, queued=queued, now=now)
+        self._stopped_by = self._stopped_by or event.cause
+        self.record.stopping(event)
 
     # -- the end ----------------------------------------------------------------------
 
     def _shutdown_executors(self) -> None:
-        wait = not self._kill_all
         for executor in self._executors:
             with contextlib.suppress(Exception):
-                executor.shutdown(wait)
+                executor.shutdown(not self._kill_all)
 
-
-def _failure_threshold(limit: int | float, total: int) -> int:
-    if isinstance(limit, float):
-        return max(1, math.ceil(limit * total))
-    return limit
-
-
-def _create_time() -> float:
-    import psutil
-
-    return psutil.Process().create_time()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 from enum import Enum
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class TaskStatus(str, Enum):
@@ -188,12 +188,34 @@ class SpanFinished(NamedTuple):
     lines: str
 
 
+class StopRequested(NamedTuple):
+    """The run stops taking new work (or, `now`, stops its running tasks at once), told
+    the moment it is decided so a person knows what happens next before it happens.
+
+    `cause` says why (`SIGINT`, `max_failures reached (2 failed), on_failure: stop`);
+    `running` tasks are waited for unless `stop_running`; `queued` tasks (handed out
+    but not started, or not handed out yet) are cancelled when `cancel_queued`, else
+    run first; `again` names what stops the running tasks at once (`Ctrl-C again`),
+    when something does."""
+
+    ts: float
+    cause: str
+    running: int
+    queued: int
+    cancel_queued: bool
+    stop_running: bool
+    now: bool = False
+    again: str | None = None
+
+
 class JobFinished(NamedTuple):
     ts: float
     counts: dict[str, int]
     exit_code: int
     duration: float
     interrupted_by: str | None
+    stopped_by: str | None = None
+    """Why the run stopped before its end (a signal, max_failures), None if it did not."""
 
 
 class Sink(Protocol):
@@ -214,3 +236,11 @@ class Sink(Protocol):
         """Called after each burst of events: write out whatever was buffered."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StopListener(Protocol):
+    """A sink that tells a person the run is stopping (the console, the progress bar);
+    sinks that record results only have no use for it and need not implement it."""
+
+    def stopping(self, event: StopRequested) -> None: ...

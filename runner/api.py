@@ -9,6 +9,7 @@ do, a Python caller can do with an argument.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import ExitCode, UsageError
+from runner.errors import ExitCode, RunnerError, UsageError
 from runner.events import (
     JobFinished,
     JobStarted,
@@ -99,12 +100,15 @@ def run(
     the tasks it does not record ok run, and their records are appended to it; `force`
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
+    from runner import fdbudget, oom
     from runner.engine import Engine, EngineOptions
     from runner.plan import Plan
 
     plan = Plan(job)
     run_id = uuid.uuid4().hex[:12]
     workers = job.workers or default_workers()
+    fdbudget.ensure(job, workers)
+    oom.mark()
     journal_path = _journal_path(job, journal, resume, write_journal)
     sinks: list[Sink] = []
     collector = _Collector() if collect else None
@@ -138,6 +142,11 @@ def run(
                                           handle_signals=handle_signals))
             finished = engine.run()
             _end_leftovers(run_id, job.shutdown.grace)
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        raise RunnerError(f"the runner ran out of file descriptors ({exc.strerror}): "
+                          "lower `workers` or raise the limit (ulimit -n)") from None
     finally:
         for sink in sinks:
             sink.close()

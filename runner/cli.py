@@ -264,17 +264,41 @@ def main() -> None:
         _leave(int(ExitCode.RUNNER_FAILED))
 
 
+EXIT_HANDLERS_WAIT = 10.0
+"""How long the exit handlers may take before the runner exits without them."""
+
+
+def _kill_abandoned_workers() -> None:
+    """A run ends its own workers; one still alive here was left by a run that failed
+    half-way (a pool that could not start all its workers, say), and multiprocessing's
+    exit handler would wait for it without a timeout. Killing it needs no descriptor,
+    so this works even when the failure was running out of them."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError):
+            child.kill()
+
+
 def _leave(code: object) -> None:
     """Exit without tearing the interpreter down: every command has closed what it opened
     by now, and unloading the modules a run needs costs a CLI tens of milliseconds for
     nothing. The exit handlers (multiprocessing's, which release what its pools hold)
-    still run first."""
+    still run first, but for a bounded time: one of them waits for pool workers without
+    a timeout, and a worker that never started properly would hold the runner for ever
+    (its workers end on their own once the runner is gone)."""
     import atexit
     import os
+    import threading
 
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
+    _kill_abandoned_workers()
+    deadline = threading.Timer(EXIT_HANDLERS_WAIT, os._exit, (code or 0,))
+    deadline.daemon = True
+    deadline.start()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

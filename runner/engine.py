@@ -117,26 +117,22 @@ class Engine:
     def run(self) -> JobFinished:
         started = time.time()
         self.record.job_started(started)
-        if self.options.handle_signals:
-            self._signals.install()
-        try:
-            self._admission.admit()
-            self._ticker = self.loop.call_later(TICK, self._tick)
-            while self._busy():
-                self.loop.run_once(TICK)
-                self._handle_signals()
-                self.record.flush()
-            self._ticker.cancel()
-        except BaseException:
-            self._kill_all = True  # a broken run must not wait for its tasks
-            raise
-        finally:
-            self._shutdown_executors()
-            self.loop.close()
-        try:
+        with self._signals.installed(self.options.handle_signals):
+            try:
+                self._admission.admit()
+                self._ticker = self.loop.call_later(TICK, self._tick)
+                while self._busy():
+                    self.loop.run_once(TICK)
+                    self._handle_signals()
+                    self.record.flush()
+                self._ticker.cancel()
+            except BaseException:
+                self._kill_all = True  # a broken run must not wait for its tasks
+                raise
+            finally:
+                self._shutdown_executors()
+                self.loop.close()
             return self.record.job_finished(started, self._signalled, self._stopped_by)
-        finally:
-            self._signals.restore()
 
     def _busy(self) -> bool:
         return bool(self._in_flight.busy or self._admission.pending)

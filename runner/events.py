@@ -37,7 +37,6 @@ class ErrorInfo(NamedTuple):
 
 
 _LIKELY_CAUSES = {
-    "SIGKILL": "the out-of-memory killer, or someone ran kill -9",
     "SIGSEGV": "a crash in native code (a C extension, ctypes, a bad pointer)",
     "SIGBUS": "a crash in native code, or a memory-mapped file that shrank",
     "SIGABRT": "a failed assertion in native code (abort())",
@@ -59,7 +58,8 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
     """Why a process died, in words: the signal's name and its usual cause."""
     if exit_code is not None and exit_code < 0:
         name = signal_name(-exit_code)
-        cause = _LIKELY_CAUSES.get(name, "a signal from outside")
+        cause = _sigkill_cause() if name == "SIGKILL" else _LIKELY_CAUSES.get(
+            name, "a signal from outside")
         message = f"the {what} (pid {pid}) was killed by {name}; likely cause: {cause}"
         return ErrorInfo("ProcessKilled", message)
     if exit_code is None:
@@ -70,6 +70,21 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
         f"the {what} (pid {pid}) exited with code {exit_code} in the middle of the task "
         "(os._exit, or a native library calling exit())",
     )
+
+
+def _sigkill_cause() -> str:
+    """A SIGKILL the runner did not send (its own stops are described by the engine):
+    the out-of-memory killer only when the kernel counted one during the run."""
+    from runner import oom
+
+    kills = oom.kills_since_mark()
+    if kills is None:
+        return "not the runner; the out-of-memory killer is a common cause, or a kill -9"
+    if kills:
+        return (f"the out-of-memory killer (the kernel counted {kills} OOM kill(s) during "
+                "the run)")
+    return ("a kill -9 from outside the runner (not the out-of-memory killer: the kernel "
+            "counted no OOM kill during the run)")
 
 
 def command_status(code: int, pid: int, name: str) -> tuple[TaskStatus, ErrorInfo | None]:

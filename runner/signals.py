@@ -9,10 +9,12 @@ one Python lets install them) and the previous ones are put back afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -24,12 +26,25 @@ class SignalCatcher:
         self.pending: deque[int] = deque()
         self._wake = wake
         self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
+        self._pid = os.getpid()
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.signal(signum, self._caught)
+
+    @contextlib.contextmanager
+    def installed(self, enabled: bool = True) -> Iterator[None]:
+        """Caught while the block runs, however it ends: a handler left behind after an
+        error would swallow the Ctrl-C meant to end whatever comes next."""
+        if enabled:
+            self.install()
+        try:
+            yield
+        finally:
+            self.restore()
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():
@@ -37,5 +52,11 @@ class SignalCatcher:
         self._previous.clear()
 
     def _caught(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            # A forked worker that has not set its own handlers yet: a pool tearing itself
+            # down (a worker that failed to start) waits for it to die of this signal.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.pending.append(signum)
         self._wake()

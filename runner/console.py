@@ -7,7 +7,9 @@ transcripts and GNU parallel's `--keep-order`, while the journal streams them
 as they complete. A finished task waits in a small buffer until every task
 before it has finished; if one task holds up more than `REORDER_LIMIT` others,
 the buffer is flushed out of order (and says so) rather than grow without
-bound. Retries are announced as they happen.
+bound. Retries are announced as they happen, and so is a stop (a signal,
+`max_failures`), the moment it is decided: what happens to the running and the queued
+tasks, so nobody presses Ctrl-C twice for want of an answer.
 """
 
 from __future__ import annotations

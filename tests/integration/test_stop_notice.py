@@ -64,16 +64,27 @@ def _read(fd: int, process: subprocess.Popen[bytes], until: re.Pattern[str],
 
 
 def _interrupt(runner: JobRunner, fd: int, process: subprocess.Popen[bytes],
-               journal: Path) -> tuple[float, bytearray]:
-    """SIGINT once two tasks run; how long the stop message took, and all output after."""
+               journal: Path, ctrl_c: bool = False) -> tuple[float, bytearray]:
+    """SIGINT once two tasks run (a Ctrl-C typed on the terminal `fd`, or a signal to the
+    runner alone); how long the stop message took, and all output after."""
     _wait_for_started(journal, 2)
     text = bytearray()
     sent = time.monotonic()
-    process.send_signal(signal.SIGINT)
+    if ctrl_c:
+        os.write(fd, b"\x03")
+    else:
+        process.send_signal(signal.SIGINT)
     seen = _read(fd, process, re.compile(r"stopping \(SIGINT\)"), 20, text)
     assert seen is not None, text.decode("utf-8", "replace")
     _read(fd, process, re.compile(r"exit code \d+"), 30, text)
     return seen - sent, text
+
+
+def _own_terminal() -> None:
+    """In the child: a session whose controlling terminal is the pty on stdin, so a
+    Ctrl-C typed there is SIGINT to its foreground process group, as in a shell."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def test_ctrl_c_on_a_terminal_says_at_once_what_happens_next(job_runner: JobRunner) -> None:
@@ -85,10 +96,10 @@ def test_ctrl_c_on_a_terminal_says_at_once_what_happens_next(job_runner: JobRunn
     env.pop("NO_COLOR", None)
     process = subprocess.Popen([RUNNER, "run", str(job), "--journal", str(journal)],
                                cwd=job_runner.folder, env=env, stdin=child, stdout=child,
-                               stderr=child)
+                               stderr=child, preexec_fn=_own_terminal)
     os.close(child)
     try:
-        took, raw = _interrupt(job_runner, main, process, journal)
+        took, raw = _interrupt(job_runner, main, process, journal, ctrl_c=True)
         assert process.wait(timeout=30) == 130
     finally:
         if process.poll() is None:

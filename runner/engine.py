@@ -373,6 +373,8 @@ class Engine:
             signum = self._signals.pending.popleft()
             if self._signalled is None:
                 self._signalled = signum
+                if self._stopping is not None:  # stopping already: say what the signal adds
+                    self._announce_stop("signal")
             elif not self._kill_all:
                 self._kill_all = True
                 self._announce_stop("signal", now=True)
@@ -381,10 +383,12 @@ class Engine:
     def _announce_stop(self, why: str, *, now: bool = False) -> None:
         """Tell the sinks at once what stopping means (see runner.stopping)."""
         running = len({seen.key for executor in self._executors for seen in executor.running()})
-        queued = max(len(self._in_flight) - running, 0) + self.total - self._admission.admitted
+        unadmitted = 0 if self._admission.plan_done else self.total - self._admission.admitted
+        queued = max(len(self._in_flight) - running, 0) + unadmitted
         event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
                            running=running, queued=queued, now=now)
-        self._stopped_by = self._stopped_by or event.cause
+        if not now:
+            self._stopped_by = ", then ".join(filter(None, (self._stopped_by, event.cause)))
         self.record.stopping(event)
 
     # -- the end ----------------------------------------------------------------------

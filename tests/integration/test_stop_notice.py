@@ -169,3 +169,35 @@ tasks:
     notice = re.escape(f"■ stopping ({cause}): waiting for ") + r"[12] running tasks?, cancelling"
     assert re.search(notice, done.stdout), done.stdout
     assert f"; stopped by {cause}; exit code 1" in done.stdout
+
+
+def test_ctrl_c_while_stopping_for_max_failures_is_answered_too(job_runner: JobRunner) -> None:
+    job = job_runner.write("""
+version: 1
+workers: 2
+on_failure: stop
+max_failures: 1
+tasks:
+  - {name: broken, call: faults:nap_then_raise, args: [0.2]}
+  - {name: "long-{{ i }}", command: "sleep 4", foreach: {i: {range: [0, 3]}}}
+""")
+    journal = job_runner.folder / "j.jsonl"
+    process = subprocess.Popen([RUNNER, "run", str(job), "--journal", str(journal)],
+                               cwd=job_runner.folder, env=job_runner.env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    text = bytearray()
+    try:
+        first = re.compile(r"stopping \(max_failures reached")
+        assert _read(process.stdout.fileno(), process, first, 20, text), text.decode()
+        took, rest = _interrupt(job_runner, process.stdout.fileno(), process, journal)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=5)
+    stdout = text.decode() + rest.decode() + out.decode()
+    assert process.returncode == 130 and took < SOON, stdout
+    assert "■ stopping (SIGINT): waiting for 2 running tasks; Ctrl-C again" in stdout
+    assert ("stopped by max_failures reached (1 failed), on_failure: stop, then SIGINT; "
+            "exit code 130") in stdout

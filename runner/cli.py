@@ -268,39 +268,45 @@ EXIT_HANDLERS_WAIT = 10.0
 """How long the exit handlers may take before the runner exits without them."""
 
 
-def _kill_abandoned_workers() -> None:
-    """A run ends its own workers; one still alive here was left by a run that failed
-    half-way (a pool that could not start all its workers, say), and multiprocessing's
-    exit handler would wait for it without a timeout. Killing it needs no descriptor,
-    so this works even when the failure was running out of them."""
+def _bound_exit_handlers(code: int) -> None:
+    """multiprocessing's exit handler waits for every pool worker still alive, without a
+    timeout. A run ends its own workers, so one alive here was left by a run that failed
+    half-way (a pool that could not start them all, say): it is killed (which needs no
+    descriptor, so this works even when the failure was running out of them), and if
+    the handlers still take too long the runner exits without them."""
     multiprocessing = sys.modules.get("multiprocessing")
     if multiprocessing is None:
         return
+    import os
+    import threading
+
     for child in multiprocessing.active_children():
         with contextlib.suppress(OSError):
             child.kill()
+    deadline = threading.Timer(EXIT_HANDLERS_WAIT, os._exit, (code,))
+    deadline.daemon = True
+    deadline.start()
 
 
 def _leave(code: object) -> None:
     """Exit without tearing the interpreter down: every command has closed what it opened
     by now, and unloading the modules a run needs costs a CLI tens of milliseconds for
     nothing. The exit handlers (multiprocessing's, which release what its pools hold)
-    still run first, but for a bounded time: one of them waits for pool workers without
-    a timeout, and a worker that never started properly would hold the runner for ever
-    (its workers end on their own once the runner is gone)."""
+    still run first, for a bounded time."""
     import atexit
     import os
-    import threading
 
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
-    _kill_abandoned_workers()
-    deadline = threading.Timer(EXIT_HANDLERS_WAIT, os._exit, (code or 0,))
-    deadline.daemon = True
-    deadline.start()
+    _flush()  # in case the exit handlers run out of time
+    _bound_exit_handlers(code or 0)
     atexit._run_exitfuncs()
+    _flush()
+    os._exit(code or 0)
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(code or 0)

@@ -397,4 +397,3 @@ class Engine:
         for executor in self._executors:
             with contextlib.suppress(Exception):
                 executor.shutdown(not self._kill_all)
-

@@ -31,7 +31,6 @@ class SignalCatcher:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        self._pid = os.getpid()
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.signal(signum, self._caught)
 

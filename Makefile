@@ -13,6 +13,8 @@ BIN    := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# the distribution was once named `runner`: drop that install, which shares the command
+	$(BIN)/python -m pip uninstall --quiet --yes runner 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
 	touch $@
 

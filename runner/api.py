@@ -9,6 +9,7 @@ do, a Python caller can do with an argument.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from runner.errors import ExitCode, UsageError
+from runner.errors import ExitCode, RunnerError, UsageError
 from runner.events import (
     JobFinished,
     JobStarted,
@@ -45,6 +46,8 @@ class RunResult:
     journal: Path | None
     interrupted_by: str | None = None
     tasks: list[TaskFinished] = field(default_factory=list)
+    stopped_by: str | None = None
+    """Why the run stopped early (a signal, max_failures reached), None if it did not."""
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,7 @@ def run(
     the tasks it does not record ok run, and their records are appended to it; `force`
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
+    from runner import fdbudget, oom
     from runner.engine import Engine, EngineOptions
     from runner.envseal import keyed
     from runner.plan import Plan
@@ -108,6 +112,8 @@ def run(
     plan = Plan(job)
     run_id = new_run_id()
     workers = job.workers or default_workers()
+    fdbudget.ensure(job, workers)
+    oom.mark()
     journal_path = _journal_path(job, run_id, journal, resume, write_journal)
     sinks: list[Sink] = []
     collector = _Collector() if collect else None
@@ -127,6 +133,10 @@ def run(
             from runner.journal import JsonLines
 
             sinks.append(JsonLines(json_stream))
+            if not console:
+                from runner.console import StopNotice
+
+                sinks.append(StopNotice())
         if collector is not None:
             sinks.append(collector)
         from runner import guardian, registry
@@ -138,12 +148,18 @@ def run(
                                           handle_signals=handle_signals))
             finished = engine.run()
             _end_leftovers(run_id, job.shutdown.grace)
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        raise RunnerError(f"the runner ran out of file descriptors ({exc.strerror}): "
+                          "lower `workers` or raise the limit (ulimit -n)") from None
     finally:
         for sink in sinks:
             sink.close()
     return RunResult(job.job_name, run_id, ExitCode(finished.exit_code), finished.counts,
                      finished.duration, journal_path,
-                     finished.interrupted_by, collector.tasks if collector else [])
+                     finished.interrupted_by, collector.tasks if collector else [],
+                     finished.stopped_by)
 
 
 def _journal_path(job: Job, run_id: str, journal: Path | str | None,

@@ -53,6 +53,18 @@ class ExecutorChoice(str, Enum):
     dask = "dask"
 
 
+_debug = False
+"""Set by `--debug`: an internal error prints its traceback instead of filing it."""
+
+
+def _set_debug(value: bool) -> None:
+    global _debug
+    _debug = _debug or value
+
+
+_DEBUG_HELP = "On an internal error (a bug), print its traceback instead of writing it to a file."
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"runner {__version__}")
@@ -63,6 +75,8 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", callback=_set_debug, is_eager=True,
+                                        help=_DEBUG_HELP)] = False,
 ) -> None:
     """Run the tasks of a YAML job file on processes, pools or a Dask cluster."""
 
@@ -95,6 +109,8 @@ def run(
         "--dry-run", help="Print the plan; run nothing.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="JSON Lines results on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", callback=_set_debug, is_eager=True,
+                                        help=_DEBUG_HELP)] = False,
 ) -> None:
     """Run a job: every task, on the executor the file names (or --executor)."""
     from runner.loader import load
@@ -248,7 +264,8 @@ def _started_up() -> None:
 
 def main() -> None:
     """Console entry point: typer handles usage errors (exit 2) and --help; every
-    `RunnerError` becomes its message on stderr and its exit code, with no traceback."""
+    `RunnerError` becomes its message on stderr and its exit code, with no traceback;
+    anything else is a bug, said in one line (see runner.crash), exit 3."""
     try:
         app()
     except RunnerError as exc:
@@ -256,21 +273,56 @@ def main() -> None:
         _leave(int(exc.exit_code))
     except SystemExit as exc:
         _leave(exc.code)
+    except Exception as exc:
+        from runner import crash
+
+        crash.report(exc, debug=_debug)
+        _leave(int(ExitCode.RUNNER_FAILED))
+
+
+EXIT_HANDLERS_WAIT = 10.0
+"""How long the exit handlers may take before the runner exits without them."""
+
+
+def _bound_exit_handlers(code: int) -> None:
+    """multiprocessing's exit handler waits for every pool worker still alive, without a
+    timeout. A run ends its own workers, so one alive here was left by a run that failed
+    half-way (a pool that could not start them all, say): it is killed (which needs no
+    descriptor, so this works even when the failure was running out of them), and if
+    the handlers still take too long the runner exits without them."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return
+    import os
+    import threading
+
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError):
+            child.kill()
+    deadline = threading.Timer(EXIT_HANDLERS_WAIT, os._exit, (code,))
+    deadline.daemon = True
+    deadline.start()
 
 
 def _leave(code: object) -> None:
     """Exit without tearing the interpreter down: every command has closed what it opened
     by now, and unloading the modules a run needs costs a CLI tens of milliseconds for
     nothing. The exit handlers (multiprocessing's, which release what its pools hold)
-    still run first."""
+    still run first, for a bounded time."""
     import atexit
     import os
 
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
         code = 1
+    _flush()  # in case the exit handlers run out of time
+    _bound_exit_handlers(code or 0)
     atexit._run_exitfuncs()
+    _flush()
+    os._exit(code or 0)
+
+
+def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(code or 0)

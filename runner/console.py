@@ -7,7 +7,9 @@ transcripts and GNU parallel's `--keep-order`, while the journal streams them
 as they complete. A finished task waits in a small buffer until every task
 before it has finished; if one task holds up more than `REORDER_LIMIT` others,
 the buffer is flushed out of order (and says so) rather than grow without
-bound. Retries are announced as they happen.
+bound. Retries are announced as they happen, and so is a stop (a signal,
+`max_failures`), the moment it is decided: what happens to the running and the queued
+tasks, so nobody presses Ctrl-C twice for want of an answer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from runner.events import (
     JobFinished,
     JobStarted,
     SpanFinished,
+    StopRequested,
     TaskFinished,
     TaskStarted,
     TaskStatus,
@@ -105,11 +108,16 @@ class Console:
         counts = ", ".join(f"{n} {status}" for status, n in event.counts.items() if n)
         total = sum(event.counts.values())
         line = f"{total} task(s): {counts or 'nothing to do'} in {event.duration:.2f}s"
-        if event.interrupted_by:
-            line += f"; stopped by {event.interrupted_by}"
+        if event.stopped_by:
+            line += f"; stopped by {event.stopped_by}"
         self._out.append(line + f"; exit code {event.exit_code}\n")
         if self._journal:
             self._out.append(f"journal: {self._journal}\n")
+        self.flush()
+
+    def stopping(self, event: StopRequested) -> None:
+        """Said at once, out of task order, quiet or not: it answers a Ctrl-C."""
+        self._out.append(f"■ {stop_message(event)}\n")
         self.flush()
 
     def flush(self) -> None:
@@ -120,6 +128,63 @@ class Console:
 
     def close(self) -> None:
         self.flush()
+
+
+class StopNotice:
+    """What a run with no console (`--json`) says when it stops early, on stderr: only
+    that, so the JSON on stdout stays JSON."""
+
+    accepts_spans = True
+
+    def __init__(self, stream: Stream | None = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def stopping(self, event: StopRequested) -> None:
+        self.stream.write(f"runner: {stop_message(event)}\n")
+        self.stream.flush()
+
+    def job_started(self, event: JobStarted) -> None:
+        pass
+
+    def task_started(self, event: TaskStarted) -> None:
+        pass
+
+    def task_finished(self, event: TaskFinished) -> None:
+        pass
+
+    def span_finished(self, event: SpanFinished) -> None:
+        pass
+
+    def job_finished(self, event: JobFinished) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def stop_message(event: StopRequested) -> str:
+    """`stopping (SIGINT): waiting for 2 running tasks, cancelling 4 queued tasks;
+    Ctrl-C again to stop them now`."""
+    if event.now:
+        return f"stopping now ({event.cause}): killing {_tasks(event.running, 'running')}"
+    done = []
+    if event.running:
+        done.append(f"stopping {_tasks(event.running, 'running')} now" if event.stop_running
+                    else f"waiting for {_tasks(event.running, 'running')}")
+    if event.queued:
+        done.append(f"cancelling {_tasks(event.queued, 'queued')}" if event.cancel_queued
+                    else f"running {_tasks(event.queued, 'queued')} first")
+    message = f"stopping ({event.cause}): {', '.join(done) or 'nothing left to do'}"
+    if event.again and (event.running or not event.cancel_queued):
+        message += f"; {event.again} to stop them now"
+    return message
+
+
+def _tasks(count: int, kind: str) -> str:
+    return f"{count} {kind} task{'' if count == 1 else 's'}"
 
 
 def format_task(event: TaskFinished) -> str:

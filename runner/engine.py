@@ -9,7 +9,7 @@ Flow: plan -> admission -> executors -> worker ... -> **engine** -> events -> si
     sinks <-- TaskStarted / TaskFinished <-- outcome or loss <-- Report (loop thread)
                                    ^
     tick: running() -> started events, timeouts -> stop(signal), SIGKILL after grace
-    SIGINT/SIGTERM handler -> flag + wake -> apply `shutdown` -> drain -> JobFinished
+    SIGINT/SIGTERM handler -> flag + wake -> StopRequested, `shutdown` -> drain -> JobFinished
 
 Everything here runs on one thread, the loop's; executors call back into it
 through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
@@ -20,8 +20,6 @@ be): the plan and the job stay immutable.
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -54,6 +52,7 @@ from runner.procs import signal_number
 from runner.recorder import Recorder
 from runner.signals import SignalCatcher
 from runner.spec import Job
+from runner.stopping import failure_threshold, stop_event
 from runner.values import MAX_SECONDS
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
@@ -94,6 +93,7 @@ class Engine:
             job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
         self._failures = 0
         self._stopping: str | None = None
+        self._stopped_by: str | None = None
         self._signals = SignalCatcher(self.loop.wake, options.run_id)
         self._signalled: int | None = None
         self._kill_all = False
@@ -101,9 +101,10 @@ class Engine:
         self._ticker: Timer | None = None
         self._grace = job.shutdown.grace
         self._stop_signal = signal_number(job.shutdown.signal)
-        self._limit_failures = _failure_threshold(job.max_failures, total)
-        worker = WorkerSetup(options.run_id, os.getpid(), psutil.Process().create_time(),
-                             str(job.folder), job=job if use_spans else None)
+        self._limit_failures = failure_threshold(job.max_failures, total)
+        me = psutil.Process()
+        worker = WorkerSetup(options.run_id, me.pid, me.create_time(), str(job.folder),
+                             job=job if use_spans else None)
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
@@ -118,26 +119,22 @@ class Engine:
     def run(self) -> JobFinished:
         started = time.time()
         self.record.job_started(started)
-        if self.options.handle_signals:
-            self._signals.install()
-        try:
-            self._admission.admit()
-            self._ticker = self.loop.call_later(TICK, self._tick)
-            while self._busy():
-                self.loop.run_once(TICK)
-                self._handle_signals()
-                self.record.flush()
-            self._ticker.cancel()
-        except BaseException:
-            self._kill_all = True  # a broken run must not wait for its tasks
-            raise
-        finally:
-            self._shutdown_executors()
-            self.loop.close()
-        try:
-            return self.record.job_finished(started, self._signalled)
-        finally:
-            self._signals.restore()
+        with self._signals.installed(self.options.handle_signals):
+            try:
+                self._admission.admit()
+                self._ticker = self.loop.call_later(TICK, self._tick)
+                while self._busy():
+                    self.loop.run_once(TICK)
+                    self._handle_signals()
+                    self.record.flush()
+                self._ticker.cancel()
+            except BaseException:
+                self._kill_all = True  # a broken run must not wait for its tasks
+                raise
+            finally:
+                self._shutdown_executors()
+                self.loop.close()
+            return self.record.job_finished(started, self._signalled, self._stopped_by)
 
     def _busy(self) -> bool:
         return bool(self._in_flight.busy or self._admission.pending)
@@ -342,6 +339,8 @@ class Engine:
         """No new work. `stop` lets running tasks finish; `abort` and a signal with
         `wait: false` stop them; pending work is cancelled unless told to drain it."""
         if self._stopping is None:
+            # before cancelling: it counts what is cancelled
+            self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
             self._stopping = why
             self._admission.closed = True
             self._cancel_unadmitted()
@@ -380,24 +379,30 @@ class Engine:
             signum, request = caught  # `runner kill --now` or `--grace D` says how
             if self._signalled is None:
                 self._signalled = signum
-            else:
+                if self._stopping is not None:  # stopping already: say what the signal adds
+                    self._announce_stop("signal")
+            elif not self._kill_all:
                 self._kill_all = True
+                self._announce_stop("signal", now=True)
             self._kill_all |= request.now
             if request.grace is not None:
                 self._grace, self._interrupt = request.grace, True
             self._stop("signal")
 
+    def _announce_stop(self, why: str, *, now: bool = False, interrupt: bool = False) -> None:
+        """Tell the sinks at once what stopping means (see runner.stopping)."""
+        running = len({seen.key for executor in self._executors for seen in executor.running()})
+        unadmitted = 0 if self._admission.plan_done else self.total - self._admission.admitted
+        queued = max(len(self._in_flight) - running, 0) + unadmitted
+        event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
+                           running=running, queued=queued, now=now, interrupt=interrupt)
+        if not now:
+            self._stopped_by = ", then ".join(filter(None, (self._stopped_by, event.cause)))
+        self.record.stopping(event)
+
     # -- the end ----------------------------------------------------------------------
 
     def _shutdown_executors(self) -> None:
-        wait = not self._kill_all
         for executor in self._executors:
             with contextlib.suppress(Exception):
-                executor.shutdown(wait)
-
-
-def _failure_threshold(limit: int | float, total: int) -> int:
-    if isinstance(limit, float):
-        return max(1, math.ceil(limit * total))
-    return limit
-
+                executor.shutdown(not self._kill_all)

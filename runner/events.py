@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 from enum import Enum
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class TaskStatus(str, Enum):
@@ -37,7 +37,6 @@ class ErrorInfo(NamedTuple):
 
 
 _LIKELY_CAUSES = {
-    "SIGKILL": "the out-of-memory killer, or someone ran kill -9",
     "SIGSEGV": "a crash in native code (a C extension, ctypes, a bad pointer)",
     "SIGBUS": "a crash in native code, or a memory-mapped file that shrank",
     "SIGABRT": "a failed assertion in native code (abort())",
@@ -59,7 +58,8 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
     """Why a process died, in words: the signal's name and its usual cause."""
     if exit_code is not None and exit_code < 0:
         name = signal_name(-exit_code)
-        cause = _LIKELY_CAUSES.get(name, "a signal from outside")
+        cause = _sigkill_cause() if name == "SIGKILL" else _LIKELY_CAUSES.get(
+            name, "a signal from outside")
         message = f"the {what} (pid {pid}) was killed by {name}; likely cause: {cause}"
         return ErrorInfo("ProcessKilled", message)
     if exit_code is None:
@@ -70,6 +70,21 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
         f"the {what} (pid {pid}) exited with code {exit_code} in the middle of the task "
         "(os._exit, or a native library calling exit())",
     )
+
+
+def _sigkill_cause() -> str:
+    """A SIGKILL the runner did not send (its own stops are described by the engine):
+    the out-of-memory killer only when the kernel counted one during the run."""
+    from runner import oom
+
+    kills = oom.kills_since_mark()
+    if kills is None:
+        return "not the runner; the out-of-memory killer is a common cause, or a kill -9"
+    if kills:
+        return (f"the out-of-memory killer (the kernel counted {kills} OOM kill(s) during "
+                "the run)")
+    return ("a kill -9 from outside the runner (not the out-of-memory killer: the kernel "
+            "counted no OOM kill during the run)")
 
 
 def command_status(code: int, pid: int, name: str) -> tuple[TaskStatus, ErrorInfo | None]:
@@ -188,12 +203,34 @@ class SpanFinished(NamedTuple):
     lines: str
 
 
+class StopRequested(NamedTuple):
+    """The run stops taking new work (or, `now`, stops its running tasks at once), told
+    the moment it is decided so a person knows what happens next before it happens.
+
+    `cause` says why (`SIGINT`, `max_failures reached (2 failed), on_failure: stop`);
+    `running` tasks are waited for unless `stop_running`; `queued` tasks (handed out
+    but not started, or not handed out yet) are cancelled when `cancel_queued`, else
+    run first; `again` names what stops the running tasks at once (`Ctrl-C again`),
+    when something does."""
+
+    ts: float
+    cause: str
+    running: int
+    queued: int
+    cancel_queued: bool
+    stop_running: bool
+    now: bool = False
+    again: str | None = None
+
+
 class JobFinished(NamedTuple):
     ts: float
     counts: dict[str, int]
     exit_code: int
     duration: float
     interrupted_by: str | None
+    stopped_by: str | None = None
+    """Why the run stopped before its end (a signal, max_failures), None if it did not."""
 
 
 class Sink(Protocol):
@@ -214,3 +251,11 @@ class Sink(Protocol):
         """Called after each burst of events: write out whatever was buffered."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class StopListener(Protocol):
+    """A sink that tells a person the run is stopping (the console, the progress bar);
+    sinks that record results only have no use for it and need not implement it."""
+
+    def stopping(self, event: StopRequested) -> None: ...

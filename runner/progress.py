@@ -36,6 +36,7 @@ from runner.events import (
     JobFinished,
     JobStarted,
     SpanFinished,
+    StopRequested,
     TaskFinished,
     TaskStarted,
     TaskStatus,
@@ -84,11 +85,13 @@ class Progress:
             TextColumn("eta"), TimeRemainingColumn(),
             console=self._console, redirect_stdout=False, redirect_stderr=False)
         self._task: TaskID | None = None
+        self._job = ""
         self._counts: dict[str, int] = {}
         self._changed = False
         self.lines = _Lines(self._console)
 
     def job_started(self, event: JobStarted) -> None:
+        self._job = event.job
         self._task = self._bar.add_task(event.job, total=event.total, counts="")
         self._bar.start()
 
@@ -106,6 +109,14 @@ class Progress:
     def span_finished(self, event: SpanFinished) -> None:
         self._counts["ok"] = self._counts.get("ok", 0) + event.tasks
         self._changed = True
+
+    def stopping(self, event: StopRequested) -> None:
+        """The bar says it is stopping, redrawn now rather than at rich's next refresh
+        (the console prints the full message above it)."""
+        if self._task is not None:
+            what = "stopping now" if event.now else "stopping"
+            self._bar.update(self._task, description=f"{self._job} ({what}: {event.cause})")
+            self._bar.refresh()
 
     def job_finished(self, event: JobFinished) -> None:
         self._counts = dict(event.counts)

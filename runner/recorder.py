@@ -24,6 +24,8 @@ from runner.events import (
     Outcome,
     Sink,
     SpanFinished,
+    StopListener,
+    StopRequested,
     TaskFinished,
     TaskStarted,
     TaskStatus,
@@ -85,14 +87,23 @@ class Recorder:
         """Tasks never handed out are counted, not journaled one by one."""
         self.counts[TaskStatus.CANCELLED] += count
 
+    def stopping(self, event: StopRequested) -> None:
+        """Told at once, flushed with it: the person watching must not wait for it."""
+        for sink in self.sinks:
+            if isinstance(sink, StopListener):
+                sink.stopping(event)
+        self.flush()
+
     def flush(self) -> None:
         for sink in self.sinks:
             sink.flush()
 
-    def job_finished(self, started: float, signalled: int | None) -> JobFinished:
+    def job_finished(self, started: float, signalled: int | None,
+                     stopped_by: str | None = None) -> JobFinished:
         finished = time.time()
         event = JobFinished(finished, dict(self.counts), int(self._exit_code(signalled)),
-                            finished - started, signal_name(signalled) if signalled else None)
+                            finished - started, signal_name(signalled) if signalled else None,
+                            stopped_by)
         for sink in self.sinks:
             sink.job_finished(event)
         return event

@@ -13,10 +13,12 @@ engine together with that request, read at the same safe point.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -31,6 +33,7 @@ class SignalCatcher:
         self._wake = wake
         self._run_id = run_id
         self._previous: dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -38,12 +41,29 @@ class SignalCatcher:
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.signal(signum, self._caught)
 
+    @contextlib.contextmanager
+    def installed(self, enabled: bool = True) -> Iterator[None]:
+        """Caught while the block runs, however it ends: a handler left behind after an
+        error would swallow the Ctrl-C meant to end whatever comes next."""
+        if enabled:
+            self.install()
+        try:
+            yield
+        finally:
+            self.restore()
+
     def restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
 
     def _caught(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            # A forked worker that has not set its own handlers yet: a pool tearing itself
+            # down (a worker that failed to start) waits for it to die of this signal.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.pending.append(signum)
         self._wake()
 

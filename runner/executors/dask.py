@@ -263,7 +263,7 @@ def _import_distributed() -> Any:
         return importlib.import_module("distributed")
     except ImportError as exc:
         raise ExecutorUnavailable("executor: dask needs the dask extra: "
-                                  f"pip install 'runner[dask]' ({exc})") from None
+                                  f"pip install 'yaml-job-runner[dask]' ({exc})") from None
 
 
 def _connect(setup: ExecutorSetup, dist: Any) -> tuple[Any, Any]:

@@ -191,4 +191,4 @@ def test_without_distributed_the_message_names_the_extra(job_folder: JobRunner) 
     done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True,
                           timeout=60, cwd=job_folder.folder, env=job_folder.env())
     assert done.returncode == 3
-    assert "executor: dask needs the dask extra: pip install 'runner[dask]'" in done.stderr
+    assert "executor: dask needs the dask extra: pip install 'yaml-job-runner[dask]'" in done.stderr

@@ -139,14 +139,20 @@ def run(
                 sinks.append(StopNotice())
         if collector is not None:
             sinks.append(collector)
-        from runner import guardian, registry
+        from runner import capture, guardian, procs, registry
 
         with registry.register(run_id, job.job_name, journal_path, job.executor, workers), \
-                guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id):
-            engine = Engine(job, plan, total, sinks,
-                            EngineOptions(run_id, workers, job.start_method, skip=skip,
-                                          handle_signals=handle_signals))
-            finished = engine.run()
+                guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id), \
+                capture.run_folder(run_id) as capture_folder:
+            try:
+                engine = Engine(job, plan, total, sinks,
+                                EngineOptions(run_id, workers, job.start_method, skip=skip,
+                                              handle_signals=handle_signals,
+                                              capture=capture_folder))
+                finished = engine.run()
+            except BaseException:  # a broken run's workers go before their capture folder
+                procs.end_leftovers(run_id, 0.0)
+                raise
             _end_leftovers(run_id, job.shutdown.grace)
     except OSError as exc:
         if exc.errno not in (errno.EMFILE, errno.ENFILE):

@@ -26,6 +26,7 @@ import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
 
 from runner.tails import read_tail
 
@@ -46,9 +47,16 @@ class _Own:
 # -- the runner's side ---------------------------------------------------------------
 
 
-def make_folder(run_id: str) -> str:
-    """A private folder for a run's capture files (created 0700)."""
-    return tempfile.mkdtemp(prefix=f"{_PREFIX}{run_id}-")
+@contextlib.contextmanager
+def run_folder(run_id: str) -> Iterator[str]:
+    """The private folder (0700) of a run's capture files, for as long as the run lasts;
+    removed with whatever it holds however the run ends (the guardian removes it when
+    the runner itself is killed)."""
+    folder = tempfile.mkdtemp(prefix=f"{_PREFIX}{run_id}-")
+    try:
+        yield folder
+    finally:
+        remove_folder(folder)
 
 
 def remove_folder(folder: str) -> None:

@@ -71,6 +71,8 @@ class EngineOptions:
     start_method: str = "auto"
     skip: frozenset[str] = frozenset()
     handle_signals: bool = True
+    capture: str | None = None
+    """The run's folder for the capture files of callables' output (see runner.capture)."""
 
 
 class Engine:
@@ -104,7 +106,7 @@ class Engine:
         self._limit_failures = failure_threshold(job.max_failures, total)
         me = psutil.Process()
         worker = WorkerSetup(options.run_id, me.pid, me.create_time(), str(job.folder),
-                             job=job if use_spans else None)
+                             job=job if use_spans else None, capture=options.capture)
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))

@@ -16,6 +16,7 @@ made the worker's parent.
 from __future__ import annotations
 
 import contextlib
+import errno
 import multiprocessing
 import os
 import signal
@@ -23,7 +24,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runner import calling, capture, records
@@ -38,6 +39,12 @@ SLOT_FIELDS = 5
 SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
 IDLE = -1.0
 WATCHDOG_INTERVAL = 0.25
+
+
+CLAIM_ROUND = 0.2
+"""Seconds between two checks for signals while waiting for the slot table's lock."""
+EXIT_NO_CAPTURE = 75
+"""A worker's exit code when it could not set up its output capture (EX_TEMPFAIL)."""
 
 
 class _State:
@@ -72,12 +79,27 @@ def setup(config: WorkerSetup) -> None:
     if config.slots is not None:
         _claim_slot(config.slots, config.slots_lock, config.generation)
         if config.capture is not None:
-            capture.redirect(config.capture, row_name(_State.slot))
+            _redirect_or_leave(config.capture, row_name(_State.slot))
     _State.capture = config.capture
-    threading.Thread(
+    watchdog = threading.Thread(
         target=_watch_runner, args=(config.runner_pid, config.runner_created),
-        name="runner-watchdog", daemon=True,
-    ).start()
+        name="runner-watchdog", daemon=True)
+    with _stop_signals_blocked():  # the thread is born with them blocked, and keeps them so
+        watchdog.start()
+
+
+def _redirect_or_leave(folder: str, name: str) -> None:
+    """A worker that cannot capture its tasks' output (no descriptor left, no space) must
+    not run them: their output would reach the runner's own. It says so in one line and
+    ends; the runner sees a worker that died before taking any attempt. A folder already
+    gone means the run is over: nothing to say."""
+    try:
+        capture.redirect(folder, name)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            os.write(2, f"runner worker {os.getpid()}: cannot capture output in {folder}: "
+                        f"{exc.strerror}\n".encode())
+        os._exit(EXIT_NO_CAPTURE)
 
 
 def adopt(run_id: str, folder: str | None) -> None:
@@ -97,8 +119,12 @@ def adopt(run_id: str, folder: str | None) -> None:
 
 def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
     """Take a free row. A dead worker's row that still names an attempt is evidence the
-    runner has not read yet (which attempt that worker died running), so it is left alone."""
-    with lock:
+    runner has not read yet (which attempt that worker died running), so it is left alone.
+    The lock is waited for in short rounds, so that a signal is acted on even while a
+    worker killed holding it keeps it taken for good."""
+    while not lock.acquire(timeout=CLAIM_ROUND):
+        pass
+    try:
         for index in range((len(slots) - 1) // SLOT_FIELDS):
             base = index * SLOT_FIELDS
             owner = int(slots[base + SLOT_PID])
@@ -111,8 +137,10 @@ def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
                 _State.slot, _State.slots = base, slots
                 _State.closed_flag = len(slots) - 1
                 return
-        raise RuntimeError("no free row in the runner's slot table: a worker without one "
-                           "could not be timed out, so it refuses to start")
+    finally:
+        lock.release()
+    raise RuntimeError("no free row in the runner's slot table: a worker without one "
+                       "could not be timed out, so it refuses to start")
 
 
 def row_name(base: int) -> str:
@@ -155,7 +183,9 @@ def _signal_descendants(signum: int) -> None:
 
 
 def _watch_runner(pid: int, created: float) -> None:
-    """The portable fallback to the parent-death signal (which only Linux has)."""
+    """The portable fallback to the parent-death signal (which only Linux has).
+
+    The thread never takes SIGTERM or SIGINT (see `_stop_signals_blocked`)."""
     while True:
         time.sleep(WATCHDOG_INTERVAL)
         if not _runner_alive(pid, created):
@@ -163,6 +193,22 @@ def _watch_runner(pid: int, created: float) -> None:
             if _State.capture is not None:  # no one else is left to remove it
                 capture.remove_folder(_State.capture)
             os._exit(70)
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGTERM and SIGINT held back from this thread while the block runs; a thread started
+    inside inherits the mask for good. The kernel hands a process's signal to any thread
+    that accepts it, and one taken by a helper thread does not interrupt the main thread
+    blocked on a pool's lock: the worker would never stop. Held signals arrive at the end."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _runner_alive(pid: int, created: float) -> bool:

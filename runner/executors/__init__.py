@@ -151,6 +151,13 @@ def unsent(key: int, error: BaseException) -> Outcome:
                    socket.gethostname(), error=info)
 
 
+def capture_folder(setup: ExecutorSetup) -> str:
+    """The run's folder of capture files, which the workers of local executors write into."""
+    if setup.worker.capture is None:
+        raise ValueError("a local executor needs the run's capture folder")
+    return setup.worker.capture
+
+
 def open_executors(setup: ExecutorSetup) -> tuple[Executor, Executor]:
     """The executor for callables and the one for commands. Dask runs both; otherwise the
     callables' executor is made at its first attempt, so that a job of commands never

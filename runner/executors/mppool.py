@@ -16,7 +16,7 @@ import multiprocessing.pool
 from typing import Any
 
 from runner import procs
-from runner.executors import ExecutorSetup, Loss, Running
+from runner.executors import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import (
     SlotTable,
@@ -29,11 +29,27 @@ from runner.worker import setup
 _GENERATION = 1
 
 
+class _Pool(multiprocessing.pool.Pool):
+    """A pool that cannot hang while failing to start: when starting its workers fails
+    half-way (no descriptor left), the standard pool SIGTERMs those it started and waits
+    for each, and a worker that misses that SIGTERM while it sets itself up keeps the wait
+    going for good. SIGKILL cannot be missed."""
+
+    def _repopulate_pool(self) -> None:
+        try:
+            super()._repopulate_pool()  # type: ignore[misc]
+        except Exception:
+            for worker in self._pool:  # type: ignore[attr-defined]
+                if worker.exitcode is None:
+                    worker.kill()
+            raise
+
+
 class MultiprocessingPoolExecutor:
     def __init__(self, setup: ExecutorSetup) -> None:
         self._setup = setup
         self._context = tracked_context(setup.start_method)
-        self._slots = SlotTable(self._context, setup.workers, setup.worker.run_id)
+        self._slots = SlotTable(self._context, setup.workers, capture_folder(setup))
         self._pool: multiprocessing.pool.Pool | None = None
         self._batches: dict[int, list[int]] = {}
         self._batch_ids = itertools.count()
@@ -45,9 +61,10 @@ class MultiprocessingPoolExecutor:
                 slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION,
                 capture=self._slots.capture)
             starting_generation(_GENERATION)
-            self._pool = self._context.Pool(
+            self._pool = _Pool(
                 self._setup.workers, initializer=setup, initargs=(config,),
-                maxtasksperchild=self._setup.max_tasks_per_worker)
+                maxtasksperchild=self._setup.max_tasks_per_worker,
+                context=self._context)
         return self._pool
 
     def submit(self, batch: Any) -> None:
@@ -107,11 +124,8 @@ class MultiprocessingPoolExecutor:
 
     def shutdown(self, wait: bool) -> None:
         pool, self._pool = self._pool, None
-        try:
-            if pool is not None:
-                self._shut(pool, wait)
-        finally:
-            self._slots.remove()
+        if pool is not None:
+            self._shut(pool, wait)
 
     def _shut(self, pool: multiprocessing.pool.Pool, wait: bool) -> None:
         pids = self._slots.pids(_GENERATION)

@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from runner import procs
-from runner.executors import ExecutorSetup, Loss, Running
+from runner.executors import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import SlotTable, ended, starting_generation, tracked_context
 from runner.worker import setup
@@ -30,7 +30,7 @@ class PoolExecutor:
     def __init__(self, setup: ExecutorSetup) -> None:
         self._setup = setup
         self._context = tracked_context(setup.start_method)
-        self._slots = SlotTable(self._context, setup.workers, setup.worker.run_id)
+        self._slots = SlotTable(self._context, setup.workers, capture_folder(setup))
         self._generation = 0
         self._pool: ProcessPoolExecutor | None = None
         self._batches: dict[int, tuple[int, list[int]]] = {}
@@ -116,13 +116,16 @@ class PoolExecutor:
         pids = self._slots.pids(generation)
         dead = {pid for pid in pids if ended(generation, pid)}
         culprits = self._slots.culprits(generation, dead)
-        outputs = self._slots.outputs(generation, dead)
         blamed = {c.key for c in culprits}
         if generation == self._generation and self._pool is not None:
             pool, self._pool = self._pool, None
         else:
             pool = None
-        self._kill_generation(generation, pool)
+        procs.kill_trees(pids)
+        # read once every worker of the generation is gone and before its rows are freed,
+        # so that an attempt whose worker went down with the pool keeps what it wrote
+        outputs = self._slots.outputs(generation, set(pids))
+        self._release_generation(generation, pool)
         orphans = [k for k in dict.fromkeys(lost) if k not in blamed]
         self._setup.report.lost(Loss(culprits, orphans, outputs))
 
@@ -156,11 +159,14 @@ class PoolExecutor:
                     self._kill_generation(generation, pool)
         finally:
             self._pool, self._closing, self._retiring = None, [], []
-            self._slots.remove()
 
     def _kill_generation(self, generation: int, pool: ProcessPoolExecutor | None) -> None:
         """Kill a generation's workers and their trees, then let its pool go."""
         procs.kill_trees(self._slots.pids(generation))
+        self._release_generation(generation, pool)
+
+    def _release_generation(self, generation: int, pool: ProcessPoolExecutor | None) -> None:
+        """Let a generation whose workers are dead go: its pool, then its rows."""
         if pool is not None:
             _shut_down_killed(pool)
         self._slots.forget(generation)

@@ -20,7 +20,7 @@ from typing import Any
 
 from runner import capture, procs
 from runner.events import Outcome, TaskStatus, death_error
-from runner.executors import ExecutorSetup, Running, Work
+from runner.executors import ExecutorSetup, Running, Work, capture_folder
 from runner.executors.slots import resolve_start_method
 from runner.worker import attempt_name, process_main
 
@@ -44,8 +44,8 @@ class ProcessExecutor:
         self._context: Any = multiprocessing.get_context(resolve_start_method(setup.start_method))
         self._children: dict[int, _Child] = {}
         self._host = socket.gethostname()
-        self._capture = capture.make_folder(setup.worker.run_id)
-        self._config = setup.worker._replace(capture=self._capture)
+        self._capture = capture_folder(setup)
+        self._config = setup.worker
 
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
@@ -111,10 +111,7 @@ class ProcessExecutor:
 
     def shutdown(self, wait: bool) -> None:
         children = list(self._children.values())
-        try:
-            if not wait:
-                procs.kill_trees(child.process.pid for child in children if child.process.pid)
-            for child in children:
-                child.process.join()
-        finally:
-            capture.remove_folder(self._capture)
+        if not wait:
+            procs.kill_trees(child.process.pid for child in children if child.process.pid)
+        for child in children:
+            child.process.join()

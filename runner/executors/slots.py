@@ -152,20 +152,16 @@ def process_name(generation: int, pid: int) -> str:
 
 
 class SlotTable:
-    """The shared array workers publish into: one row per worker process; and the
-    private folder of their capture files, removed by `remove`."""
+    """The shared array workers publish into: one row per worker process; `capture` is
+    the run's folder of their capture files, named after the rows."""
 
-    def __init__(self, context: Any, workers: int, run_id: str) -> None:
+    def __init__(self, context: Any, workers: int, capture_folder: str) -> None:
         self.rows = 4 * workers + 8
         self.array = context.RawArray("d", self.rows * SLOT_FIELDS + 1)
         self.lock = context.Lock()
         self.host = socket.gethostname()
         self._parents: dict[int, int] = {}
-        self.capture = capture.make_folder(run_id)
-
-    def remove(self) -> None:
-        """The run is over: remove the capture files, the dead workers' included."""
-        capture.remove_folder(self.capture)
+        self.capture = capture_folder
 
     def close(self) -> None:
         """Tell every worker to start nothing more (the last element is the flag)."""
@@ -228,7 +224,7 @@ class SlotTable:
         return Culprit(key, pid, exit_code(generation, pid), out, err)
 
     def outputs(self, generation: int, dead: set[int]) -> dict[int, tuple[str, str]]:
-        """What each dead worker's attempt wrote, by attempt key."""
+        """What the attempt of each worker in `dead` wrote, by attempt key."""
         found = {}
         for row in self._rows(generation):
             pid, base = int(row[SLOT_PID]), self._base(int(row[SLOT_PID]))

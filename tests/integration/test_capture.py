@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +75,27 @@ def _job(folder: Path, executor: str, start_method: str) -> Path:
     return job
 
 
+@pytest.fixture(autouse=True)
+def _short_temp_folders() -> Iterator[None]:
+    """Removes the temp folders `_env` made, once the test has looked into them."""
+    yield
+    for temp in _TEMP_FOLDERS:
+        shutil.rmtree(temp, ignore_errors=True)
+    _TEMP_FOLDERS.clear()
+
+
+_TEMP_FOLDERS: list[str] = []
+
+
 def _env(folder: Path, marker: str) -> dict[str, str]:
-    """The runner's temp folder is the test's own, to see every capture file it makes."""
-    temp = folder / "tmp"
-    temp.mkdir(exist_ok=True)
-    return {**os.environ, MARKER: marker, "TMPDIR": str(temp),
+    """The runner's temp folder is the test's own, to see every capture file it makes.
+    It lives directly under /tmp (`folder / "tmp"` links to it): the fork server's socket
+    is made in the temp folder, and a socket's path must fit in 107 bytes."""
+    link = folder / "tmp"
+    if not link.exists():
+        _TEMP_FOLDERS.append(tempfile.mkdtemp(prefix="capture-", dir="/tmp"))
+        link.symlink_to(_TEMP_FOLDERS[-1])
+    return {**os.environ, MARKER: marker, "TMPDIR": str(link.resolve()),
             "RUNNER_STATE_DIR": str(folder / "state")}
 
 

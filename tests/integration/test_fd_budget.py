@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,10 +55,11 @@ def _job(runner: JobRunner, executor: str, workers: int, what: str,
                                    count=2 * workers, start_method=start_method))
 
 
-def _run(runner: JobRunner, argv: list[str], limit: Callable[[], None]
-         ) -> subprocess.CompletedProcess[str]:
+def _run(runner: JobRunner, argv: list[str], limit: Callable[[], None],
+         **env: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, cwd=runner.folder, env=runner.env(), capture_output=True,
+        return subprocess.run(argv, cwd=runner.folder, env={**runner.env(), **env},
+                              capture_output=True,
                               text=True, timeout=60, preexec_fn=limit)
     except subprocess.TimeoutExpired as exc:  # the child is killed by subprocess.run
         pytest.fail(f"the runner hung under a low descriptor limit: {exc.stderr!r}")
@@ -133,13 +136,19 @@ def test_running_out_half_way_ends_cleanly_and_never_hangs(job_runner: JobRunner
                                                           executor: str) -> None:
     """Past the check (replaced, in the runner's process, by one that lets everything
     through), a pool runs out of descriptors while starting its workers: one line, exit 3,
-    every worker gone, within the test's bound."""
+    every worker gone, within the test's bound, and the run's capture folder removed."""
     job = _job(job_runner, executor, 24, CALLS, start_method="fork")
-    done = _run(job_runner, [sys.executable, "-c", PAST_THE_CHECK, "run", str(job),
-                             "--no-journal", "-q"], _limit(64, 64))
-    assert done.returncode == 3, done.stderr
-    assert done.stderr == ("the runner ran out of file descriptors (Too many open files): "
-                           "lower `workers` or raise the limit (ulimit -n)\n")
+    temp = Path(tempfile.mkdtemp(prefix="fd-budget-", dir="/tmp"))
+    try:
+        done = _run(job_runner, [sys.executable, "-c", PAST_THE_CHECK, "run", str(job),
+                                 "--no-journal", "-q"], _limit(64, 64), TMPDIR=str(temp))
+        assert done.returncode == 3, done.stderr
+        assert ("the runner ran out of file descriptors (Too many open files): "
+                "lower `workers` or raise the limit (ulimit -n)") in done.stderr.splitlines()
+        assert "Traceback" not in done.stderr
+        assert list(temp.iterdir()) == [], "the run left its capture folder behind"
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_a_sigkill_is_blamed_on_the_oom_killer_only_with_evidence(

@@ -170,8 +170,11 @@ class CommandExecutor:
         command = self._commands.get(key)
         if command is None:
             return
-        procs.send(procs.tree(command.child.pid), signum)
+        # the session first, in one step: signalled one by one, a shell whose child dies
+        # first can finish its script (and exit 0) before its own signal arrives
+        members = procs.tree(command.child.pid)
         procs.killpg(command.child.pid, signum)
+        procs.send(members, signum)  # and whatever left the session
 
     def shutdown(self, wait: bool) -> None:
         """Every command is signalled before any is reaped, and one that cannot be reaped

@@ -220,7 +220,7 @@ def test_kill_grace_stops_tasks_now_and_sigkills_after_grace(
     assert code == 143 and time.monotonic() - began < 25
     ended = finals(events)
     assert {e["status"] for e in ended.values()} == {"interrupted"} and len(ended) == 2
-    assert all(e["exit_code"] == -signal.SIGKILL for e in ended.values())
+    assert [e["exit_code"] for e in ended.values()] == [-signal.SIGKILL] * 2, ended
 
 
 def test_a_dead_runners_stragglers_are_killed_by_run_or_pid(

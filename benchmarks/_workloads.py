@@ -61,7 +61,7 @@ def _peak():
     with open(path, "w") as out:
         out.write(str(kib))
 atexit.register(_peak)
-from runner.cli import main
+from runner.cli.app import main
 main()
 """
 GNU_TIME = Path("/usr/bin/time")

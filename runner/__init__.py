@@ -14,17 +14,17 @@ __all__ = ["Job", "RunResult", "__version__", "load", "run"]
 
 if TYPE_CHECKING:
     from runner.api import RunResult, run
-    from runner.loader import load
-    from runner.spec import Job
+    from runner.jobfile.loader import load
+    from runner.jobfile.spec import Job
 
 
 def __getattr__(name: str) -> Any:
     if name == "load":
-        from runner.loader import load
+        from runner.jobfile.loader import load
 
         return load
     if name == "Job":
-        from runner.spec import Job
+        from runner.jobfile.spec import Job
 
         return Job
     if name in ("run", "RunResult"):

@@ -27,10 +27,10 @@ from runner.events import (
     TaskFinished,
     TaskStarted,
 )
-from runner.spec import Job
+from runner.jobfile.spec import Job
 
 if TYPE_CHECKING:
-    from runner.journal import Journal
+    from runner.journal.writer import Journal
     from runner.plan import Plan
 
 
@@ -75,7 +75,7 @@ def default_journal(job: Job, started: float, run_id: str) -> Path:
     template: the run id makes each run's journal its own, however many start at once."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     if job.journal:
-        from runner.template import compile_value
+        from runner.jobfile.template import compile_value
 
         return Path(compile_value(job.journal)({"job": job.job_name, "started": stamp,
                                                 "run": run_id}))
@@ -98,15 +98,15 @@ def run(
 ) -> RunResult:
     """Run every task of `job` and return how it went; never raises for a task's failure.
 
-    `resume` names the journal of an earlier run to continue (see runner.resume): only
+    `resume` names the journal of an earlier run to continue (see runner.journal.resume): only
     the tasks it does not record ok run, and their records are appended to it; `force`
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
-    from runner import fdbudget, oom
-    from runner.engine import Engine, EngineOptions
-    from runner.envseal import keyed
+    from runner.engine.engine import Engine, EngineOptions
     from runner.plan import Plan
-    from runner.registry import new_run_id
+    from runner.system import fdbudget, oom
+    from runner.system.envseal import keyed
+    from runner.system.registry import new_run_id
 
     job = keyed(job)
     plan = Plan(job)
@@ -120,7 +120,7 @@ def run(
     try:
         total, skip = len(plan), frozenset[str]()
         if journal_path is not None:
-            from runner.journal import Journal
+            from runner.journal.writer import Journal
 
             writer = Journal(journal_path, fsync=job.journal_fsync)
             writer.env = plan.env_record()
@@ -130,16 +130,17 @@ def run(
         if console:
             sinks += _display(journal_path, quiet)
         if json_stream is not None:
-            from runner.journal import JsonLines
+            from runner.journal.writer import JsonLines
 
             sinks.append(JsonLines(json_stream))
             if not console:
-                from runner.console import StopNotice
+                from runner.sinks.console import StopNotice
 
                 sinks.append(StopNotice())
         if collector is not None:
             sinks.append(collector)
-        from runner import capture, guardian, procs, registry
+        from runner.system import guardian, procs, registry
+        from runner.worker import capture
 
         with registry.register(run_id, job.job_name, journal_path, job.executor, workers), \
                 guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id), \
@@ -177,7 +178,7 @@ def _journal_path(job: Job, run_id: str, journal: Path | str | None,
         if not write_journal:
             return None
         return Path(journal) if journal else default_journal(job, time.time(), run_id)
-    from runner import resume as resuming
+    from runner.journal import resume as resuming
 
     target = Path(resume)
     if not write_journal:
@@ -193,7 +194,7 @@ def _journal_path(job: Job, run_id: str, journal: Path | str | None,
 def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, frozenset[str]]:
     """Read the journal, refuse changed specs, kill survivors; say what was done on stderr.
     Returns the number of tasks still to run and the ids to skip."""
-    from runner import resume as resuming
+    from runner.journal import resume as resuming
 
     with journal.reading() as stream:
         resumption = resuming.prepare(journal.path, stream, plan, force=force,
@@ -207,12 +208,12 @@ def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, f
 def _display(journal: Path | None, quiet: bool) -> list[Sink]:
     """The console, and above it a live progress bar when a person is watching a terminal
     (never with --quiet: that asks for the summary alone)."""
-    from runner.console import Console
+    from runner.sinks.console import Console
 
     sinks: list[Sink] = []
     stream = None
     if not quiet and sys.stdout.isatty():
-        from runner.progress import Progress
+        from runner.sinks.progress import Progress
 
         bar = Progress()
         sinks.append(bar)  # before the console: the bar stops before the summary prints
@@ -224,7 +225,7 @@ def _display(journal: Path | None, quiet: bool) -> list[Sink]:
 
 def _end_leftovers(run_id: str, grace: float) -> None:
     """Nothing a run started outlives it: what its tasks left behind is ended now."""
-    from runner import procs
+    from runner.system import procs
 
     ended = procs.end_leftovers(run_id, min(grace, 2.0))
     if ended:
@@ -239,7 +240,7 @@ def _marked_environment(run_id: str) -> Iterator[None]:
     exec) shows the marker in /proc and the guardian can find it after a SIGKILL. Forked
     workers keep the environment block this process started with; the guardian follows
     those through the process tree instead."""
-    from runner.procs import RUN_MARKER_ENV
+    from runner.system.procs import RUN_MARKER_ENV
 
     previous = os.environ.get(RUN_MARKER_ENV)
     os.environ[RUN_MARKER_ENV] = run_id

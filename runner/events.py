@@ -75,7 +75,7 @@ def death_error(exit_code: int | None, pid: int, what: str = "worker process") -
 def _sigkill_cause() -> str:
     """A SIGKILL the runner did not send (its own stops are described by the engine):
     the out-of-memory killer only when the kernel counted one during the run."""
-    from runner import oom
+    from runner.system import oom
 
     kills = oom.kills_since_mark()
     if kills is None:

@@ -17,10 +17,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from runner import envseal
-from runner.spec import CallTask, CommandTask, Job, TaskDefaults
-from runner.template import Constant, Renderer, as_text, compile_value, names_in
-from runner.values import task_count
+from runner.jobfile.spec import CallTask, CommandTask, Job, TaskDefaults
+from runner.jobfile.template import Constant, Renderer, as_text, compile_value, names_in
+from runner.jobfile.values import task_count
+from runner.system import envseal
 
 
 class PlannedTask(NamedTuple):

@@ -71,7 +71,7 @@ def assert_none_survive(find: Callable[[], list[psutil.Process]], timeout: float
 
 @pytest.fixture(scope="session", autouse=True)
 def _schema_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """`runner validate`'s schema cache (see runner.checker) in a folder of this session,
+    """`runner validate`'s schema cache (see runner.jobfile.checker) in a folder of this session,
     for the tests and every runner they start, instead of the user's ~/.cache."""
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
@@ -94,7 +94,7 @@ def marker() -> Iterator[str]:
 def env(marker: str, tmp_path: Path) -> dict[str, str]:
     """The environment for a runner started by a test: the test's marker, its own state
     directory, and no run marker inherited from an outer run."""
-    from runner.procs import RUN_MARKER_ENV
+    from runner.system.procs import RUN_MARKER_ENV
 
     environ = {k: v for k, v in os.environ.items() if k != RUN_MARKER_ENV}
     return {**environ, MARKER: marker, "RUNNER_STATE_DIR": str(tmp_path / "state")}

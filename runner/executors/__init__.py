@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from runner.events import Outcome, SpanOutcome
-    from runner.loop import Loop
+    from runner.system.loop import Loop
 
 
 class Work(NamedTuple):

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import procs
 from runner.events import (
     ErrorInfo,
     Outcome,
@@ -31,7 +30,8 @@ from runner.events import (
     spawn_error,
 )
 from runner.executors import CommandWork, ExecutorSetup, Running, command_argv
-from runner.tails import Tail
+from runner.system import procs
+from runner.worker.tails import Tail
 
 _READ_SIZE = 65536
 

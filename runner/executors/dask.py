@@ -49,7 +49,7 @@ from typing import Any
 from runner.errors import ExecutorUnavailable
 from runner.events import ErrorInfo, Outcome, amend
 from runner.executors import CommandWork, Culprit, ExecutorSetup, Loss, Running, Work
-from runner.executors.dask_task import Run, execute, failed, forget, read_marker, signal_tree
+from runner.worker.dask_task import Run, execute, failed, forget, read_marker, signal_tree
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to reach a scheduler: a wrong address fails the run quickly instead of hanging."""

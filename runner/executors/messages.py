@@ -16,7 +16,7 @@ from typing import Any
 from runner.events import SpanOutcome
 from runner.executors import Report, Work, unsent
 from runner.plan import Span
-from runner.worker import run_batch, run_span
+from runner.worker.child import run_batch, run_span
 
 
 def pool_call(message: Span | Sequence[Work]) -> tuple[Callable[..., Any], Any, list[int]]:

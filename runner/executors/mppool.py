@@ -15,7 +15,6 @@ import itertools
 import multiprocessing.pool
 from typing import Any
 
-from runner import procs
 from runner.executors import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import (
@@ -24,7 +23,8 @@ from runner.executors.slots import (
     starting_generation,
     tracked_context,
 )
-from runner.worker import setup
+from runner.system import procs
+from runner.worker.child import setup
 
 _GENERATION = 1
 

@@ -19,11 +19,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from runner import procs
 from runner.executors import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import SlotTable, ended, starting_generation, tracked_context
-from runner.worker import setup
+from runner.system import procs
+from runner.worker.child import setup
 
 
 class PoolExecutor:

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runner import capture, procs
 from runner.events import Outcome, TaskStatus, death_error
 from runner.executors import ExecutorSetup, Running, Work, capture_folder
 from runner.executors.slots import resolve_start_method
-from runner.worker import attempt_name, process_main
+from runner.system import procs
+from runner.worker import capture
+from runner.worker.child import attempt_name, process_main
 
 
 @dataclass

@@ -21,9 +21,9 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runner import capture
 from runner.executors import Culprit, Running
-from runner.worker import (
+from runner.worker import capture
+from runner.worker.child import (
     IDLE,
     SLOT_FIELDS,
     SLOT_GENERATION,

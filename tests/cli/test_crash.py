@@ -20,7 +20,8 @@ pytestmark = pytest.mark.timeout(60)
 
 PLANTED = """
 import sys
-from runner import cli, engine
+from runner.cli import app as cli
+from runner.engine import engine
 
 def broken(self):
     raise RuntimeError("planted\\nsecond line")

@@ -21,8 +21,8 @@ from typing import Any
 import psutil
 import pytest
 
-from runner.procs import RUN_MARKER_ENV
-from runner.registry import RUN_ID, RunRecord, new_run_id
+from runner.system.procs import RUN_MARKER_ENV
+from runner.system.registry import RUN_ID, RunRecord, new_run_id
 from tests.cli.test_ps_kill import cli, ps_json
 from tests.conftest import RUNNER, START_METHODS, read_journal, wait_until_gone
 
@@ -229,7 +229,8 @@ def test_a_dead_runners_stragglers_are_killed_by_run_or_pid(
     run = Started(tmp_path, env, job)
     run.wait_running(2)
     runner = psutil.Process(run.process.pid)
-    guardian = next(p for p in runner.children() if "runner.guardian" in " ".join(p.cmdline()))
+    guardian = next(p for p in runner.children()
+                    if "runner.system.guardian" in " ".join(p.cmdline()))
     guardian.suspend()  # so it cannot clean up after the runner: that is `kill`'s job here
     runner.kill()
     guardian.kill()
@@ -333,7 +334,7 @@ def test_the_state_folder_is_created_for_its_user_alone(
 
 def test_the_runner_ignores_a_stop_request_it_cannot_trust(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from runner import registry
+    from runner.system import registry
 
     monkeypatch.setenv("RUNNER_STATE_DIR", str(tmp_path))
     run_id = new_run_id()

@@ -15,7 +15,7 @@ def test_the_distribution_has_a_name_of_its_own_and_installs_the_runner_command(
     assert re.search(r'^name = "([^"]+)"$', pyproject, re.M)[1] == DISTRIBUTION  # type: ignore[index]
     scripts = {e.name: e.value for e in metadata.distribution(DISTRIBUTION).entry_points
                if e.group == "console_scripts"}
-    assert scripts == {"runner": "runner.cli:main"}
+    assert scripts == {"runner": "runner.cli.app:main"}
 
 
 def test_every_install_hint_names_the_distribution() -> None:

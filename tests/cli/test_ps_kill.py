@@ -18,9 +18,9 @@ from typing import Any
 import psutil
 import pytest
 
-from runner.procs import RUN_MARKER_ENV
-from runner.ps import journal_tasks
-from runner.registry import RunRecord, new_run_id
+from runner.cli.ps import journal_tasks
+from runner.system.procs import RUN_MARKER_ENV
+from runner.system.registry import RunRecord, new_run_id
 from tests.conftest import RUNNER, marked_processes, wait_until_gone
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
@@ -245,7 +245,7 @@ def test_ps_reads_only_the_tail_of_a_huge_journal(tmp_path: Path) -> None:
 
 def test_registry_records_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNNER_STATE_DIR", str(tmp_path))
-    from runner import registry
+    from runner.system import registry
 
     with registry.register(new_run_id(), "job", "j.jsonl", "pool", 3) as entry:
         assert entry.path is not None and entry.path.exists()
@@ -257,7 +257,7 @@ def test_registry_records_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_state_dir_falls_back_to_xdg_then_home(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    from runner.registry import state_dir
+    from runner.system.registry import state_dir
 
     monkeypatch.delenv("RUNNER_STATE_DIR", raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))

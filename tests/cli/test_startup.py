@@ -28,8 +28,8 @@ def test_validate_builds_no_model() -> None:
     models nor `spec` are imported."""
     _imported("validate", "jobs/demo.yml", cwd=REPO)
     imported = _imported("validate", "jobs/demo.yml", cwd=REPO)
-    assert "runner.checker" in imported
-    assert not imported & {"runner.spec", "pydantic.main", "pydantic.plugin._loader"}
+    assert "runner.jobfile.checker" in imported
+    assert not imported & {"runner.jobfile.spec", "pydantic.main", "pydantic.plugin._loader"}
 
 
 def test_a_job_of_commands_imports_no_pool(tmp_path: Path, env: dict[str, str]) -> None:
@@ -37,5 +37,5 @@ def test_a_job_of_commands_imports_no_pool(tmp_path: Path, env: dict[str, str]) 
                                       "  - {name: a, command: [\"true\"]}\n")
     imported = _imported("run", "job.yml", "--no-journal", "-q", cwd=tmp_path, env=env)
     assert "runner.executors.commands" in imported
-    assert not imported & {"multiprocessing", "concurrent.futures", "runner.worker",
+    assert not imported & {"multiprocessing", "concurrent.futures", "runner.worker.child",
                            "pydantic.plugin._loader"}

@@ -186,7 +186,7 @@ def _started(journal: Path) -> int:
 def test_without_distributed_the_message_names_the_extra(job_folder: JobRunner) -> None:
     """The same `runner run`, in an interpreter where `import distributed` fails."""
     job = job_folder.write(TIMEOUTS)
-    hide = ("import sys; sys.modules['distributed'] = None; from runner.cli import main; "
+    hide = ("import sys; sys.modules['distributed'] = None; from runner.cli.app import main; "
             f"sys.argv = ['runner', 'run', {str(job)!r}, '--no-journal']; main()")
     done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True,
                           timeout=60, cwd=job_folder.folder, env=job_folder.env())

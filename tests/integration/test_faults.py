@@ -21,7 +21,7 @@ EXPECTED = {
     "grandchild-return": ("ok", None),
     "daemon": ("ok", None),
     "grandchild-hang": ("timeout", "Timeout"),
-    "unpicklable-result": ("failed", "runner.calling.ResultNotJSON"),
+    "unpicklable-result": ("failed", "ResultNotJSON"),
     "unpicklable-exception": ("failed", "faults._NeedsTwo"),
     "huge-output": ("ok", None),
     "command-fails": ("failed", "CommandFailed"),

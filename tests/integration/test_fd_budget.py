@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import oom
+from runner.system import oom
 from tests.conftest import RUNNER, JobRunner, read_journal
 
 pytestmark = [pytest.mark.timeout(120),
@@ -123,7 +123,8 @@ def test_the_estimate_is_enough_to_run(job_runner: JobRunner, executor: str,
 
 PAST_THE_CHECK = """
 import sys
-from runner import cli, fdbudget
+from runner.cli import app as cli
+from runner.system import fdbudget
 
 fdbudget.ensure = lambda job, workers: None
 sys.argv = ["runner", *sys.argv[1:]]

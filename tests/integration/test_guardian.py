@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from runner import guardian
-from runner.procs import RUN_MARKER_ENV, wait_gone
+from runner.system import guardian
+from runner.system.procs import RUN_MARKER_ENV, wait_gone
 from tests.conftest import RUNNER, marked_processes, wait_until_gone
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("marker")]
@@ -64,7 +64,7 @@ def test_guardian_kills_marked_trees_and_nothing_else_when_its_runner_dies(
     run_id = uuid.uuid4().hex[:12]
     fake_runner = textwrap.dedent(f"""
         import os, subprocess, time
-        from runner import guardian
+        from runner.system import guardian
         watch = guardian.start({run_id!r}, 1.0)
         stubborn = "trap '' TERM; sleep 60 & sleep 60"  # SIGKILL after the grace, or nothing
         shell = subprocess.Popen(["sh", "-c", stubborn],
@@ -134,7 +134,8 @@ def wait_until_listening(watch: guardian.Guardian) -> None:
 
 def test_guardian_starts_without_heavy_imports() -> None:
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "runner.guardian", "r", str(os.getpid()), "1"],
+        [sys.executable, "-X", "importtime", "-m", "runner.system.guardian", "r",
+         str(os.getpid()), "1"],
         input=b"done\n", capture_output=True, timeout=30, check=True)
     imported = {line.split("|")[-1].strip() for line in done.stderr.decode().splitlines()
                 if line.startswith("import time:")}
@@ -206,7 +207,8 @@ def test_sigkilled_runner_leaves_no_process_behind(
             start_new_session=True)
     try:
         wait_for_grandchildren(marker, ready, runner, log)
-        assert any("runner.guardian" in " ".join(p.cmdline()) for p in marked_processes(marker))
+        assert any("runner.system.guardian" in " ".join(p.cmdline())
+                   for p in marked_processes(marker))
         time.sleep(1.0)  # the GIL holder has been stuck for a second, not a split second
         os.kill(runner.pid, signal.SIGKILL)
         runner.wait(5)

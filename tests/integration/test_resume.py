@@ -126,7 +126,7 @@ def test_resume_first_kills_what_a_dead_run_left_alive(job_runner: JobRunner) ->
         assert started["pid_created"] is not None
         runner = psutil.Process(process.pid)
         for child in runner.children():
-            if "runner.guardian" in " ".join(child.cmdline()):
+            if "runner.system.guardian" in " ".join(child.cmdline()):
                 child.kill()
         survivor = psutil.Process(started["pid"])
         left = [survivor, *survivor.children(recursive=True)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.report import report_command
+from runner.report.digest import report_command
 from tests.report.conftest import CHROMIUM, Processes
 from tests.report.report_journals import JournalWriter
 

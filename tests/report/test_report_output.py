@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from runner.errors import RunnerError
-from runner.report import report_command, summarise
-from runner.report_html import MAX_LANES, render
-from runner.report_read import read_journal
+from runner.report.digest import report_command, summarise
+from runner.report.html import MAX_LANES, render
+from runner.report.read import read_journal
 from tests.conftest import RUNNER
 from tests.report.conftest import Processes
 from tests.report.report_journals import JournalWriter, resumed_five

@@ -2,7 +2,7 @@
 
 Problems come back as `line:col: path: message` (the file name dropped, since it
 is always the same tmp file) so that tests can state exact positions briefly.
-`load` validates with the schema cache of `runner.checker`; every file is also
+`load` validates with the schema cache of `runner.jobfile.checker`; every file is also
 loaded with the models' own validator and checked as `runner validate` checks
 it (`loader.check`), and all three must agree: the same `Job`, or exactly the
 same problems. (Once a process has built the models' validator, pydantic-core
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from runner.checker import models_checker
 from runner.errors import JobFileError
-from runner.loader import check, load
-from runner.spec import Job
-from runner.yamlsafe import DEFAULT_LIMITS, Limits
+from runner.jobfile.checker import models_checker
+from runner.jobfile.loader import check, load
+from runner.jobfile.spec import Job
+from runner.jobfile.yamlsafe import DEFAULT_LIMITS, Limits
 
 Problems = Callable[..., list[str]]
 Loader = Callable[..., Job]

@@ -1,4 +1,4 @@
-"""The schema cache of `runner validate` (runner.checker): written once, read back,
+"""The schema cache of `runner validate` (runner.jobfile.checker): written once, read back,
 rebuilt when damaged, optional when it cannot be written, and never a reason to
 build the models. That it finds the same problems as the models is checked on
 every file of the loader tests (see conftest.py)."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic_core import ValidationError
 
-from runner.checker import JobChecker, job_checker
+from runner.jobfile.checker import JobChecker, job_checker
 from tests.conftest import REPO
 
 NONSENSE = {"version": 1, "tasks": [], "workers": "many"}
@@ -74,9 +74,9 @@ def test_run_builds_jobs_from_the_cache_equal_to_the_models(tmp_path: Path) -> N
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from runner.checker import models_checker\n"
-        "from runner.loader import load\n"
-        "from runner.spec import Job\n"
+        "from runner.jobfile.checker import models_checker\n"
+        "from runner.jobfile.loader import load\n"
+        "from runner.jobfile.spec import Job\n"
         "files = sorted(Path('jobs').glob('*.yml'))\n"
         "cached = [load(f) for f in files]\n"
         "assert sys.argv[1] == 'miss' or not Job.__pydantic_complete__, 'cache unused'\n"

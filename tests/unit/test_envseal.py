@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from runner import envseal, resume
 from runner.errors import ResumeError, RunnerError
-from runner.loader import load
+from runner.jobfile.loader import load
+from runner.jobfile.spec import Job
+from runner.journal import resume
 from runner.plan import Plan
-from runner.spec import Job
+from runner.system import envseal
 
 JOB = """
 version: 1

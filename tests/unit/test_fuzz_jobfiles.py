@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from runner.errors import JobFileError
-from runner.loader import load
+from runner.jobfile.loader import load
+from runner.jobfile.validate import validate_files
 from runner.plan import Plan
-from runner.validate import validate_files
 from tests.conftest import REPO, RUNNER
 
 SEED = 20240610

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runner.spec import Job
+from runner.jobfile.spec import Job
 
 Problems = Callable[..., list[str]]
 Loader = Callable[..., Job]

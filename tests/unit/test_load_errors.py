@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.loader import load
-from runner.spec import CallTask, Job
-from runner.yamlsafe import Limits
+from runner.jobfile.loader import load
+from runner.jobfile.spec import CallTask, Job
+from runner.jobfile.yamlsafe import Limits
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK

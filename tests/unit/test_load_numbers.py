@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import JobFileError
-from runner.loader import load
-from runner.values import shorten
+from runner.jobfile.loader import load
+from runner.jobfile.values import shorten
 
 Problems = Callable[..., list[str]]
 TASK = "tasks:\n  - {name: a, call: m:f}\n"

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from runner.loader import load
-from runner.scalars import resolve_plain
-from runner.spec import CallTask, Job
-from runner.values import parse_duration
+from runner.jobfile.loader import load
+from runner.jobfile.scalars import resolve_plain
+from runner.jobfile.spec import CallTask, Job
+from runner.jobfile.values import parse_duration
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from runner.diagnose import Positions
-from runner.loader import apply_overrides
-from runner.spec import CallTask, Job
+from runner.jobfile.diagnose import Positions
+from runner.jobfile.loader import apply_overrides
+from runner.jobfile.spec import CallTask, Job
 
 HEAD = "version: 1\ntasks:\n"
 KIND = ("a task needs exactly one of `call` (a Python callable) or `command` (a program)")

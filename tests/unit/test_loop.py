@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from runner.loop import Loop
+from runner.system.loop import Loop
 
 
 def test_a_reused_descriptor_does_not_get_the_old_event() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.loader import load
+from runner.jobfile.loader import load
+from runner.jobfile.spec import Job
 from runner.plan import Plan, PlannedTask
-from runner.spec import Job
 
 HEAD = "version: 1\nname: pj\n"
 

@@ -1,4 +1,4 @@
-"""runner.resume on journals written by hand: trimming a torn tail, what a journal records,
+"""runner.journal.resume on journals written by hand: trimming a torn tail, what a journal records,
 which tasks a resume skips or refuses, and the journal lock within one process."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from runner import resume
 from runner.errors import JournalError, ResumeError
-from runner.journal import Journal
-from runner.loader import load
+from runner.jobfile.loader import load
+from runner.journal import resume
+from runner.journal.writer import Journal
 from runner.plan import Plan
 
 HOST = socket.gethostname()

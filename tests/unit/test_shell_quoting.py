@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.template import compile_value, shell_problem
+from runner.jobfile.template import compile_value, shell_problem
 
 HOSTILE = [
     "report 00.txt", "it's", "$HOME", "`touch pwned`", "$(touch pwned)", 'say "hi"',

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.loader import load
+from runner.jobfile.loader import load
+from runner.jobfile.spec import Job
 from runner.plan import Plan
-from runner.spec import Job
 from tests.conftest import REPO
 
 EXAMPLES = sorted((REPO / "jobs").glob("*.yml"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.tails import TAIL_BYTES, Tail, tail_text
+from runner.worker.tails import TAIL_BYTES, Tail, tail_text
 
 
 def _cut(text: str) -> tuple[int, str]:

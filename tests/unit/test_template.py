@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.template import as_text, compile_value, names_in
+from runner.jobfile.template import as_text, compile_value, names_in
 
 VARIABLES = {"i": 3, "s": "it's", "l": [1, "b"], "d": {"k": None}, "n": None, "t": True,
              "f": 1.5, "space": "a b", "evil": "$(touch x); `y` \"z\""}

@@ -1,0 +1,1 @@
+"""The `runner` command: thin typer commands; exit codes in one place."""

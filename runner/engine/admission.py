@@ -1,0 +1,146 @@
+"""Handing out work: the plan's next tasks, and attempts that must run again, to the
+executors, as far as the places in flight allow.
+
+Flow: plan -> **admission** -> executors -> ... -> engine, which decides what each
+outcome means and asks for more.
+
+Commands go one at a time (each is a process of its own); calls go in batches sized
+to about BATCH_SECONDS of work, or, when nothing is printed per task, as spans of
+consecutive plan tasks that a worker renders itself. An attempt requeued after
+someone else's crash goes before the plan's next task. Attempt keys are numbered
+here, retries' too, so that every attempt of a run has its own.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from runner.engine.attempts import Attempt, BatchSizer, InFlight
+from runner.executors import CommandWork, Executor, Work
+from runner.plan import Cursor, Plan, PlannedTask
+
+
+class Admission:
+    def __init__(self, plan: Plan, in_flight: InFlight, sizer: BatchSizer, *,
+                 calls: Executor, commands: Executor, skip: frozenset[str],
+                 use_spans: bool) -> None:
+        self.sizer = sizer
+        self.admitted = 0
+        self.plan_done = False
+        self.closed = False
+        self._cursor = Cursor(plan)
+        self._in_flight = in_flight
+        self._calls = calls
+        self._commands = commands
+        self._skip = skip
+        self._use_spans = use_spans
+        self._keys = 0
+        self._requeued: deque[Attempt] = deque()
+
+    @property
+    def pending(self) -> bool:
+        """Work not handed out yet: requeued attempts, or tasks left in the plan."""
+        return bool(self._requeued) or not self.plan_done
+
+    def admit(self) -> None:
+        """Hand out work while there is room, until the plan is done or this is closed
+        (a stop; which may come while handing out, from a command that cannot start)."""
+        while not self.closed:
+            if self._requeued:
+                if not self._admit_requeued():
+                    return
+                continue
+            task = self._peek()
+            if task is None:
+                return
+            if task.call is None:
+                if not self._in_flight.room_for_command():
+                    return
+                self._cursor.take()
+                self.submit(self._new_attempt(task))
+            elif not self._admit_calls(task):
+                return
+
+    def new_key(self) -> int:
+        self._keys += 1
+        return self._keys
+
+    def requeue(self, attempt: Attempt) -> None:
+        self._requeued.append(attempt)
+
+    def take_requeued(self) -> list[Attempt]:
+        """The requeued attempts, handed back to be cancelled."""
+        taken = list(self._requeued)
+        self._requeued.clear()
+        return taken
+
+    def submit(self, attempt: Attempt) -> None:
+        task = attempt.task
+        if task.call is None:
+            assert task.command is not None
+            self._in_flight.add_command(attempt)
+            self._commands.submit([CommandWork(attempt.key, task.command, task.env, task.cwd,
+                                               task.name)])
+        else:
+            self._submit_calls([attempt])
+
+    def _admit_calls(self, task: PlannedTask) -> bool:
+        room = self._in_flight.room_for_calls(self.sizer.size(task.entry))
+        if room <= 0:
+            return False
+        if self._use_spans and room > 1:
+            span = self._cursor.take_span(room, self._keys + 1, self.admitted)
+            self._keys += span.size
+            self.admitted += span.size
+            self._in_flight.add_span(span)
+            self._calls.submit(span)
+            return True
+        attempts = []
+        while True:
+            self._cursor.take()
+            attempts.append(self._new_attempt(task))
+            if len(attempts) >= room:
+                break
+            following = self._peek()
+            if following is None or following.call is None:
+                break
+            task = following
+        self._submit_calls(attempts)
+        return True
+
+    def _admit_requeued(self) -> bool:
+        attempt = self._requeued[0]
+        if attempt.task.call is None:
+            if not self._in_flight.room_for_command():
+                return False
+        elif self._in_flight.room_for_calls(1, requeue=True) <= 0:
+            return False
+        self._requeued.popleft()
+        self.submit(attempt)
+        return True
+
+    def _peek(self) -> PlannedTask | None:
+        """The next task to hand out (rendered), skipping those a resume says are done."""
+        while not self.plan_done:
+            task = self._cursor.peek()
+            if task is None:
+                self.plan_done = True
+            elif task.id in self._skip:
+                self._cursor.take()
+            else:
+                return task
+        return None
+
+    def _new_attempt(self, task: PlannedTask) -> Attempt:
+        self.admitted += 1
+        return Attempt(self.new_key(), task, 1, self.admitted - 1)
+
+    def _submit_calls(self, attempts: list[Attempt]) -> None:
+        self._in_flight.add_calls(attempts)
+        self._calls.submit([_call_work(attempt) for attempt in attempts])
+
+
+def _call_work(attempt: Attempt) -> Work:
+    task = attempt.task
+    assert task.call is not None
+    return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name)

@@ -1,0 +1,410 @@
+"""All run policy: mode, backlog, batching, retries, timeouts, failures, signals, shutdown.
+
+Flow: plan -> admission -> executors -> worker ... -> **engine** -> events -> sinks.
+
+    plan (lazy) --admission, while in flight < limit--> batch --submit--> Executor
+        ^                                                               |
+        |   retry timer <-- failed, attempts left                       |
+        |                                                               v
+    sinks <-- TaskStarted / TaskFinished <-- outcome or loss <-- Report (loop thread)
+                                   ^
+    tick: running() -> started events, timeouts -> stop(signal), SIGKILL after grace
+    SIGINT/SIGTERM handler -> flag + wake -> StopRequested, `shutdown` -> drain -> JobFinished
+
+Everything here runs on one thread, the loop's; executors call back into it
+through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
+Run state lives here and in `admission` (what is handed out, and what waits to
+be): the plan and the job stay immutable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psutil
+
+from runner.engine import verdicts
+from runner.engine.admission import Admission
+from runner.engine.attempts import Attempt, AttemptState, BatchSizer, InFlight
+from runner.engine.recorder import Recorder
+from runner.engine.signals import SignalCatcher
+from runner.engine.stopping import failure_threshold, stop_event
+from runner.events import (
+    JobFinished,
+    Outcome,
+    Sink,
+    SpanOutcome,
+    TaskStatus,
+    amend,
+    signal_name,
+)
+from runner.executors import (
+    Executor,
+    ExecutorSetup,
+    Loss,
+    WorkerSetup,
+    open_executors,
+)
+from runner.jobfile.spec import Job
+from runner.jobfile.values import MAX_SECONDS
+from runner.plan import Plan, PlannedTask
+from runner.system.loop import Loop, Timer
+from runner.system.procs import signal_number
+
+FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
+_OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
+TICK = 0.05
+MAX_REQUEUES = 5
+LOST_AFTER_KILL = 5.0
+DASK_BATCHES_PER_WORKER = 16
+"""A Dask task costs a scheduler round trip (~1.5 ms), so more must be in flight."""
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    run_id: str
+    workers: int
+    start_method: str = "auto"
+    skip: frozenset[str] = frozenset()
+    handle_signals: bool = True
+    capture: str | None = None
+    """The run's folder for the capture files of callables' output (see runner.worker.capture)."""
+
+
+class Engine:
+    def __init__(self, job: Job, plan: Plan, total: int, sinks: Sequence[Sink],
+                 options: EngineOptions) -> None:
+        self.job = job
+        self.options = options
+        self.total = total
+        self.record = Recorder(sinks, job, options.run_id, options.workers, total)
+        self.loop = Loop()
+        self._plan = plan
+        workers, sync = options.workers, job.mode == "sync"
+        use_spans = (not sync and job.executor in ("pool", "mp-pool")
+                     and job.max_tasks_per_worker is None and not options.skip
+                     and all(getattr(sink, "accepts_spans", False) for sink in sinks))
+        self._in_flight = InFlight(
+            workers=workers * (DASK_BATCHES_PER_WORKER // 2 if job.executor == "dask" else 1),
+            backlog=job.backlog, sync=sync, process_per_call=job.executor == "process")
+        sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
+            job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
+        self._failures = 0
+        self._stopping: str | None = None
+        self._stopped_by: str | None = None
+        self._signals = SignalCatcher(self.loop.wake, options.run_id)
+        self._signalled: int | None = None
+        self._kill_all = False
+        self._interrupt = False  # stop running tasks even when `shutdown.wait` says let them
+        self._ticker: Timer | None = None
+        self._grace = job.shutdown.grace
+        self._stop_signal = signal_number(job.shutdown.signal)
+        self._limit_failures = failure_threshold(job.max_failures, total)
+        me = psutil.Process()
+        worker = WorkerSetup(options.run_id, me.pid, me.create_time(), str(job.folder),
+                             job=job if use_spans else None, capture=options.capture)
+        self._calls, self._commands = open_executors(ExecutorSetup(
+            job.executor, workers, options.start_method, job.max_tasks_per_worker,
+            worker, self.loop, self, job.dask.address, job.dask.upload))
+        # Dask runs both kinds: one executor, asked once
+        self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
+        self._admission = Admission(plan, self._in_flight, sizer, calls=self._calls,
+                                    commands=self._commands, skip=options.skip,
+                                    use_spans=use_spans)
+
+    # -- the run ---------------------------------------------------------------
+
+    def run(self) -> JobFinished:
+        started = time.time()
+        self.record.job_started(started)
+        with self._signals.installed(self.options.handle_signals):
+            try:
+                self._admission.admit()
+                self._ticker = self.loop.call_later(TICK, self._tick)
+                while self._busy():
+                    self.loop.run_once(TICK)
+                    self._handle_signals()
+                    self.record.flush()
+                self._ticker.cancel()
+            except BaseException:
+                self._kill_all = True  # a broken run must not wait for its tasks
+                raise
+            finally:
+                self._shutdown_executors()
+                self.loop.close()
+            return self.record.job_finished(started, self._signalled, self._stopped_by)
+
+    def _busy(self) -> bool:
+        return bool(self._in_flight.busy or self._admission.pending)
+
+    # -- what executors report (Report protocol) --------------------------------
+
+    def finished(self, outcomes: Sequence[Outcome]) -> None:
+        attempts = self._in_flight.attempts
+        ended = [(attempts[o.key], o) for o in outcomes if o.key in attempts]
+        if ended:
+            self._admission.sizer.learn(ended[0][0].task.entry, outcomes)
+        if all(o.status is _OK and a.stop_reason is None for a, o in ended):
+            for attempt, _ in ended:  # nothing to decide: free their places first,
+                attempt.move(AttemptState.DONE)
+                self._in_flight.remove(attempt)
+            self._admission.admit()  # so the next tasks start before this bookkeeping is done
+            for attempt, outcome in ended:
+                self._record_ok(attempt, outcome)
+            return
+        for attempt, outcome in ended:
+            self._conclude(attempt, outcome)
+        self._admission.admit()
+
+    def _record_ok(self, attempt: Attempt, outcome: Outcome) -> None:
+        if not attempt.announced:
+            self.record.started(attempt, outcome)
+        self.record.ended(attempt, outcome)
+
+    def span_finished(self, reply: SpanOutcome) -> None:
+        """A span is back: its ok tasks are counted and journaled as the worker wrote them;
+        the others go through `_conclude` like any attempt. Declined tasks arrive as a
+        Loss right after."""
+        flight = self._in_flight.spans.get(reply.key)
+        if flight is None:
+            return
+        span = flight.span
+        self._admission.sizer.learn_total(span.entry, reply.seconds, reply.done)
+        others = {outcome.key for outcome in reply.others}
+        adopted = [a for a in self._in_flight.attempts.values() if a.span == span.key
+                   and a.key < span.key + reply.done and a.key not in others]
+        # The tasks that ended ok without an Attempt first: the adopted ones still hold
+        # places then, so the span is deleted with the last of those, not before.
+        self._in_flight.settle(span.key, reply.ok - len(adopted))
+        for attempt in adopted:  # seen running and given an Attempt, but it ended ok
+            attempt.move(AttemptState.DONE)
+            self._in_flight.remove(attempt)
+        self.record.span(reply.ok, reply.lines)
+        for outcome in reply.others:
+            other = self._attempt(outcome.key)
+            if other is not None:
+                self._conclude(other, outcome)
+        self._admission.admit()
+
+    def _attempt(self, key: int) -> Attempt | None:
+        """The attempt in flight under `key`, made now for a task sent in a span."""
+        attempt = self._in_flight.attempts.get(key)
+        if attempt is None:
+            flight = self._in_flight.span_of(key)
+            if flight is not None:
+                span, offset = flight.span, key - flight.span.key
+                task = self._plan.render(span.entry, span.offset + offset, span.first + offset)
+                attempt = Attempt(key, task, 1, span.seq + offset)
+                attempt.span = span.key
+                self._in_flight.adopt(attempt)
+        return attempt
+
+    def lost(self, loss: Loss) -> None:
+        now = time.time()
+        for culprit in loss.culprits:
+            attempt = self._attempt(culprit.key) if culprit.key is not None else None
+            if attempt is not None:
+                self._conclude(attempt, verdicts.crashed(attempt, culprit, now))
+        for key in loss.orphans:
+            attempt = self._attempt(key)
+            if attempt is not None:
+                self._orphaned(attempt, now, loss.outputs.get(key, ("", "")))
+        self._admission.admit()
+
+    def _orphaned(self, attempt: Attempt, now: float, output: tuple[str, str]) -> None:
+        """An attempt that vanished with someone else's worker: run it again, free of charge,
+        unless the run is stopping (then it ends interrupted if it had started, else
+        cancelled)."""
+        if attempt.state is AttemptState.STOPPING or (self._stopping and self._cancel_pending()):
+            if attempt.running is None:
+                status = TaskStatus.CANCELLED
+            else:
+                attempt.stop_reason = attempt.stop_reason or TaskStatus.INTERRUPTED
+                status = attempt.stop_reason
+            out, err = output
+            self._conclude(attempt, amend(verdicts.synthetic(attempt, status, now), stdout=out,
+                                          stderr=err))
+            return
+        attempt.requeues += 1
+        if attempt.requeues > MAX_REQUEUES:
+            self._conclude(attempt, verdicts.lost_too_often(attempt, MAX_REQUEUES))
+            return
+        self._in_flight.remove(attempt)
+        attempt.state, attempt.running = AttemptState.QUEUED, None
+        self._admission.requeue(attempt)
+
+    # -- concluding an attempt --------------------------------------------------
+
+    def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
+        status = outcome.status
+        if attempt.stop_reason is not None and status is not _CANCELLED:  # cut: never ok
+            outcome = amend(outcome, status=attempt.stop_reason, error=verdicts.stop_error(
+                attempt, outcome, signame=self.job.shutdown.signal, grace=self._grace,
+                cause=self._stop_cause(), kill_all=self._kill_all))
+        if not attempt.announced and outcome.status is not _CANCELLED:
+            self.record.started(attempt, outcome)
+        attempt.move(AttemptState.DONE)
+        self._in_flight.remove(attempt)
+        task = attempt.task
+        if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
+            delay = min(task.retry_delay * 2 ** (attempt.number - 1), MAX_SECONDS)
+            self.record.ended(attempt, outcome, delay)
+            self._schedule_retry(attempt, delay)
+        else:
+            self._final(attempt, outcome)
+
+    def _stop_cause(self) -> str:
+        signalled = signal_name(self._signalled) if self._signalled else "a signal"
+        causes = {"abort": "on_failure: abort", "signal": f"{signalled} to the runner"}
+        return causes.get(self._stopping or "", self._stopping or "a stop")
+
+    def _final(self, attempt: Attempt, outcome: Outcome) -> None:
+        """Record the task's last word; failures count towards `on_failure`."""
+        self.record.ended(attempt, outcome)
+        if outcome.status in FAILURES:
+            self._failures += 1
+            if self._failures >= self._limit_failures and self.job.on_failure != "continue":
+                self._stop(self.job.on_failure)
+
+    def _schedule_retry(self, failed: Attempt, delay: float) -> None:
+        """The next attempt holds its task's place while it waits for its delay."""
+        attempt = Attempt(self._admission.new_key(), failed.task, failed.number + 1, failed.seq)
+        self._in_flight.hold(attempt)
+
+        def retry() -> None:
+            if self._in_flight.release(attempt.key) is not None:
+                self._admission.submit(attempt)
+
+        self.loop.call_later(delay, retry)
+
+    # -- the tick: started events and timeouts ------------------------------------
+
+    def _tick(self) -> None:
+        now = time.time()
+        for seen in [seen for executor in self._executors for seen in executor.running()]:
+            attempt = self._in_flight.attempts.get(seen.key)
+            if attempt is None and self._needs_attempt(seen.key):
+                attempt = self._attempt(seen.key)
+            if attempt is None:
+                continue
+            if attempt.state is AttemptState.QUEUED:
+                attempt.move(AttemptState.RUNNING)
+            attempt.running = seen
+            if not attempt.announced and attempt.span is None:  # a span's worker journals it
+                self.record.started(attempt)
+            timeout = attempt.task.timeout
+            if timeout is not None and attempt.state is AttemptState.RUNNING \
+                    and now - seen.started > timeout:
+                self._stop_attempt(attempt, TaskStatus.TIMEOUT)
+        self._ticker = self.loop.call_later(TICK, self._tick)
+
+    def _needs_attempt(self, key: int) -> bool:
+        """A task of a span seen running needs an Attempt only to be timed out or stopped."""
+        flight = self._in_flight.span_of(key)
+        if flight is None:
+            return False
+        return bool(self._stopping) or self._plan.entries[flight.span.entry].timeout is not None
+
+    def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:
+        """Send the stop signal to the attempt's whole tree; SIGKILL after the grace period."""
+        if attempt.state is AttemptState.DONE:
+            return
+        if attempt.state is not AttemptState.STOPPING:
+            attempt.move(AttemptState.STOPPING)
+            attempt.stop_reason = reason
+        executor = self._executor_for(attempt.task)
+        executor.stop(attempt.key, signal.SIGKILL if self._kill_all else self._stop_signal)
+
+        def kill() -> None:
+            if attempt.key in self._in_flight.attempts:
+                executor.stop(attempt.key, signal.SIGKILL)
+                self.loop.call_later(LOST_AFTER_KILL, give_up)
+
+        def give_up() -> None:
+            """SIGKILL cannot be ignored; if nothing was heard since, the process is gone
+            and its executor lost track of it: conclude rather than wait forever."""
+            if attempt.key in self._in_flight.attempts:
+                self._conclude(attempt, verdicts.gone_after_kill(attempt, reason))
+
+        self.loop.call_later(0 if self._kill_all else self._grace, kill)
+
+    def _executor_for(self, task: PlannedTask) -> Executor:
+        return self._commands if task.call is None else self._calls
+
+    # -- stopping: on_failure and signals -----------------------------------------
+
+    def _stop(self, why: str) -> None:
+        """No new work. `stop` lets running tasks finish; `abort` and a signal with
+        `wait: false` stop them; pending work is cancelled unless told to drain it."""
+        if self._stopping is None:
+            # before cancelling: it counts what is cancelled
+            self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
+            self._stopping = why
+            self._admission.closed = True
+            self._cancel_unadmitted()
+            if self._cancel_pending():
+                self._calls.close()
+                self._cancel_requeued()
+        interrupt = why == "abort" or (
+            why == "signal" and (self._interrupt or not self.job.shutdown.wait))
+        if interrupt or self._kill_all:
+            for seen in self._calls.running():  # tasks of spans get their Attempts now
+                self._attempt(seen.key)
+            for attempt in list(self._in_flight.attempts.values()):
+                self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
+
+    def _cancel_pending(self) -> bool:
+        return self._stopping != "signal" or self.job.shutdown.cancel_pending
+
+    def _cancel_unadmitted(self) -> None:
+        """Tasks the plan has not handed out yet are cancelled. They are counted, not
+        journaled one by one, so stopping a million-task run does not write a million lines;
+        a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
+        self.record.cancelled_unjournaled(max(self.total - self._admission.admitted, 0))
+        self._admission.plan_done = True
+        now = time.time()
+        for placeholder in list(self._in_flight.retrying.values()):
+            self._in_flight.release(placeholder.key)
+            self._final(placeholder, verdicts.synthetic(placeholder, TaskStatus.CANCELLED, now))
+
+    def _cancel_requeued(self) -> None:
+        now = time.time()
+        for attempt in self._admission.take_requeued():
+            self._final(attempt, verdicts.synthetic(attempt, TaskStatus.CANCELLED, now))
+
+    def _handle_signals(self) -> None:
+        while (caught := self._signals.take()) is not None:
+            signum, request = caught  # `runner kill --now` or `--grace D` says how
+            if self._signalled is None:
+                self._signalled = signum
+                if self._stopping is not None:  # stopping already: say what the signal adds
+                    self._announce_stop("signal")
+            elif not self._kill_all:
+                self._kill_all = True
+                self._announce_stop("signal", now=True)
+            self._kill_all |= request.now
+            if request.grace is not None:
+                self._grace, self._interrupt = request.grace, True
+            self._stop("signal")
+
+    def _announce_stop(self, why: str, *, now: bool = False, interrupt: bool = False) -> None:
+        """Tell the sinks at once what stopping means (see runner.engine.stopping)."""
+        running = len({seen.key for executor in self._executors for seen in executor.running()})
+        unadmitted = 0 if self._admission.plan_done else self.total - self._admission.admitted
+        queued = max(len(self._in_flight) - running, 0) + unadmitted
+        event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
+                           running=running, queued=queued, now=now, interrupt=interrupt)
+        if not now:
+            self._stopped_by = ", then ".join(filter(None, (self._stopped_by, event.cause)))
+        self.record.stopping(event)
+
+    # -- the end ----------------------------------------------------------------------
+
+    def _shutdown_executors(self) -> None:
+        for executor in self._executors:
+            with contextlib.suppress(Exception):
+                executor.shutdown(not self._kill_all)

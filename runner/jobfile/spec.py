@@ -1,0 +1,266 @@
+"""The job file's schema: frozen pydantic models, the single source of the JSON Schema.
+
+Flow: yamlsafe (YAML text -> plain values) -> **spec** (values -> `Job`) -> plan.
+
+Every model forbids unknown keys and validates strictly: a YAML scalar that
+only looks like the right type (`workers: "4"`, `workers: true`) is an error,
+not a coercion, because a job file that means something other than what it
+says is worse than one that fails in CI. Fields that later steps execute
+(shutdown, retries, dask) are all here, so the schema is complete on its own.
+Rules across fields, checked even when the schema is not met, are in `rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    Tag,
+    WithJsonSchema,
+)
+
+from runner.jobfile.values import (
+    ARGV_TAG,
+    CALL_TAG,
+    COMMAND_TAG,
+    DURATION_PATTERN,
+    FAILURE_SHARE_PATTERN,
+    MAX_RETRIES,
+    MAX_SECONDS,
+    SHELL_TAG,
+    command_kind,
+    foreach_fits,
+    parse_axis,
+    parse_duration,
+    parse_failure_limit,
+    task_kind,
+    tasks_fit,
+)
+
+
+def dump_axis(axis: Sequence[Any]) -> Any:
+    """An axis as the job file writes it, so that a dumped job loads back the same."""
+    if isinstance(axis, range):
+        return {"range": [axis.start, axis.stop, axis.step]}
+    return list(axis)
+
+
+Duration = Annotated[
+    float,
+    PlainValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SECONDS},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": 'Seconds, or a string like "500ms", "30s", "5m", "1h30m".',
+        }
+    ),
+]
+FailureLimit = Annotated[
+    int | float,
+    PlainValidator(parse_failure_limit),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": FAILURE_SHARE_PATTERN},
+            ]
+        }
+    ),
+]
+ForeachAxis = Annotated[
+    Sequence[Any],
+    PlainValidator(parse_axis),
+    PlainSerializer(dump_axis),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "minItems": 1},
+                {
+                    "type": "object",
+                    "properties": {
+                        "range": {
+                            "type": "array",
+                            "items": {"type": "integer"},
+                            "minItems": 1,
+                            "maxItems": 3,
+                        }
+                    },
+                    "required": ["range"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+SignalName = Literal["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"]
+Executor = Literal["process", "pool", "mp-pool", "dask"]
+Mode = Literal["sync", "async"]
+StartMethod = Literal["auto", "fork", "spawn", "forkserver"]
+OnFailure = Literal["continue", "stop", "abort"]
+
+
+class _Model(BaseModel):
+    """`defer_build`: a run validates with the cached schema of `checker`, so the models'
+    own validators and serializers are built only if something asks for them."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid", defer_build=True)
+
+
+class Shutdown(_Model):
+    """What a stop does: SIGINT/SIGTERM to the runner, or on_failure stop/abort."""
+
+    wait: bool = True
+    cancel_pending: bool = True
+    signal: SignalName = "SIGTERM"
+    grace: Duration = 10.0
+
+
+class TaskDefaults(_Model):
+    """Fields every task inherits unless it sets its own."""
+
+    timeout: Duration | None = None
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
+    retry_delay: Duration = 1.0
+    env: dict[EnvName, str] = {}
+    cwd: str | None = None
+
+
+Command = Annotated[
+    Annotated[str, Field(min_length=1), Tag(SHELL_TAG)]
+    | Annotated[list[str], Field(min_length=1), Tag(ARGV_TAG)],
+    Discriminator(
+        command_kind,
+        custom_error_type="command_kind",
+        custom_error_message="expected a string (run under /bin/sh -c) or a list of "
+        "strings (run without a shell)",
+    ),
+    WithJsonSchema({
+        "anyOf": [
+            {"minLength": 1, "type": "string"},
+            {"items": {"type": "string"}, "minItems": 1, "type": "array"},
+        ]
+    }),
+]
+
+
+class _TaskBase(_Model):
+    name: str = Field(min_length=1)
+    foreach: Annotated[
+        dict[Identifier, ForeachAxis] | None, AfterValidator(foreach_fits)
+    ] = None
+    timeout: Duration | None = None
+    retries: int | None = Field(default=None, ge=0, le=MAX_RETRIES)
+    retry_delay: Duration | None = None
+    env: dict[EnvName, str] | None = None
+    cwd: str | None = None
+
+
+class CallTask(_TaskBase):
+    """A Python callable, `module:attribute`, imported in the worker."""
+
+    call: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_.]*$")
+    args: list[Any] = []
+    kwargs: dict[Identifier, Any] = {}
+
+
+class CommandTask(_TaskBase):
+    """A program: a list runs without a shell, a string under `/bin/sh -c`."""
+
+    command: Command
+
+
+Task = Annotated[
+    Annotated[CallTask, Tag(CALL_TAG)] | Annotated[CommandTask, Tag(COMMAND_TAG)],
+    Discriminator(
+        task_kind,
+        custom_error_type="task_kind",
+        custom_error_message="a task needs exactly one of `call` (a Python callable) "
+        "or `command` (a program)",
+    ),
+]
+
+
+class DaskOptions(_Model):
+    """Where the dask executor runs; without `address` a local cluster is started."""
+
+    address: str | None = None
+    upload: bool = True
+
+
+class Job(_Model):
+    """A whole job file. `source` (not a YAML field) is the file it came from."""
+
+    version: Literal[1]
+    name: str | None = Field(default=None, min_length=1)
+    description: str | None = None
+    executor: Executor = "pool"
+    workers: int | None = Field(default=None, ge=1, le=100_000)
+    mode: Mode = "async"
+    start_method: StartMethod = "auto"
+    backlog: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_tasks_per_worker: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    on_failure: OnFailure = "continue"
+    max_failures: FailureLimit = 1
+    shutdown: Shutdown = Shutdown.model_construct()
+    defaults: TaskDefaults = TaskDefaults.model_construct()
+    journal: str | None = None
+    journal_fsync: bool = False
+    dask: DaskOptions = DaskOptions.model_construct()
+    tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
+
+    _source: Path | None = PrivateAttr(default=None)
+    _env_key: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def folder(self) -> Path:
+        """Where relative paths and `module:attribute` imports are resolved."""
+        return self._source.absolute().parent if self._source else Path.cwd()
+
+    @property
+    def job_name(self) -> str:
+        if self.name:
+            return self.name
+        return self._source.stem if self._source else "job"
+
+    def with_source(self, source: Path | None) -> Job:
+        job = self.model_copy()
+        job._source = source
+        return job
+
+    @property
+    def env_key(self) -> bytes | None:
+        """The key of the keyed digests of `env` values in spec hashes (see `envseal`)."""
+        return self._env_key
+
+    def with_env_key(self, key: bytes) -> Job:
+        job = self.model_copy()
+        job._env_key = key
+        return job
+
+    @property
+    def has_env(self) -> bool:
+        return bool(self.defaults.env) or any(task.env for task in self.tasks)
+
+
+MODEL_FIELDS = {model.__name__: tuple(model.model_fields)
+                for model in (Job, Shutdown, TaskDefaults, DaskOptions, CallTask, CommandTask)}
+"""Field names by model, for did-you-mean on unknown keys (and the cache of `checker`)."""

@@ -1,0 +1,1 @@
+"""The journal: one format, one writer, one reader, and resume."""

@@ -1,0 +1,330 @@
+"""The child side: runs in every worker process, never in the runner.
+
+Flow: engine -> executor -> **worker** (run the call, report an `Outcome`).
+
+A worker must never let a task break it: every exception (SystemExit and
+KeyboardInterrupt included) becomes an `Outcome` with the traceback as text;
+the result is encoded to JSON here, so an unpicklable or exotic result fails
+its own task instead of the pool. Before each task the worker publishes
+"task `key` started at t" in its slot of a shared array; the runner reads
+the slots to enforce timeouts and to know which task a dead worker was
+running, without a message per task. A watchdog thread ends the worker and
+its task's process tree when the runner disappears, whatever the start method
+made the worker's parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from runner.events import Outcome, SpanOutcome, TaskStatus
+from runner.executors import Work, WorkerSetup
+from runner.journal import records
+from runner.system.procs import RUN_MARKER_ENV
+from runner.worker import calling, capture
+
+if TYPE_CHECKING:
+    from runner.plan import Span
+
+SLOT_FIELDS = 5
+SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
+IDLE = -1.0
+WATCHDOG_INTERVAL = 0.25
+
+
+CLAIM_ROUND = 0.2
+"""Seconds between two checks for signals while waiting for the slot table's lock."""
+EXIT_NO_CAPTURE = 75
+"""A worker's exit code when it could not set up its output capture (EX_TEMPFAIL)."""
+
+
+class _State:
+    """Per-process state set by `setup`; module-level because pools call plain functions."""
+
+    slot: int = -1
+    slots: Any = None
+    pid: int = 0
+    host: str = ""
+    tasks_run: int = 0
+    max_tasks: int | None = None
+    closed_flag: int = -1
+    where: str = ""
+    name: str = ""
+    job: Any = None
+    plan: Any = None
+    capture: str | None = None  # the run's capture folder, removed here if the runner dies
+    adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
+
+
+def setup(config: WorkerSetup) -> None:
+    """Initializer of every worker process (pool workers and `process` children alike)."""
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, _on_terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    adopt(config.run_id, config.folder)
+    _State.max_tasks = config.max_tasks
+    _State.job = config.job
+    if config.slots is not None:
+        _claim_slot(config.slots, config.slots_lock, config.generation)
+        if config.capture is not None:
+            _redirect_or_leave(config.capture, row_name(_State.slot))
+    _State.capture = config.capture
+    watchdog = threading.Thread(
+        target=_watch_runner, args=(config.runner_pid, config.runner_created),
+        name="runner-watchdog", daemon=True)
+    with _stop_signals_blocked():  # the thread is born with them blocked, and keeps them so
+        watchdog.start()
+
+
+def _redirect_or_leave(folder: str, name: str) -> None:
+    """A worker that cannot capture its tasks' output (no descriptor left, no space) must
+    not run them: their output would reach the runner's own. It says so in one line and
+    ends; the runner sees a worker that died before taking any attempt. A folder already
+    gone means the run is over: nothing to say."""
+    try:
+        capture.redirect(folder, name)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            os.write(2, f"runner worker {os.getpid()}: cannot capture output in {folder}: "
+                        f"{exc.strerror}\n".encode())
+        os._exit(EXIT_NO_CAPTURE)
+
+
+def adopt(run_id: str, folder: str | None) -> None:
+    """Ready a process the runner does not own (a dask worker) to `run_one` a run's
+    attempts: what `setup` does, minus signal handlers, setpgid, slots and the watchdog,
+    since that process's owner runs its life. Idempotent; a long-lived process may hold
+    an older run's functions, so a new run or folder drops the cached callables."""
+    if folder is not None and folder not in sys.path:
+        sys.path.insert(0, folder)
+    os.environ[RUN_MARKER_ENV] = run_id
+    # run_one compares os.getpid() with _State.pid to catch a task's forked child.
+    _State.pid, _State.host = os.getpid(), socket.gethostname()
+    if _State.adopted != (run_id, folder):
+        calling.forget_callables()
+        _State.adopted = (run_id, folder)
+
+
+def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
+    """Take a free row. A dead worker's row that still names an attempt is evidence the
+    runner has not read yet (which attempt that worker died running), so it is left alone.
+    The lock is waited for in short rounds, so that a signal is acted on even while a
+    worker killed holding it keeps it taken for good."""
+    while not lock.acquire(timeout=CLAIM_ROUND):
+        pass
+    try:
+        for index in range((len(slots) - 1) // SLOT_FIELDS):
+            base = index * SLOT_FIELDS
+            owner = int(slots[base + SLOT_PID])
+            unreported = slots[base + SLOT_KEY] != IDLE
+            if owner == 0 or (not unreported and not _pid_exists(owner)):
+                slots[base + SLOT_KEY] = IDLE
+                slots[base + SLOT_TERMINATED] = 0.0
+                slots[base + SLOT_GENERATION] = float(generation)
+                slots[base + SLOT_PID] = float(_State.pid)
+                _State.slot, _State.slots = base, slots
+                _State.closed_flag = len(slots) - 1
+                return
+    finally:
+        lock.release()
+    raise RuntimeError("no free row in the runner's slot table: a worker without one "
+                       "could not be timed out, so it refuses to start")
+
+
+def row_name(base: int) -> str:
+    """The name of the capture files of the worker in the slot row starting at `base`."""
+    return f"row-{base // SLOT_FIELDS}"
+
+
+def attempt_name(key: int) -> str:
+    """The name of the capture files of a process that runs one attempt."""
+    return f"attempt-{key}"
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a stop, or the pool tearing itself down): take the task's tree along."""
+    if _State.slots is not None:
+        _State.slots[_State.slot + SLOT_TERMINATED] = time.monotonic()
+    capture.flush()  # what the task printed is kept for the runner to read
+    _signal_descendants(signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _signal_descendants(signum: int) -> None:
+    with contextlib.suppress(Exception):
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signum)
+
+
+def _watch_runner(pid: int, created: float) -> None:
+    """The portable fallback to the parent-death signal (which only Linux has).
+
+    The thread never takes SIGTERM or SIGINT (see `_stop_signals_blocked`)."""
+    while True:
+        time.sleep(WATCHDOG_INTERVAL)
+        if not _runner_alive(pid, created):
+            _signal_descendants(signal.SIGKILL)
+            if _State.capture is not None:  # no one else is left to remove it
+                capture.remove_folder(_State.capture)
+            os._exit(70)
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGTERM and SIGINT held back from this thread while the block runs; a thread started
+    inside inherits the mask for good. The kernel hands a process's signal to any thread
+    that accepts it, and one taken by a helper thread does not interrupt the main thread
+    blocked on a pool's lock: the worker would never stop. Held signals arrive at the end."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _runner_alive(pid: int, created: float) -> bool:
+    import psutil
+
+    try:
+        runner = psutil.Process(pid)
+        same = abs(runner.create_time() - created) < 0.01
+        return same and runner.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def run_batch(batch: Sequence[tuple[Any, ...]]) -> list[Outcome]:
+    """Pool entry point: run several attempts in turn, one outcome each.
+
+    Attempts travel as plain tuples of Work's fields: the runner pickles every one
+    of them, and a plain tuple pickles several times faster than a named one.
+    A worker that has reached `max_tasks`, or whose runner has closed the slot
+    table (a stop that cancels pending work), runs nothing more and returns
+    fewer outcomes than it was given; the engine decides about the rest."""
+    outcomes = []
+    slots = _State.slots
+    for fields in batch:
+        work = Work._make(fields)
+        if _State.max_tasks is not None and _State.tasks_run >= _State.max_tasks:
+            break
+        if slots is not None and slots[_State.closed_flag]:
+            break
+        _State.tasks_run += 1
+        outcomes.append(run_one(work))
+    return outcomes
+
+
+def run_span(span: Span) -> SpanOutcome:
+    """Pool entry point for a span: render its tasks from this worker's copy of the plan,
+    run them, and send back the ones that ended ok as finished journal lines only.
+
+    This is what makes a hundred thousand trivial tasks cheap: the runner renders,
+    pickles and journals nothing per task that ended ok; it adds up a count and writes
+    text. Stops early, like `run_batch`, when the runner closed the pool."""
+    from runner.journal.writer import first_try_lines
+
+    if _State.plan is None:
+        from runner.plan import Plan
+
+        _State.plan = Plan(_State.job)
+    entry = _State.plan.entries[span.entry]
+    lines: list[str] = []
+    others: list[Outcome] = []
+    slots, done, seconds = _State.slots, 0, 0.0
+    for i in range(span.size):
+        if slots is not None and slots[_State.closed_flag]:
+            break
+        task = entry.render_at(span.offset + i, span.first + i)
+        key = span.key + i
+        outcome = run_one(Work(key, task.call, task.args, task.kwargs, task.env, task.cwd,
+                               task.name))
+        done += 1
+        seconds += outcome.finished - outcome.started
+        if outcome.status is not TaskStatus.OK:
+            others.append(outcome)
+        else:
+            lines.append(first_try_lines(task, outcome.journal))  # type: ignore[arg-type]
+    return SpanOutcome(span.key, done, done - len(others), "".join(lines), others, seconds)
+
+
+def run_one(work: Work) -> Outcome:
+    """Run one attempt; never raises."""
+    slots, base = _State.slots, _State.slot
+    started = time.time()
+    if slots is not None:
+        slots[base + SLOT_STARTED] = started
+        slots[base + SLOT_KEY] = float(work.key)
+    status, result, exit_code, error = TaskStatus.OK, None, None, None
+    saved = lent = None
+    try:
+        lent = capture.lend()
+        saved = calling.enter(work)
+        value = calling.resolve(work.call)(*work.args, **work.kwargs)
+        result = calling.encode_result(value)
+    except SystemExit as exc:
+        exit_code = calling.exit_code_of(exc.code)
+        if exit_code:
+            status, error = TaskStatus.FAILED, calling.error_of(exc)
+    except BaseException as exc:  # a task's failure is a value, KeyboardInterrupt included
+        status, error = TaskStatus.FAILED, calling.error_of(exc)
+    finally:
+        if os.getpid() != _State.pid:
+            os._exit(0)  # a task forked and its child came back here: it must not go on
+        if saved is not None:
+            calling.leave(saved)
+        calling.end_leftovers()
+        out, err = capture.take()
+        capture.give_back(lent)
+        if slots is not None:
+            slots[base + SLOT_KEY] = IDLE
+    if not _State.where:
+        _State.name = multiprocessing.current_process().name
+        _State.where = records.where(_State.pid, os.getppid(), _State.name, _State.host)
+    finished = time.time()
+    return Outcome(work.key, status, started, finished, _State.pid, os.getppid(), _State.name,
+                   _State.host, result, exit_code, error, out, err,
+                   records.made(_State.where, started, finished, result, exit_code, error, out,
+                                err))
+
+
+def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
+    """`process` executor entry point: one process, one attempt, then exit."""
+    if config.capture is not None:
+        capture.redirect(config.capture, attempt_name(work.key))
+    setup(config)
+    outcome = run_one(work)
+    try:
+        connection.send(outcome)
+    finally:
+        connection.close()
+

@@ -1,0 +1,175 @@
+"""What `executor: dask` runs on a dask worker: one attempt per task, never raising.
+
+Flow: engine -> DaskExecutor (`dask.py`) -> scheduler -> **dask_task** on a dask
+worker -> `Outcome` back through dask.
+
+Dask workers are processes the runner does not own, maybe serving other clients,
+so a run's first task in a process adopts it (`worker.adopt`: sys.path, the run
+marker, no signal handlers or watchdog) and opens its marker file. Each task
+announces itself on the run's event topic, then writes its key to that file,
+named after the worker's pid, where it outlives the process: after a crash the
+dead worker's nanny reads it back (`read_marker`) to say which attempt killed
+it. A call runs through `worker.run_one`, as in the pool; a command as
+`commands.py` runs it, in its own session with its output in temporary files.
+`signal_tree` and `forget` are run next to the workers too, on the runner's
+request.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, BinaryIO, NamedTuple
+
+from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
+from runner.executors import CommandWork, Work, command_argv
+from runner.system import procs
+from runner.worker import child as worker
+from runner.worker.child import run_one
+from runner.worker.tails import read_tail
+
+IDLE = -1
+
+
+class Run(NamedTuple):
+    """What each task carries to its worker: the run, its event topic, where its modules are."""
+
+    run_id: str
+    topic: str
+    folder: str | None  # put on sys.path; None when the job's modules were uploaded
+
+
+class _Process:
+    """This worker process's part in the current run (tasks are plain functions)."""
+
+    run_id: str | None = None
+    host: str = ""
+    marker: BinaryIO | None = None
+
+
+def execute(work: Work | CommandWork, run: Run) -> Outcome:
+    """One attempt on a dask worker: announced, marked in the pid file; never raises."""
+    from distributed import get_worker
+
+    here = get_worker()
+    _adopt(run)
+    _mark(work.key)
+    try:
+        if isinstance(work, CommandWork):
+            return _run_command(work, run, here)
+        name = multiprocessing.current_process().name
+        if here.state.nthreads > 1:
+            message = (f"dask worker {here.address} runs {here.state.nthreads} threads, but a "
+                       "call changes its process's cwd, environment and stdout: start workers "
+                       "with `dask worker --nthreads 1` (and --nworkers N for more processes)")
+            return failed(work.key, ErrorInfo("WorkerHasThreads", message), os.getpid(),
+                          os.getppid(), name)
+        _announce(here, run, work.key, os.getpid(), os.getppid(), name, time.time())
+        return run_one(work)
+    finally:
+        _mark(IDLE)
+
+
+def _adopt(run: Run) -> None:
+    """On a run's first task in this process: adopt it for the run, open its marker file."""
+    if _Process.run_id == run.run_id:
+        return
+    worker.adopt(run.run_id, run.folder)
+    _Process.host = socket.gethostname()
+    if _Process.marker is not None:
+        _Process.marker.close()
+    path = _marker_path(run.run_id, os.getpid())
+    try:
+        path.parent.mkdir(exist_ok=True)
+        _Process.marker = open(path, "wb", buffering=0)  # noqa: SIM115 (for the process's life)
+    except OSError:
+        _Process.marker = None  # then a death is blamed on every task lost with it
+    _Process.run_id = run.run_id
+
+
+def _marker_path(run_id: str, pid: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"runner-dask-{run_id}" / str(pid)
+
+
+def _mark(key: int) -> None:
+    """Write the running attempt's key (or IDLE) where it outlives this process."""
+    if _Process.marker is not None:
+        _Process.marker.seek(0)
+        _Process.marker.write(b"%20d" % key)
+
+
+def read_marker(run_id: str, pid: int) -> int | None:
+    """Runs in a dead worker's nanny: what that worker was running; None if unknown."""
+    try:
+        return int(_marker_path(run_id, pid).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def forget(run_id: str) -> None:
+    """At shutdown, on each worker's host: drop the run's marker files."""
+    if _Process.run_id == run_id and _Process.marker is not None:
+        _Process.marker.close()
+        _Process.marker, _Process.run_id = None, None
+    shutil.rmtree(_marker_path(run_id, 0).parent, ignore_errors=True)
+
+
+def _announce(here: Any, run: Run, key: int, pid: int, ppid: int, name: str,
+              started: float) -> None:
+    here.log_event(run.topic, [key, pid, ppid, name, _Process.host, started, here.address,
+                               here.nanny])
+
+
+def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
+    """As `commands.py` runs a command from the runner: own session, stdin from /dev/null,
+    the same exit-code mapping. Output goes to temporary files whose tails are kept, so
+    memory stays flat and a leftover holding a pipe cannot hold the task."""
+    argv, name = command_argv(work.command)
+    started = time.time()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                     cwd=work.cwd, env={**os.environ, **work.env},
+                                     start_new_session=True)
+        except OSError as exc:
+            code, why = spawn_error(argv[0], exc, f" on {_Process.host}")
+            return amend(failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
+        _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
+        code = popen.wait()
+        procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
+        stdout, stderr = _tail(out), _tail(err)
+    status, error = command_status(code, popen.pid, name)
+    return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
+                   _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr)
+
+
+def _tail(file: IO[bytes]) -> str:
+    return read_tail(file.fileno(), file.seek(0, os.SEEK_END))
+
+
+def failed(key: int, error: ErrorInfo, pid: int, ppid: int, name: str) -> Outcome:
+    """An attempt that failed before it could run (also used by the runner)."""
+    now = time.time()
+    return Outcome(key, TaskStatus.FAILED, now, now, pid, ppid, name,
+                   _Process.host or socket.gethostname(), error=error)
+
+
+def signal_tree(pid: int, signum: int, group: bool) -> None:
+    """Runs next to the attempt (in its worker's nanny, else in the worker itself): signal
+    its process tree deepest first, and a command's whole session."""
+    members = procs.tree(pid)
+    if group:
+        procs.killpg(pid, signum)
+    if pid == os.getpid():  # no nanny: the worker ends itself once this call has replied
+        members = members[:-1]
+        threading.Timer(0.2, os.kill, (pid, signum)).start()
+    procs.send(members, signum)
+

@@ -1,9 +1,9 @@
-"""The five workloads of issue 5, each generated in a temp dir and measured against its baselines.
+"""The benchmark workloads, each generated in a temp dir and measured against its baselines.
 
 A workload writes its job file (and the `bench_tasks` module every callable
 approach imports, so all of them run the very same function), lists its
 approaches, lets `_measure.alternate` run them round by round, and turns the
-medians into a table with the targets of DESIGN.md's "Budgets". Every
+medians into a table with its targets (the README's "Speed" section). Every
 `runner run` writes its journal to a temp file, which is read back in full
 before the run counts, then deleted.
 """

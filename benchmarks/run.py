@@ -1,11 +1,11 @@
-"""Benchmarks of issue 5: `runner` against its baselines, whole process against whole process.
+"""The speed benchmarks: `runner` against its baselines, whole process against whole process.
 
     .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--output PATH]
 
 Workloads (see `_workloads.py`): callables, commands, latency, memory, startup.
 Everything is generated in a temp dir; approaches alternate round by round in
-one invocation and the tables show medians, ratios and the targets of
-DESIGN.md's "Budgets". Tables go to stdout as Markdown, progress to stderr,
+one invocation and the tables show medians, ratios and the targets the
+README's "Speed" section lists. Tables go to stdout as Markdown, progress to stderr,
 and the same results with every sample and the machine to
 benchmarks/results/latest.json (quick.json under --quick). Missing targets do
 not fail the run: the exit code is 1 only when a measurement could not be

@@ -3,8 +3,8 @@
 This module imports nothing from `runner`, so any module (the loader, the
 engine, a worker process) can raise these without import cycles. The CLI maps
 them to exit codes in one place; the codes themselves live here so that the
-contract in DESIGN.md ("0 ok, 1 a task failed, 2 bad input, 3 the runner
-failed, 130/143 interrupted") has exactly one definition.
+promise ("0 ok, 1 a task failed, 2 bad input, 3 the runner's environment or the
+runner failed, 130/143 interrupted") has exactly one definition.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each command imports what it needs when it runs, so `runner --help` and
 `runner validate` never pay for multiprocessing, psutil or the engine. Every
 error the user can act on is a `RunnerError`; `main()` turns it into a message
-on stderr and the exit code DESIGN.md promises, in one place.
+on stderr and the exit code the README promises, in one place.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Annotated, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
-from runner import __version__  # noqa: E402
 from runner.errors import ExitCode, RunnerError, UsageError  # noqa: E402
+from runner.version import __version__  # noqa: E402
 
 app = typer.Typer(
     name="runner",

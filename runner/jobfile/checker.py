@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
-from runner import __version__
 from runner.jobfile import values
 from runner.jobfile.diagnose import Fields
+from runner.version import __version__
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

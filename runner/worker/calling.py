@@ -24,7 +24,7 @@ from runner.events import ErrorInfo
 from runner.journal import records
 
 if TYPE_CHECKING:
-    from runner.executors import Work
+    from runner.worker.work import Work
 
 from runner.worker.tails import TAIL_BYTES
 

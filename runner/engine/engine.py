@@ -11,8 +11,8 @@
 
 Everything here runs on one thread, the loop's; executors call back into it
 through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
-Run state lives here and in `admission` (what is handed out, and what waits to
-be): the plan and the job stay immutable.
+Run state lives here, in `attempts` (what is in flight) and in `admission` (what is
+handed out, and what waits to be): the plan and the job stay immutable.
 """
 
 from __future__ import annotations
@@ -75,12 +75,12 @@ class Engine:
         self.total = total
         self.record = Recorder(sinks, job, options.run_id, options.workers, total)
         self.loop = Loop()
-        workers, sync, can = options.workers, job.mode == "sync", capabilities(job.executor)
-        use_spans = spans.enabled(job, can, options.skip, sinks)
-        self._in_flight = InFlight(places=workers * can.places_per_worker, backlog=job.backlog,
-                                   sync=sync, process_per_call=can.process_per_call)
+        workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
+        use_spans = spans.enabled(job, caps, options.skip, sinks)
+        self._in_flight = InFlight(places=workers * caps.places_per_worker, backlog=job.backlog,
+                                   sync=sync, process_per_call=caps.process_per_call)
         sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
-            not can.batches or job.max_tasks_per_worker is not None))
+            not caps.batches or job.max_tasks_per_worker is not None))
         self._spans = spans.Spans(plan, self._in_flight)
         self._failures = 0
         self._stopping: str | None = None
@@ -99,7 +99,7 @@ class Engine:
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
-        # Dask runs both kinds: one executor, asked once
+        # one executor may run both kinds (dask): asked once
         self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip,

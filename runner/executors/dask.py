@@ -3,12 +3,11 @@
     engine --submit--> DaskExecutor --client.submit(execute)--> scheduler --> dask worker
       ^                  ^     ^                                                 | dask_task:
       |                  |     +-- "started" event (topic runner-<run id>) ------+ announce,
-      +-- Report --------+     +-- result, fetched on the client's event loop <--+ mark, run
+      +-- Listener ------+     +-- result, fetched on the client's event loop <--+ mark, run
           (on the loop thread)
 
-Flow: engine -> **DaskExecutor** -> dask -> `dask_task.execute` on a worker.
 This module owns the cluster and client, submits, tracks what runs where,
-stops and shuts down; `dask_task.py` is all that runs on the workers.
+stops and shuts down; runner.worker.dask_task is all that runs on the workers.
 
 Without `dask.address` a `LocalCluster` of `workers` single-threaded processes
 listens on 127.0.0.1 until shutdown; with one, a `Client` connects to it. One

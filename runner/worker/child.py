@@ -1,6 +1,5 @@
-"""The child side: runs in every worker process, never in the runner.
-
-Flow: engine -> executor -> **worker** (run the call, report an `Outcome`).
+"""What every worker process runs (pool, mp-pool, process), never the runner: set the
+worker up, run its attempts, report an `Outcome` for each.
 
 A worker must never let a task break it: every exception (SystemExit and
 KeyboardInterrupt included) becomes an `Outcome` with the traceback as text;

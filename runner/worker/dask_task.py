@@ -1,18 +1,16 @@
-"""What `executor: dask` runs on a dask worker: one attempt per task, never raising.
-
-Flow: engine -> DaskExecutor (`dask.py`) -> scheduler -> **dask_task** on a dask
-worker -> `Outcome` back through dask.
+"""What `executor: dask` runs on a dask worker: one attempt per task, never raising; its
+`Outcome` goes back to runner.executors.dask through dask.
 
 Dask workers are processes the runner does not own, maybe serving other clients,
-so a run's first task in a process adopts it (`worker.adopt`: sys.path, the run
+so a run's first task in a process adopts it (`child.adopt`: sys.path, the run
 marker, no signal handlers or watchdog) and opens its marker file. Each task
 announces itself on the run's event topic, then writes its key to that file,
 named after the worker's pid, where it outlives the process: after a crash the
 dead worker's nanny reads it back (`read_marker`) to say which attempt killed
-it. A call runs through `worker.run_one`, as in the pool; a command as
-`commands.py` runs it, in its own session with its output in temporary files.
-`signal_tree` and `forget` are run next to the workers too, on the runner's
-request.
+it. A call runs through `child.run_one`, as in the pool; a command as
+runner.executors.commands runs it, in its own session with its output in
+temporary files. `signal_tree` and `forget` are run next to the workers too, on
+the runner's request.
 """
 
 from __future__ import annotations

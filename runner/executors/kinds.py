@@ -17,7 +17,7 @@ _CAPABILITIES = {
     "mp-pool": _POOL,
     "process": Capabilities(batches=False, spans=False, process_per_call=True,
                             places_per_worker=1),
-    # a Dask task costs a scheduler round trip (~1.5 ms), so more must be in flight
+    # each Dask task costs a round trip to the scheduler, so more must be in flight
     "dask": Capabilities(batches=False, spans=False, process_per_call=False,
                          places_per_worker=8),
 }

@@ -195,8 +195,9 @@ class TaskFinished(NamedTuple):
 
 class SpanFinished(NamedTuple):
     """Tasks that all ended ok at their first attempt, as the journal lines that record
-    them (task_started and task_finished, in order). Only sent to sinks that say
-    `accepts_spans`; the others get a TaskStarted and a TaskFinished per task."""
+    them (task_started and task_finished, in order). Sent only in a run that uses spans,
+    which needs every one of its sinks to say `accepts_spans` (runner.engine.spans.enabled
+    decides); in any other run every task comes as a TaskStarted and a TaskFinished."""
 
     ts: float
     tasks: int
@@ -245,7 +246,7 @@ class Sink(Protocol):
     def job_finished(self, event: JobFinished) -> None: ...
 
     def span_finished(self, event: SpanFinished) -> None:
-        """Only called on sinks whose `accepts_spans` attribute is true."""
+        """Only called in a run whose sinks all say `accepts_spans` (see SpanFinished)."""
 
     def flush(self) -> None:
         """Called after each burst of events: write out whatever was buffered."""

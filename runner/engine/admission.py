@@ -1,12 +1,10 @@
 """Handing out work: the plan's next tasks, and attempts that must run again, to the
-executors, as far as the places in flight allow.
-
-Flow: plan -> **admission** -> executors -> ... -> engine, which decides what each
-outcome means and asks for more.
+executors, as far as the places in flight allow. The engine asks for more whenever
+places free up, and stops it through its verbs (`close`, `cancel_unadmitted`).
 
 Commands go one at a time (each is a process of its own); calls go in batches sized
-to about BATCH_SECONDS of work, or, when nothing is printed per task, as spans of
-consecutive plan tasks that a worker renders itself. An attempt requeued after
+to about BATCH_SECONDS of work, or as spans of consecutive plan tasks that a worker
+renders itself (when runner.engine.spans says so). An attempt requeued after
 someone else's crash goes before the plan's next task. Attempt keys are numbered
 here, retries' too, so that every attempt of a run has its own.
 """
@@ -16,18 +14,21 @@ from __future__ import annotations
 from collections import deque
 
 from runner.engine.attempts import Attempt, BatchSizer, InFlight
-from runner.executors import CommandWork, Executor, Work
+from runner.engine.spans import SpanInFlight
+from runner.executors.base import Executor
 from runner.plan import Cursor, Plan, PlannedTask
+from runner.worker.work import CommandWork, Work
 
 
 class Admission:
-    def __init__(self, plan: Plan, in_flight: InFlight, sizer: BatchSizer, *,
+    def __init__(self, plan: Plan, total: int, in_flight: InFlight, sizer: BatchSizer, *,
                  calls: Executor, commands: Executor, skip: frozenset[str],
                  use_spans: bool) -> None:
-        self.sizer = sizer
-        self.admitted = 0
-        self.plan_done = False
-        self.closed = False
+        self._sizer = sizer
+        self._total = total
+        self._admitted = 0
+        self._plan_done = False
+        self._closed = False
         self._cursor = Cursor(plan)
         self._in_flight = in_flight
         self._calls = calls
@@ -40,12 +41,31 @@ class Admission:
     @property
     def pending(self) -> bool:
         """Work not handed out yet: requeued attempts, or tasks left in the plan."""
-        return bool(self._requeued) or not self.plan_done
+        return bool(self._requeued) or not self._plan_done
+
+    @property
+    def unadmitted(self) -> int:
+        """Tasks of the plan not handed out yet (none once the plan is done or cancelled)."""
+        return 0 if self._plan_done else self._total - self._admitted
+
+    def close(self) -> None:
+        """Hand out nothing more (a stop): neither the plan's tasks nor requeued attempts."""
+        self._closed = True
+
+    def cancel_unadmitted(self) -> int:
+        """Give up the plan's tasks not handed out yet; how many that leaves out."""
+        left = max(self._total - self._admitted, 0)
+        self._plan_done = True
+        return left
+
+    def learn(self, entry: int, seconds: float, count: int) -> None:
+        """`count` tasks of the entry took `seconds` in all: the next batches are sized by it."""
+        self._sizer.learn(entry, seconds, count)
 
     def admit(self) -> None:
         """Hand out work while there is room, until the plan is done or this is closed
         (a stop; which may come while handing out, from a command that cannot start)."""
-        while not self.closed:
+        while not self._closed:
             if self._requeued:
                 if not self._admit_requeued():
                     return
@@ -85,14 +105,14 @@ class Admission:
             self._submit_calls([attempt])
 
     def _admit_calls(self, task: PlannedTask) -> bool:
-        room = self._in_flight.room_for_calls(self.sizer.size(task.entry))
+        room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
         if room <= 0:
             return False
         if self._use_spans and room > 1:
-            span = self._cursor.take_span(room, self._keys + 1, self.admitted)
+            span = self._cursor.take_span(room, self._keys + 1, self._admitted)
             self._keys += span.size
-            self.admitted += span.size
-            self._in_flight.add_span(span)
+            self._admitted += span.size
+            self._in_flight.add_span(SpanInFlight(span))
             self._calls.submit(span)
             return True
         attempts = []
@@ -121,10 +141,10 @@ class Admission:
 
     def _peek(self) -> PlannedTask | None:
         """The next task to hand out (rendered), skipping those a resume says are done."""
-        while not self.plan_done:
+        while not self._plan_done:
             task = self._cursor.peek()
             if task is None:
-                self.plan_done = True
+                self._plan_done = True
             elif task.id in self._skip:
                 self._cursor.take()
             else:
@@ -132,8 +152,8 @@ class Admission:
         return None
 
     def _new_attempt(self, task: PlannedTask) -> Attempt:
-        self.admitted += 1
-        return Attempt(self.new_key(), task, 1, self.admitted - 1)
+        self._admitted += 1
+        return Attempt(self.new_key(), task, 1, self._admitted - 1)
 
     def _submit_calls(self, attempts: list[Attempt]) -> None:
         self._in_flight.add_calls(attempts)

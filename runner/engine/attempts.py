@@ -1,23 +1,26 @@
-"""The engine's run state for attempts in flight: their states, the places they hold, batches.
-
-Flow: plan -> engine (**attempts**: what is in flight and how much more may go) -> executors.
+"""The engine's run state for attempts in flight: their states, the places they hold, and
+how many tasks of an entry go in one batch.
 
 An attempt holds a place from submission until its outcome is handled. How
-many places there are depends on the mode and executor (DESIGN.md's table):
-one in all for `sync`; `workers` for commands and for one-process-per-task
-`process`; otherwise `backlog` tasks, or by default 2 x `workers` batches,
-each batch as many short tasks as run in about `BATCH_SECONDS`, learned from
-how long the entry's tasks have taken so far.
+many places there are: one in all for `sync`; otherwise `places_per_worker`
+(the executor's capability) per worker, each a command, or a call of a process
+of its own, or, for calls sent in batches, two batches a place unless `backlog`
+sets how many tasks in all. A batch holds as many short tasks as run in about
+`BATCH_SECONDS`, learned from how long the entry's tasks have taken so far.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from runner.events import Outcome, TaskStatus
-from runner.executors import Running
-from runner.plan import PlannedTask, Span
+from runner.events import TaskStatus
+from runner.executors.base import Running
+from runner.plan import PlannedTask
+
+if TYPE_CHECKING:
+    from runner.engine.spans import SpanInFlight
 
 BATCH_SECONDS = 0.02
 MAX_BATCH = 512
@@ -63,26 +66,14 @@ class Attempt:
         self.state = state
 
 
-class SpanInFlight:
-    """A span sent to a worker: how many of its tasks are not settled yet, and which
-    were settled one by one (after the engine had to make an Attempt of them)."""
-
-    __slots__ = ("left", "settled", "span")
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-        self.left = span.size
-        self.settled: set[int] = set()
-
-
 class InFlight:
     """Submitted attempts by key, and the places they hold. Tasks sent in a span have
     no Attempt until something needs one (a timeout, a crash, a failure)."""
 
-    def __init__(self, *, workers: int, backlog: int | None, sync: bool,
+    def __init__(self, *, places: int, backlog: int | None, sync: bool,
                  process_per_call: bool) -> None:
         self.attempts: dict[int, Attempt] = {}
-        self.workers = workers
+        self.places = places
         self.backlog = backlog
         self.sync = sync
         self.process_per_call = process_per_call
@@ -114,9 +105,9 @@ class InFlight:
         self.calls += len(attempts)
         self.batches += 1
 
-    def add_span(self, span: Span) -> None:
-        self.spans[span.key] = SpanInFlight(span)
-        self.calls += span.size
+    def add_span(self, flight: SpanInFlight) -> None:
+        self.spans[flight.span.key] = flight
+        self.calls += flight.span.size
         self.batches += 1
 
     def span_of(self, key: int) -> SpanInFlight | None:
@@ -180,17 +171,17 @@ class InFlight:
     def room_for_command(self) -> bool:
         if self.sync:
             return len(self) == 0
-        return self.commands + self.waiting_commands < self.workers
+        return self.commands + self.waiting_commands < self.places
 
     def room_for_calls(self, wanted: int, requeue: bool = False) -> int:
         """How many calls may go now, as one batch of at most `wanted`."""
         if self.sync:
             return 1 if len(self) == 0 else 0
         if self.process_per_call:
-            return min(wanted, self.workers - self.calls - self.waiting_calls)
+            return min(wanted, self.places - self.calls - self.waiting_calls)
         if self.backlog is not None:
             return min(wanted, self.backlog - len(self))
-        return wanted if self.batches < 2 * self.workers or requeue else 0
+        return wanted if self.batches < 2 * self.places or requeue else 0
 
 
 class BatchSizer:
@@ -202,10 +193,8 @@ class BatchSizer:
         self.cap = MAX_BATCH if backlog is None else max(1, backlog // (2 * workers))
         self._seconds: dict[int, float] = {}
 
-    def learn(self, entry: int, outcomes: Sequence[Outcome]) -> None:
-        self.learn_total(entry, sum(o.finished - o.started for o in outcomes), len(outcomes))
-
-    def learn_total(self, entry: int, seconds: float, count: int) -> None:
+    def learn(self, entry: int, seconds: float, count: int) -> None:
+        """`count` tasks of the entry took `seconds` in all."""
         if not count:
             return
         mean = seconds / count

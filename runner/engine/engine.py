@@ -1,20 +1,18 @@
 """All run policy: mode, backlog, batching, retries, timeouts, failures, signals, shutdown.
 
-Flow: plan -> admission -> executors -> worker ... -> **engine** -> events -> sinks.
-
     plan (lazy) --admission, while in flight < limit--> batch --submit--> Executor
         ^                                                               |
         |   retry timer <-- failed, attempts left                       |
         |                                                               v
-    sinks <-- TaskStarted / TaskFinished <-- outcome or loss <-- Report (loop thread)
+    sinks <-- TaskStarted / TaskFinished <-- outcome or loss <-- Listener (loop thread)
                                    ^
     tick: running() -> started events, timeouts -> stop(signal), SIGKILL after grace
     SIGINT/SIGTERM handler -> flag + wake -> StopRequested, `shutdown` -> drain -> JobFinished
 
 Everything here runs on one thread, the loop's; executors call back into it
 through `Loop.call_soon_threadsafe`, and signal handlers only set a flag.
-Run state lives here and in `admission` (what is handed out, and what waits to
-be): the plan and the job stay immutable.
+Run state lives here, in `attempts` (what is in flight) and in `admission` (what is
+handed out, and what waits to be): the plan and the job stay immutable.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from runner.engine import verdicts
+from runner.engine import spans, verdicts
 from runner.engine.admission import Admission
 from runner.engine.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.engine.recorder import Recorder
@@ -42,26 +40,20 @@ from runner.events import (
     amend,
     signal_name,
 )
-from runner.executors import (
-    Executor,
-    ExecutorSetup,
-    Loss,
-    WorkerSetup,
-    open_executors,
-)
+from runner.executors.base import Executor, ExecutorSetup, Loss
+from runner.executors.kinds import capabilities, open_executors
 from runner.jobfile.spec import Job
 from runner.jobfile.values import MAX_SECONDS
 from runner.plan import Plan, PlannedTask
 from runner.system.loop import Loop, Timer
 from runner.system.procs import signal_number
+from runner.worker.work import WorkerSetup
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
 _OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
 TICK = 0.05
 MAX_REQUEUES = 5
 LOST_AFTER_KILL = 5.0
-DASK_BATCHES_PER_WORKER = 16
-"""A Dask task costs a scheduler round trip (~1.5 ms), so more must be in flight."""
 
 
 @dataclass(frozen=True)
@@ -83,16 +75,13 @@ class Engine:
         self.total = total
         self.record = Recorder(sinks, job, options.run_id, options.workers, total)
         self.loop = Loop()
-        self._plan = plan
-        workers, sync = options.workers, job.mode == "sync"
-        use_spans = (not sync and job.executor in ("pool", "mp-pool")
-                     and job.max_tasks_per_worker is None and not options.skip
-                     and all(getattr(sink, "accepts_spans", False) for sink in sinks))
-        self._in_flight = InFlight(
-            workers=workers * (DASK_BATCHES_PER_WORKER // 2 if job.executor == "dask" else 1),
-            backlog=job.backlog, sync=sync, process_per_call=job.executor == "process")
+        workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
+        use_spans = spans.enabled(job, caps, options.skip, sinks)
+        self._in_flight = InFlight(places=workers * caps.places_per_worker, backlog=job.backlog,
+                                   sync=sync, process_per_call=caps.process_per_call)
         sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
-            job.executor in ("process", "dask") or job.max_tasks_per_worker is not None))
+            not caps.batches or job.max_tasks_per_worker is not None))
+        self._spans = spans.Spans(plan, self._in_flight)
         self._failures = 0
         self._stopping: str | None = None
         self._stopped_by: str | None = None
@@ -110,9 +99,9 @@ class Engine:
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
-        # Dask runs both kinds: one executor, asked once
+        # one executor may run both kinds (dask): asked once
         self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
-        self._admission = Admission(plan, self._in_flight, sizer, calls=self._calls,
+        self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip,
                                     use_spans=use_spans)
 
@@ -141,13 +130,14 @@ class Engine:
     def _busy(self) -> bool:
         return bool(self._in_flight.busy or self._admission.pending)
 
-    # -- what executors report (Report protocol) --------------------------------
+    # -- what executors tell (the Listener protocol) ----------------------------
 
     def finished(self, outcomes: Sequence[Outcome]) -> None:
         attempts = self._in_flight.attempts
         ended = [(attempts[o.key], o) for o in outcomes if o.key in attempts]
         if ended:
-            self._admission.sizer.learn(ended[0][0].task.entry, outcomes)
+            self._admission.learn(ended[0][0].task.entry,
+                                  sum(o.finished - o.started for o in outcomes), len(outcomes))
         if all(o.status is _OK and a.stop_reason is None for a, o in ended):
             for attempt, _ in ended:  # nothing to decide: free their places first,
                 attempt.move(AttemptState.DONE)
@@ -169,20 +159,10 @@ class Engine:
         """A span is back: its ok tasks are counted and journaled as the worker wrote them;
         the others go through `_conclude` like any attempt. Declined tasks arrive as a
         Loss right after."""
-        flight = self._in_flight.spans.get(reply.key)
-        if flight is None:
+        span = self._spans.settle(reply)
+        if span is None:
             return
-        span = flight.span
-        self._admission.sizer.learn_total(span.entry, reply.seconds, reply.done)
-        others = {outcome.key for outcome in reply.others}
-        adopted = [a for a in self._in_flight.attempts.values() if a.span == span.key
-                   and a.key < span.key + reply.done and a.key not in others]
-        # The tasks that ended ok without an Attempt first: the adopted ones still hold
-        # places then, so the span is deleted with the last of those, not before.
-        self._in_flight.settle(span.key, reply.ok - len(adopted))
-        for attempt in adopted:  # seen running and given an Attempt, but it ended ok
-            attempt.move(AttemptState.DONE)
-            self._in_flight.remove(attempt)
+        self._admission.learn(span.entry, reply.seconds, reply.done)
         self.record.span(reply.ok, reply.lines)
         for outcome in reply.others:
             other = self._attempt(outcome.key)
@@ -193,15 +173,7 @@ class Engine:
     def _attempt(self, key: int) -> Attempt | None:
         """The attempt in flight under `key`, made now for a task sent in a span."""
         attempt = self._in_flight.attempts.get(key)
-        if attempt is None:
-            flight = self._in_flight.span_of(key)
-            if flight is not None:
-                span, offset = flight.span, key - flight.span.key
-                task = self._plan.render(span.entry, span.offset + offset, span.first + offset)
-                attempt = Attempt(key, task, 1, span.seq + offset)
-                attempt.span = span.key
-                self._in_flight.adopt(attempt)
-        return attempt
+        return self._spans.adopt(key) if attempt is None else attempt
 
     def lost(self, loss: Loss) -> None:
         now = time.time()
@@ -287,7 +259,7 @@ class Engine:
         now = time.time()
         for seen in [seen for executor in self._executors for seen in executor.running()]:
             attempt = self._in_flight.attempts.get(seen.key)
-            if attempt is None and self._needs_attempt(seen.key):
+            if attempt is None and self._spans.needs_attempt(seen.key, bool(self._stopping)):
                 attempt = self._attempt(seen.key)
             if attempt is None:
                 continue
@@ -301,13 +273,6 @@ class Engine:
                     and now - seen.started > timeout:
                 self._stop_attempt(attempt, TaskStatus.TIMEOUT)
         self._ticker = self.loop.call_later(TICK, self._tick)
-
-    def _needs_attempt(self, key: int) -> bool:
-        """A task of a span seen running needs an Attempt only to be timed out or stopped."""
-        flight = self._in_flight.span_of(key)
-        if flight is None:
-            return False
-        return bool(self._stopping) or self._plan.entries[flight.span.entry].timeout is not None
 
     def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:
         """Send the stop signal to the attempt's whole tree; SIGKILL after the grace period."""
@@ -344,7 +309,7 @@ class Engine:
             # before cancelling: it counts what is cancelled
             self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
             self._stopping = why
-            self._admission.closed = True
+            self._admission.close()
             self._cancel_unadmitted()
             if self._cancel_pending():
                 self._calls.close()
@@ -364,8 +329,7 @@ class Engine:
         """Tasks the plan has not handed out yet are cancelled. They are counted, not
         journaled one by one, so stopping a million-task run does not write a million lines;
         a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
-        self.record.cancelled_unjournaled(max(self.total - self._admission.admitted, 0))
-        self._admission.plan_done = True
+        self.record.cancelled_unjournaled(self._admission.cancel_unadmitted())
         now = time.time()
         for placeholder in list(self._in_flight.retrying.values()):
             self._in_flight.release(placeholder.key)
@@ -394,8 +358,7 @@ class Engine:
     def _announce_stop(self, why: str, *, now: bool = False, interrupt: bool = False) -> None:
         """Tell the sinks at once what stopping means (see runner.engine.stopping)."""
         running = len({seen.key for executor in self._executors for seen in executor.running()})
-        unadmitted = 0 if self._admission.plan_done else self.total - self._admission.admitted
-        queued = max(len(self._in_flight) - running, 0) + unadmitted
+        queued = max(len(self._in_flight) - running, 0) + self._admission.unadmitted
         event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
                            running=running, queued=queued, now=now, interrupt=interrupt)
         if not now:

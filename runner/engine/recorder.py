@@ -1,7 +1,5 @@
 """What the engine decided, told to the sinks as events, and counted.
 
-Flow: engine -> **recorder** (events and counts) -> sinks (console, journal, progress).
-
 The engine decides what an attempt's end means; the recorder only says it:
 one TaskStarted per attempt, one TaskFinished per end (final or followed by a
 retry), a SpanFinished for a run of tasks that all ended ok, and the counts

@@ -1,7 +1,5 @@
 """When a run stops early, and what it says about it the moment it does.
 
-Flow: engine (a signal, `max_failures` reached) -> **stopping** -> StopRequested -> sinks.
-
 The engine decides to stop; this module turns that decision and the job's policies
 (`on_failure`, `shutdown`) into the event a person reads at once: why the run stops,
 what happens to the running and the queued tasks, and what would stop them sooner.

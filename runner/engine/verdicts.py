@@ -1,11 +1,10 @@
 """Outcomes the runner writes itself, for attempts that could not say how they ended.
 
-Flow: engine -> **verdicts** (an Outcome for a crash, a stop, a cancellation).
-
-A worker that died, a process stopped by the runner, an attempt never started:
-none of them sent an Outcome, so one is made here from what the engine saw
-(the pid and start time from the slot table or the spawn), with an error that
-says what happened, what caused it, and what the runner did about it.
+A worker that died, a process stopped by the runner, an attempt never started or
+never sent: none of them sent an Outcome, so one is made here from what the engine
+or its executor saw (the pid and start time from the slot table or the spawn), with
+an error that says what happened, what caused it, and what the runner did about it.
+The engine and the executors build them here alone.
 """
 
 from __future__ import annotations
@@ -13,10 +12,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
-from runner.engine.attempts import Attempt
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, death_error, signal_name
-from runner.executors import Culprit
+
+if TYPE_CHECKING:
+    from runner.engine.attempts import Attempt
+    from runner.executors.base import Culprit
 
 
 def synthetic(attempt: Attempt, status: TaskStatus, now: float | None = None) -> Outcome:
@@ -36,6 +38,33 @@ def crashed(attempt: Attempt, culprit: Culprit, now: float) -> Outcome:
                    seen.process_name if seen else "", seen.host if seen else socket.gethostname(),
                    exit_code=culprit.exit_code, error=death_error(culprit.exit_code, culprit.pid),
                    stdout=culprit.stdout, stderr=culprit.stderr)
+
+
+def unsent(key: int, error: BaseException) -> Outcome:
+    """The outcome of an attempt the pool could not even hand to a worker."""
+    now = time.time()
+    info = ErrorInfo(type(error).__name__, f"could not be sent to a worker: {error}")
+    return Outcome(key, TaskStatus.FAILED, now, now, os.getpid(), os.getppid(), "runner",
+                   socket.gethostname(), error=info)
+
+
+def not_started(key: int, error: ErrorInfo, started: float | None = None,
+                exit_code: int | None = None) -> Outcome:
+    """An attempt handed out that never ran: a command that could not be spawned, a task
+    Dask could not run."""
+    now = time.time()
+    return Outcome(key, TaskStatus.FAILED, now if started is None else started, now, 0,
+                   os.getpid(), "", socket.gethostname(), exit_code=exit_code, error=error)
+
+
+def died_alone(key: int, name: str, started: float, pid: int, exit_code: int | None,
+               output: tuple[str, str]) -> Outcome:
+    """An attempt whose own process (`executor: process`) exited without an outcome, with
+    what it wrote before."""
+    out, err = output
+    return Outcome(key, TaskStatus.CRASHED, started, time.time(), pid, os.getpid(), name,
+                   socket.gethostname(), exit_code=exit_code,
+                   error=death_error(exit_code, pid, "task's process"), stdout=out, stderr=err)
 
 
 def lost_too_often(attempt: Attempt, limit: int) -> Outcome:

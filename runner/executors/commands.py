@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.engine import verdicts
 from runner.events import (
     ErrorInfo,
     Outcome,
@@ -29,9 +30,10 @@ from runner.events import (
     death_error,
     spawn_error,
 )
-from runner.executors import CommandWork, ExecutorSetup, Running, command_argv
+from runner.executors.base import ExecutorSetup, Running
 from runner.system import procs
 from runner.worker.tails import Tail
+from runner.worker.work import CommandWork, command_argv
 
 _READ_SIZE = 65536
 
@@ -78,7 +80,7 @@ class CommandExecutor:
             os.close(out_r)
             os.close(err_r)
             # this may start the next command at once, with the numbers just freed
-            self._setup.report.finished([self._unstarted(work, started, failure)])
+            self._setup.listener.finished([_unstarted(work, started, failure)])
             return
         command = _Command(work, child, started, name, {})
         command.pipes = {out_r: command.stdout, err_r: command.stderr}
@@ -115,12 +117,6 @@ class CommandExecutor:
         self._setup.loop.remove_reader(fd)
         os.close(fd)
 
-    def _unstarted(self, work: CommandWork, started: float, exc: OSError) -> Outcome:
-        program = work.command if isinstance(work.command, str) else work.command[0]
-        code, error = spawn_error(program, exc)
-        return Outcome(work.key, TaskStatus.FAILED, started, time.time(), 0, os.getpid(),
-                       "", self._host, exit_code=code, error=error)
-
     def _schedule_poll(self) -> None:
         if self._poll_timer is None:
             self._poll_timer = self._setup.loop.call_later(0.02, self._poll)
@@ -146,7 +142,7 @@ class CommandExecutor:
         for fd in list(command.pipes):
             self._read(command, fd, final=True)
         del self._commands[command.work.key]
-        self._setup.report.finished([self._outcome(command, code, finished)])
+        self._setup.listener.finished([self._outcome(command, code, finished)])
 
     def _outcome(self, command: _Command, code: int, finished: float) -> Outcome:
         error: ErrorInfo | None
@@ -186,6 +182,12 @@ class CommandExecutor:
         for command in commands:
             with contextlib.suppress(OSError):
                 self._exited(command)
+
+
+def _unstarted(work: CommandWork, started: float, exc: OSError) -> Outcome:
+    program = work.command if isinstance(work.command, str) else work.command[0]
+    code, error = spawn_error(program, exc)
+    return verdicts.not_started(work.key, error, started, code)
 
 
 def _pidfd(pid: int) -> int | None:

@@ -3,12 +3,11 @@
     engine --submit--> DaskExecutor --client.submit(execute)--> scheduler --> dask worker
       ^                  ^     ^                                                 | dask_task:
       |                  |     +-- "started" event (topic runner-<run id>) ------+ announce,
-      +-- Report --------+     +-- result, fetched on the client's event loop <--+ mark, run
+      +-- Listener ------+     +-- result, fetched on the client's event loop <--+ mark, run
           (on the loop thread)
 
-Flow: engine -> **DaskExecutor** -> dask -> `dask_task.execute` on a worker.
 This module owns the cluster and client, submits, tracks what runs where,
-stops and shuts down; `dask_task.py` is all that runs on the workers.
+stops and shuts down; runner.worker.dask_task is all that runs on the workers.
 
 Without `dask.address` a `LocalCluster` of `workers` single-threaded processes
 listens on 127.0.0.1 until shutdown; with one, a `Client` connects to it. One
@@ -35,7 +34,6 @@ import contextlib
 import importlib
 import itertools
 import logging
-import os
 import signal
 import tempfile
 import threading
@@ -46,10 +44,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.engine import verdicts
 from runner.errors import ExecutorUnavailable
 from runner.events import ErrorInfo, Outcome, amend
-from runner.executors import CommandWork, Culprit, ExecutorSetup, Loss, Running, Work
-from runner.worker.dask_task import Run, execute, failed, forget, read_marker, signal_tree
+from runner.executors.base import Culprit, ExecutorSetup, Loss, Running
+from runner.worker.dask_task import DaskRun, execute, forget, read_marker, signal_tree
+from runner.worker.work import CommandWork, Work
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to reach a scheduler: a wrong address fails the run quickly instead of hanging."""
@@ -75,7 +75,7 @@ class DaskExecutor:
         self._cluster, self._client = _connect(setup, self._dist)
         self._upload = setup.dask_address is not None and setup.dask_upload
         run_id, folder = setup.worker.run_id, setup.worker.folder
-        self._run = Run(run_id, f"runner-{run_id}", None if self._upload else folder)
+        self._run = DaskRun(run_id, f"runner-{run_id}", None if self._upload else folder)
         self._plugins: list[str] = []
         self._flight: dict[int, _InFlight] = {}
         self._serial = itertools.count()
@@ -145,19 +145,19 @@ class DaskExecutor:
         if flight is None or flight.future is not future:
             return
         del self._flight[key]
-        report = self._setup.report
+        listener = self._setup.listener
         if isinstance(result, Outcome):
-            report.finished([self._explained(result)])
+            listener.finished([self._explained(result)])
         elif isinstance(result, self._dist.KilledWorker):
             culprit = running is None or running == key
             pid = result.last_worker.pid
-            report.lost(Loss([Culprit(key, pid, None)], []) if culprit else Loss([], [key]))
+            listener.lost(Loss([Culprit(key, pid, None)], []) if culprit else Loss([], [key]))
         elif isinstance(result, (CancelledError, asyncio.CancelledError)):
-            report.lost(Loss([], [key]))
+            listener.lost(Loss([], [key]))
         else:
             message = (f"dask could not run the attempt: {type(result).__name__}: {result} "
                        "(is the same runner installed on the workers?)")
-            report.finished([failed(key, ErrorInfo("DaskError", message), 0, os.getpid(), "")])
+            listener.finished([verdicts.not_started(key, ErrorInfo("DaskError", message))])
 
     def _explained(self, outcome: Outcome) -> Outcome:
         """An import error on a remote worker, with the rule that decides what it imports."""

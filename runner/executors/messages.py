@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from runner.engine import verdicts
 from runner.events import SpanOutcome
-from runner.executors import Report, Work, unsent
+from runner.executors.base import Listener
 from runner.plan import Span
-from runner.worker.child import run_batch, run_span
+from runner.worker.child import run_batch
+from runner.worker.spans import run_span
+from runner.worker.work import Work
 
 
 def pool_call(message: Span | Sequence[Work]) -> tuple[Callable[..., Any], Any, list[int]]:
@@ -26,13 +29,13 @@ def pool_call(message: Span | Sequence[Work]) -> tuple[Callable[..., Any], Any, 
     return run_batch, [tuple(work) for work in message], [work.key for work in message]
 
 
-def deliver(report: Report, keys: list[int], reply: Any) -> list[int]:
+def deliver(listener: Listener, keys: list[int], reply: Any) -> list[int]:
     """Hand a reply to the engine; return the keys the worker declined."""
     if isinstance(reply, BaseException):
-        report.finished([unsent(key, reply) for key in keys])
+        listener.finished([verdicts.unsent(key, reply) for key in keys])
         return []
     if isinstance(reply, SpanOutcome):
-        report.span_finished(reply)
+        listener.span_finished(reply)
         return keys[reply.done:]
-    report.finished(reply)
+    listener.finished(reply)
     return keys[len(reply):]

@@ -15,7 +15,7 @@ import itertools
 import multiprocessing.pool
 from typing import Any
 
-from runner.executors import ExecutorSetup, Loss, Running, capture_folder
+from runner.executors.base import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import (
     SlotTable,
@@ -81,9 +81,9 @@ class MultiprocessingPoolExecutor:
         keys = self._batches.pop(batch_id, None)
         if keys is None:
             return  # reported lost when its worker died
-        declined = deliver(self._setup.report, keys, reply)
+        declined = deliver(self._setup.listener, keys, reply)
         if declined:
-            self._setup.report.lost(Loss([], declined))
+            self._setup.listener.lost(Loss([], declined))
 
     def close(self) -> None:
         self._slots.close()
@@ -114,7 +114,7 @@ class MultiprocessingPoolExecutor:
                     del self._batches[batch_id]
                     orphans += [k for k in batch_keys if k != key]
         self._lost_any = True
-        self._setup.report.lost(Loss(culprits, orphans))
+        self._setup.listener.lost(Loss(culprits, orphans))
 
     def stop(self, key: int, signum: int) -> None:
         pid = self._slots.pid_running(key, _GENERATION)

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from runner.executors import ExecutorSetup, Loss, Running, capture_folder
+from runner.executors.base import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
 from runner.executors.slots import SlotTable, ended, starting_generation, tracked_context
 from runner.system import procs
@@ -75,7 +75,7 @@ class PoolExecutor:
             self._on_broken(generation)
             return
         self._batches.pop(batch_id)
-        declined = deliver(self._setup.report, keys, error or future.result())
+        declined = deliver(self._setup.listener, keys, error or future.result())
         if declined:
             self._decline(generation, declined)
         self._retire_drained()
@@ -88,7 +88,7 @@ class PoolExecutor:
         if recycling and generation == self._generation and self._pool is not None:
             self._retiring.append((generation, self._pool))
             self._pool = None
-        self._setup.report.lost(Loss([], keys))
+        self._setup.listener.lost(Loss([], keys))
 
     def _retire_drained(self) -> None:
         """A drained generation is told to shut down, without waiting for it here: the
@@ -127,7 +127,7 @@ class PoolExecutor:
         outputs = self._slots.outputs(generation, set(pids))
         self._release_generation(generation, pool)
         orphans = [k for k in dict.fromkeys(lost) if k not in blamed]
-        self._setup.report.lost(Loss(culprits, orphans, outputs))
+        self._setup.listener.lost(Loss(culprits, orphans, outputs))
 
     def close(self) -> None:
         """Queued work is not to be started: workers decline what they have not begun."""

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runner.events import Outcome, TaskStatus, death_error
-from runner.executors import ExecutorSetup, Running, Work, capture_folder
+from runner.engine import verdicts
+from runner.events import Outcome
+from runner.executors.base import ExecutorSetup, Running, capture_folder
 from runner.executors.slots import resolve_start_method
 from runner.system import procs
 from runner.worker import capture
 from runner.worker.child import attempt_name, process_main
+from runner.worker.work import Work
 
 
 @dataclass
@@ -89,14 +91,12 @@ class ProcessExecutor:
         child.process.join()
         outcome = child.outcome or self._crashed(child)
         capture.discard(self._capture, attempt_name(child.work.key))
-        self._setup.report.finished([outcome])
+        self._setup.listener.finished([outcome])
 
     def _crashed(self, child: _Child) -> Outcome:
-        pid, code = child.process.pid or 0, child.process.exitcode
-        out, err = capture.read_left(self._capture, attempt_name(child.work.key))
-        return Outcome(child.work.key, TaskStatus.CRASHED, child.started, time.time(), pid,
-                       os.getpid(), child.work.name, self._host, exit_code=code,
-                       error=death_error(code, pid, "task's process"), stdout=out, stderr=err)
+        output = capture.read_left(self._capture, attempt_name(child.work.key))
+        return verdicts.died_alone(child.work.key, child.work.name, child.started,
+                                   child.process.pid or 0, child.process.exitcode, output)
 
     def close(self) -> None:
         """Nothing waits in a queue here: every submitted attempt starts at once."""

@@ -21,12 +21,12 @@ import time
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from runner.executors import Culprit, Running
+from runner.executors.base import Culprit, Running
 from runner.worker import capture
 from runner.worker.child import (
-    IDLE,
     SLOT_FIELDS,
     SLOT_GENERATION,
+    SLOT_IDLE,
     SLOT_KEY,
     SLOT_PID,
     SLOT_STARTED,
@@ -178,7 +178,7 @@ class SlotTable:
     def running(self, generation: int) -> list[Running]:
         found = []
         for row in self._rows(generation):
-            if row[SLOT_KEY] != IDLE:
+            if row[SLOT_KEY] != SLOT_IDLE:
                 pid = int(row[SLOT_PID])
                 found.append(Running(int(row[SLOT_KEY]), pid, self._parent(pid),
                                      process_name(generation, pid), self.host, row[SLOT_STARTED]))
@@ -210,7 +210,7 @@ class SlotTable:
         return [self._culprit(generation, r) for r in chosen]
 
     def _culprit(self, generation: int, row: list[float]) -> Culprit:
-        key = None if row[SLOT_KEY] == IDLE else int(row[SLOT_KEY])
+        key = None if row[SLOT_KEY] == SLOT_IDLE else int(row[SLOT_KEY])
         return self.culprit(generation, int(row[SLOT_PID]), key)
 
     def culprit(self, generation: int, pid: int, key: int | None) -> Culprit:
@@ -228,7 +228,7 @@ class SlotTable:
         found = {}
         for row in self._rows(generation):
             pid, base = int(row[SLOT_PID]), self._base(int(row[SLOT_PID]))
-            if pid in dead and row[SLOT_KEY] != IDLE and base is not None:
+            if pid in dead and row[SLOT_KEY] != SLOT_IDLE and base is not None:
                 found[int(row[SLOT_KEY])] = capture.read_left(self.capture, row_name(base))
         return found
 
@@ -243,7 +243,7 @@ class SlotTable:
         with self.lock:
             for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
                 if int(self.array[base + SLOT_PID]) == pid:
-                    self.array[base + SLOT_KEY] = IDLE
+                    self.array[base + SLOT_KEY] = SLOT_IDLE
                     self.array[base + SLOT_PID] = 0.0
 
     def forget(self, generation: int) -> None:
@@ -256,5 +256,5 @@ class SlotTable:
                 if pid and int(self.array[base + SLOT_GENERATION]) == generation:
                     started_processes.pop((generation, pid), None)
                     self._parents.pop(pid, None)
-                    self.array[base + SLOT_KEY] = IDLE
+                    self.array[base + SLOT_KEY] = SLOT_IDLE
                     self.array[base + SLOT_PID] = 0.0

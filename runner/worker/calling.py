@@ -2,8 +2,6 @@
 task its working directory and environment, turning its result or its exception into
 text, and ending what it left running (its output is `capture`'s).
 
-Flow: worker (run_one) -> **calling** -> the task's function.
-
 Everything here runs in a worker process, once per attempt, so it is kept cheap: nothing
 is touched for a task with no env or cwd of its own,
 and the common result types are encoded without the JSON encoder.
@@ -24,7 +22,7 @@ from runner.events import ErrorInfo
 from runner.journal import records
 
 if TYPE_CHECKING:
-    from runner.executors import Work
+    from runner.worker.work import Work
 
 from runner.worker.tails import TAIL_BYTES
 

@@ -1,8 +1,6 @@
-"""A callable's output: its worker's file descriptors 1 and 2, pointed at two files.
-
-Flow: worker (setup, run_one) -> **capture** -> the Outcome's `stdout` / `stderr`;
-executors read a dead worker's files for the `crashed` / `timeout` outcome the runner
-writes itself.
+"""A callable's output: its worker's file descriptors 1 and 2, pointed at two files, read
+into the Outcome's `stdout` / `stderr`; executors read a dead worker's files for the
+`crashed` / `timeout` outcome the runner writes itself.
 
 A pool worker owns two files in the run's private folder (mode 0700), named after its
 slot row (pool, mp-pool) or its attempt (process), and points its descriptors 1 and 2 at

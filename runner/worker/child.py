@@ -1,6 +1,5 @@
-"""The child side: runs in every worker process, never in the runner.
-
-Flow: engine -> executor -> **worker** (run the call, report an `Outcome`).
+"""What every worker process runs (pool, mp-pool, process), never the runner: set the
+worker up, run its attempts, report an `Outcome` for each.
 
 A worker must never let a task break it: every exception (SystemExit and
 KeyboardInterrupt included) becomes an `Outcome` with the traceback as text;
@@ -25,20 +24,18 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from runner.events import Outcome, SpanOutcome, TaskStatus
-from runner.executors import Work, WorkerSetup
+from runner.events import Outcome, TaskStatus
 from runner.journal import records
-from runner.system.procs import RUN_MARKER_ENV
+from runner.system import procs
 from runner.worker import calling, capture
-
-if TYPE_CHECKING:
-    from runner.plan import Span
+from runner.worker.work import Work, WorkerSetup
 
 SLOT_FIELDS = 5
 SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
-IDLE = -1.0
+SLOT_IDLE = -1.0
+"""A row's key field while its worker runs no attempt."""
 WATCHDOG_INTERVAL = 0.25
 
 
@@ -48,7 +45,7 @@ EXIT_NO_CAPTURE = 75
 """A worker's exit code when it could not set up its output capture (EX_TEMPFAIL)."""
 
 
-class _State:
+class State:
     """Per-process state set by `setup`; module-level because pools call plain functions."""
 
     slot: int = -1
@@ -75,13 +72,13 @@ def setup(config: WorkerSetup) -> None:
     signal.signal(signal.SIGTERM, _on_terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     adopt(config.run_id, config.folder)
-    _State.max_tasks = config.max_tasks
-    _State.job = config.job
+    State.max_tasks = config.max_tasks
+    State.job = config.job
     if config.slots is not None:
         _claim_slot(config.slots, config.slots_lock, config.generation)
         if config.capture is not None:
-            _redirect_or_leave(config.capture, row_name(_State.slot))
-    _State.capture = config.capture
+            _redirect_or_leave(config.capture, row_name(State.slot))
+    State.capture = config.capture
     watchdog = threading.Thread(
         target=_watch_runner, args=(config.runner_pid, config.runner_created),
         name="runner-watchdog", daemon=True)
@@ -110,12 +107,12 @@ def adopt(run_id: str, folder: str | None) -> None:
     an older run's functions, so a new run or folder drops the cached callables."""
     if folder is not None and folder not in sys.path:
         sys.path.insert(0, folder)
-    os.environ[RUN_MARKER_ENV] = run_id
-    # run_one compares os.getpid() with _State.pid to catch a task's forked child.
-    _State.pid, _State.host = os.getpid(), socket.gethostname()
-    if _State.adopted != (run_id, folder):
+    os.environ[procs.RUN_MARKER_ENV] = run_id
+    # run_one compares os.getpid() with State.pid to catch a task's forked child.
+    State.pid, State.host = os.getpid(), socket.gethostname()
+    if State.adopted != (run_id, folder):
         calling.forget_callables()
-        _State.adopted = (run_id, folder)
+        State.adopted = (run_id, folder)
 
 
 def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
@@ -129,14 +126,14 @@ def _claim_slot(slots: Any, lock: Any, generation: int) -> None:
         for index in range((len(slots) - 1) // SLOT_FIELDS):
             base = index * SLOT_FIELDS
             owner = int(slots[base + SLOT_PID])
-            unreported = slots[base + SLOT_KEY] != IDLE
+            unreported = slots[base + SLOT_KEY] != SLOT_IDLE
             if owner == 0 or (not unreported and not _pid_exists(owner)):
-                slots[base + SLOT_KEY] = IDLE
+                slots[base + SLOT_KEY] = SLOT_IDLE
                 slots[base + SLOT_TERMINATED] = 0.0
                 slots[base + SLOT_GENERATION] = float(generation)
-                slots[base + SLOT_PID] = float(_State.pid)
-                _State.slot, _State.slots = base, slots
-                _State.closed_flag = len(slots) - 1
+                slots[base + SLOT_PID] = float(State.pid)
+                State.slot, State.slots = base, slots
+                State.closed_flag = len(slots) - 1
                 return
     finally:
         lock.release()
@@ -166,8 +163,8 @@ def _pid_exists(pid: int) -> bool:
 
 def _on_terminate(signum: int, frame: object) -> None:
     """SIGTERM (a stop, or the pool tearing itself down): take the task's tree along."""
-    if _State.slots is not None:
-        _State.slots[_State.slot + SLOT_TERMINATED] = time.monotonic()
+    if State.slots is not None:
+        State.slots[State.slot + SLOT_TERMINATED] = time.monotonic()
     capture.flush()  # what the task printed is kept for the runner to read
     _signal_descendants(signum)
     signal.signal(signum, signal.SIG_DFL)
@@ -191,8 +188,8 @@ def _watch_runner(pid: int, created: float) -> None:
         time.sleep(WATCHDOG_INTERVAL)
         if not _runner_alive(pid, created):
             _signal_descendants(signal.SIGKILL)
-            if _State.capture is not None:  # no one else is left to remove it
-                capture.remove_folder(_State.capture)
+            if State.capture is not None:  # no one else is left to remove it
+                capture.remove_folder(State.capture)
             os._exit(70)
 
 
@@ -213,14 +210,8 @@ def _stop_signals_blocked() -> Iterator[None]:
 
 
 def _runner_alive(pid: int, created: float) -> bool:
-    import psutil
-
-    try:
-        runner = psutil.Process(pid)
-        same = abs(runner.create_time() - created) < 0.01
-        return same and runner.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    runner = procs.same_process(pid, created)
+    return runner is not None and bool(procs.alive([runner]))
 
 
 def run_batch(batch: Sequence[tuple[Any, ...]]) -> list[Outcome]:
@@ -232,54 +223,21 @@ def run_batch(batch: Sequence[tuple[Any, ...]]) -> list[Outcome]:
     table (a stop that cancels pending work), runs nothing more and returns
     fewer outcomes than it was given; the engine decides about the rest."""
     outcomes = []
-    slots = _State.slots
+    slots = State.slots
     for fields in batch:
         work = Work._make(fields)
-        if _State.max_tasks is not None and _State.tasks_run >= _State.max_tasks:
+        if State.max_tasks is not None and State.tasks_run >= State.max_tasks:
             break
-        if slots is not None and slots[_State.closed_flag]:
+        if slots is not None and slots[State.closed_flag]:
             break
-        _State.tasks_run += 1
+        State.tasks_run += 1
         outcomes.append(run_one(work))
     return outcomes
 
 
-def run_span(span: Span) -> SpanOutcome:
-    """Pool entry point for a span: render its tasks from this worker's copy of the plan,
-    run them, and send back the ones that ended ok as finished journal lines only.
-
-    This is what makes a hundred thousand trivial tasks cheap: the runner renders,
-    pickles and journals nothing per task that ended ok; it adds up a count and writes
-    text. Stops early, like `run_batch`, when the runner closed the pool."""
-    from runner.journal.writer import first_try_lines
-
-    if _State.plan is None:
-        from runner.plan import Plan
-
-        _State.plan = Plan(_State.job)
-    entry = _State.plan.entries[span.entry]
-    lines: list[str] = []
-    others: list[Outcome] = []
-    slots, done, seconds = _State.slots, 0, 0.0
-    for i in range(span.size):
-        if slots is not None and slots[_State.closed_flag]:
-            break
-        task = entry.render_at(span.offset + i, span.first + i)
-        key = span.key + i
-        outcome = run_one(Work(key, task.call, task.args, task.kwargs, task.env, task.cwd,
-                               task.name))
-        done += 1
-        seconds += outcome.finished - outcome.started
-        if outcome.status is not TaskStatus.OK:
-            others.append(outcome)
-        else:
-            lines.append(first_try_lines(task, outcome.journal))  # type: ignore[arg-type]
-    return SpanOutcome(span.key, done, done - len(others), "".join(lines), others, seconds)
-
-
 def run_one(work: Work) -> Outcome:
     """Run one attempt; never raises."""
-    slots, base = _State.slots, _State.slot
+    slots, base = State.slots, State.slot
     started = time.time()
     if slots is not None:
         slots[base + SLOT_STARTED] = started
@@ -298,7 +256,7 @@ def run_one(work: Work) -> Outcome:
     except BaseException as exc:  # a task's failure is a value, KeyboardInterrupt included
         status, error = TaskStatus.FAILED, calling.error_of(exc)
     finally:
-        if os.getpid() != _State.pid:
+        if os.getpid() != State.pid:
             os._exit(0)  # a task forked and its child came back here: it must not go on
         if saved is not None:
             calling.leave(saved)
@@ -306,14 +264,14 @@ def run_one(work: Work) -> Outcome:
         out, err = capture.take()
         capture.give_back(lent)
         if slots is not None:
-            slots[base + SLOT_KEY] = IDLE
-    if not _State.where:
-        _State.name = multiprocessing.current_process().name
-        _State.where = records.where(_State.pid, os.getppid(), _State.name, _State.host)
+            slots[base + SLOT_KEY] = SLOT_IDLE
+    if not State.where:
+        State.name = multiprocessing.current_process().name
+        State.where = records.where(State.pid, os.getppid(), State.name, State.host)
     finished = time.time()
-    return Outcome(work.key, status, started, finished, _State.pid, os.getppid(), _State.name,
-                   _State.host, result, exit_code, error, out, err,
-                   records.made(_State.where, started, finished, result, exit_code, error, out,
+    return Outcome(work.key, status, started, finished, State.pid, os.getppid(), State.name,
+                   State.host, result, exit_code, error, out, err,
+                   records.made(State.where, started, finished, result, exit_code, error, out,
                                 err))
 
 

@@ -1,18 +1,16 @@
-"""What `executor: dask` runs on a dask worker: one attempt per task, never raising.
-
-Flow: engine -> DaskExecutor (`dask.py`) -> scheduler -> **dask_task** on a dask
-worker -> `Outcome` back through dask.
+"""What `executor: dask` runs on a dask worker: one attempt per task, never raising; its
+`Outcome` goes back to runner.executors.dask through dask.
 
 Dask workers are processes the runner does not own, maybe serving other clients,
-so a run's first task in a process adopts it (`worker.adopt`: sys.path, the run
+so a run's first task in a process adopts it (`child.adopt`: sys.path, the run
 marker, no signal handlers or watchdog) and opens its marker file. Each task
 announces itself on the run's event topic, then writes its key to that file,
 named after the worker's pid, where it outlives the process: after a crash the
 dead worker's nanny reads it back (`read_marker`) to say which attempt killed
-it. A call runs through `worker.run_one`, as in the pool; a command as
-`commands.py` runs it, in its own session with its output in temporary files.
-`signal_tree` and `forget` are run next to the workers too, on the runner's
-request.
+it. A call runs through `child.run_one`, as in the pool; a command as
+runner.executors.commands runs it, in its own session with its output in
+temporary files. `signal_tree` and `forget` are run next to the workers too, on
+the runner's request.
 """
 
 from __future__ import annotations
@@ -30,16 +28,17 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
-from runner.executors import CommandWork, Work, command_argv
 from runner.system import procs
 from runner.worker import child as worker
 from runner.worker.child import run_one
 from runner.worker.tails import read_tail
+from runner.worker.work import CommandWork, Work, command_argv
 
-IDLE = -1
+MARKER_IDLE = -1
+"""What a marker file holds while its worker runs no attempt."""
 
 
-class Run(NamedTuple):
+class DaskRun(NamedTuple):
     """What each task carries to its worker: the run, its event topic, where its modules are."""
 
     run_id: str
@@ -55,7 +54,7 @@ class _Process:
     marker: BinaryIO | None = None
 
 
-def execute(work: Work | CommandWork, run: Run) -> Outcome:
+def execute(work: Work | CommandWork, run: DaskRun) -> Outcome:
     """One attempt on a dask worker: announced, marked in the pid file; never raises."""
     from distributed import get_worker
 
@@ -70,15 +69,15 @@ def execute(work: Work | CommandWork, run: Run) -> Outcome:
             message = (f"dask worker {here.address} runs {here.state.nthreads} threads, but a "
                        "call changes its process's cwd, environment and stdout: start workers "
                        "with `dask worker --nthreads 1` (and --nworkers N for more processes)")
-            return failed(work.key, ErrorInfo("WorkerHasThreads", message), os.getpid(),
+            return _failed(work.key, ErrorInfo("WorkerHasThreads", message), os.getpid(),
                           os.getppid(), name)
         _announce(here, run, work.key, os.getpid(), os.getppid(), name, time.time())
         return run_one(work)
     finally:
-        _mark(IDLE)
+        _mark(MARKER_IDLE)
 
 
-def _adopt(run: Run) -> None:
+def _adopt(run: DaskRun) -> None:
     """On a run's first task in this process: adopt it for the run, open its marker file."""
     if _Process.run_id == run.run_id:
         return
@@ -100,7 +99,7 @@ def _marker_path(run_id: str, pid: int) -> Path:
 
 
 def _mark(key: int) -> None:
-    """Write the running attempt's key (or IDLE) where it outlives this process."""
+    """Write the running attempt's key (or MARKER_IDLE) where it outlives this process."""
     if _Process.marker is not None:
         _Process.marker.seek(0)
         _Process.marker.write(b"%20d" % key)
@@ -122,13 +121,13 @@ def forget(run_id: str) -> None:
     shutil.rmtree(_marker_path(run_id, 0).parent, ignore_errors=True)
 
 
-def _announce(here: Any, run: Run, key: int, pid: int, ppid: int, name: str,
+def _announce(here: Any, run: DaskRun, key: int, pid: int, ppid: int, name: str,
               started: float) -> None:
     here.log_event(run.topic, [key, pid, ppid, name, _Process.host, started, here.address,
                                here.nanny])
 
 
-def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
+def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
     """As `commands.py` runs a command from the runner: own session, stdin from /dev/null,
     the same exit-code mapping. Output goes to temporary files whose tails are kept, so
     memory stays flat and a leftover holding a pipe cannot hold the task."""
@@ -141,7 +140,7 @@ def _run_command(work: CommandWork, run: Run, here: Any) -> Outcome:
                                      start_new_session=True)
         except OSError as exc:
             code, why = spawn_error(argv[0], exc, f" on {_Process.host}")
-            return amend(failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
+            return amend(_failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
         _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
         code = popen.wait()
         procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
@@ -155,8 +154,8 @@ def _tail(file: IO[bytes]) -> str:
     return read_tail(file.fileno(), file.seek(0, os.SEEK_END))
 
 
-def failed(key: int, error: ErrorInfo, pid: int, ppid: int, name: str) -> Outcome:
-    """An attempt that failed before it could run (also used by the runner)."""
+def _failed(key: int, error: ErrorInfo, pid: int, ppid: int, name: str) -> Outcome:
+    """An attempt that failed on its worker before it could run."""
     now = time.time()
     return Outcome(key, TaskStatus.FAILED, now, now, pid, ppid, name,
                    _Process.host or socket.gethostname(), error=error)

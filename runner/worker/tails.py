@@ -1,7 +1,5 @@
-"""The last part of what a task wrote, as the journal keeps it.
-
-Flow: capture files (callables) and pipes (commands) -> **tails** -> an Outcome's
-`stdout` / `stderr`.
+"""The last part of what a task wrote, as the journal keeps it: read from the capture
+files of callables and the pipes of commands into an Outcome's `stdout` / `stderr`.
 
 A tail holds at most TAIL_BYTES bytes of output. One that had to be cut says so on
 its first line, with the number of bytes left out, and starts at a line boundary when

@@ -35,10 +35,10 @@ from rich.text import Text
 from runner.events import (
     JobFinished,
     JobStarted,
+    Sink,
     SpanFinished,
     StopRequested,
     TaskFinished,
-    TaskStarted,
     TaskStatus,
 )
 
@@ -74,7 +74,7 @@ class _Lines:
         self._console.file.flush()
 
 
-class Progress:
+class Progress(Sink):
     """A Sink drawing a live bar; give `lines` to the console as its stream."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -94,9 +94,6 @@ class Progress:
         self._job = event.job
         self._task = self._bar.add_task(event.job, total=event.total, counts="")
         self._bar.start()
-
-    def task_started(self, event: TaskStarted) -> None:
-        pass
 
     def task_finished(self, event: TaskFinished) -> None:
         if event.final:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.events import Outcome, SpanOutcome, TaskStatus
 from runner.executors import Work, WorkerSetup
-from runner.journal import records
+from runner.journal import format
 from runner.system.procs import RUN_MARKER_ENV
 from runner.worker import calling, capture
 
@@ -251,7 +251,7 @@ def run_span(span: Span) -> SpanOutcome:
     This is what makes a hundred thousand trivial tasks cheap: the runner renders,
     pickles and journals nothing per task that ended ok; it adds up a count and writes
     text. Stops early, like `run_batch`, when the runner closed the pool."""
-    from runner.journal.writer import first_try_lines
+    from runner.journal.format import first_try_lines
 
     if _State.plan is None:
         from runner.plan import Plan
@@ -309,12 +309,12 @@ def run_one(work: Work) -> Outcome:
             slots[base + SLOT_KEY] = IDLE
     if not _State.where:
         _State.name = multiprocessing.current_process().name
-        _State.where = records.where(_State.pid, os.getppid(), _State.name, _State.host)
+        _State.where = format.where(_State.pid, os.getppid(), _State.name, _State.host)
     finished = time.time()
     return Outcome(work.key, status, started, finished, _State.pid, os.getppid(), _State.name,
                    _State.host, result, exit_code, error, out, err,
-                   records.made(_State.where, started, finished, result, exit_code, error, out,
-                                err))
+                   format.made(_State.where, started, finished, result, exit_code, error, out,
+                               err))
 
 
 def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:

@@ -51,6 +51,17 @@ def open_reading(path: Path) -> BinaryIO:
     return os.fdopen(_checked(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC), "rb")
 
 
+def open_peeking(path: Path) -> int | None:
+    """A descriptor reading the journal at `path` for a look that must neither follow a
+    link nor wait on a FIFO (`runner ps` reads journals the registry names); None when
+    what is there is not a regular file; OSError when nothing can be opened."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def _refuse_special(path: Path, *, follow: bool) -> None:
     """Refuse what is there already without opening it: opening a device can do things."""
     try:

@@ -1,7 +1,5 @@
 """`runner.run(job) -> RunResult`: plan, sinks and engine put together for one run.
 
-Flow: Job -> plan -> engine (with its executors) -> sinks -> RunResult.
-
 The CLI is a thin layer over this function; anything a command-line flag can
 do, a Python caller can do with an argument.
 """

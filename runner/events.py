@@ -1,12 +1,12 @@
 """What a run says about itself: task statuses, the record of one attempt, events, sinks.
 
-Flow: engine -> **events** -> sinks (console, journal, progress, --json).
-
-Records and events are NamedTuples: immutable, typed, and cheap enough to
-build one per task for a million tasks. An `Outcome` is what crosses the
-process boundary from a worker: plain strings and numbers (the result already
-encoded as JSON text, the error as formatted text), never a live object, so
-nothing a task returns or raises can break the pool on its way back.
+The engine tells its sinks (the console, the progress bar, the journal,
+`--json`, the API's collector) what happens through these events. Records and
+events are NamedTuples: immutable, typed, and cheap enough to build one per task
+for a million tasks. An `Outcome` is what crosses the process boundary from a
+worker: plain strings and numbers (the result already encoded as JSON text, the
+error as formatted text), never a live object, so nothing a task returns or
+raises can break the pool on its way back.
 """
 
 from __future__ import annotations

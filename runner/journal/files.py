@@ -1,7 +1,6 @@
 """Opening a journal path: a regular file, never through a symbolic link, never blocking.
 
-Flow: api -> **journal_file** -> journal (appends), resume and report (read back).
-
+The journal writer opens its file here to append, and the reader to read back.
 A journal path is whatever the user typed, so what sits there is checked before
 anything runs. A symbolic link (the runner would append to whatever it points
 at), a FIFO (its `open` blocks until a reader comes), a device (`/dev/null`) or

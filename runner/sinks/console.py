@@ -1,7 +1,5 @@
 """What a person watching sees: one line per finished task, in task order, then a summary.
 
-Flow: engine -> events -> **console**.
-
 Results are printed in the order tasks were admitted, like the seed's
 transcripts and GNU parallel's `--keep-order`, while the journal streams them
 as they complete. A finished task waits in a small buffer until every task

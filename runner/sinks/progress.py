@@ -1,7 +1,5 @@
 """A live progress bar for a person at a terminal: done/total, counts by status, rate, ETA.
 
-Flow: engine -> events -> **progress** (alongside console and journal).
-
 Only `api.run` imports this module, and only when stdout is a terminal, so
 rich is never loaded for `--help`, `validate`, pipes or `--json`. The
 console's task lines must not tear the bar: the console writes through

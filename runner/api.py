@@ -1,7 +1,5 @@
 """`runner.run(job) -> RunResult`: plan, sinks and engine put together for one run.
 
-Flow: Job -> plan -> engine (with its executors) -> sinks -> RunResult.
-
 The CLI is a thin layer over this function; anything a command-line flag can
 do, a Python caller can do with an argument.
 """
@@ -19,19 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.errors import ExitCode, RunnerError, UsageError
-from runner.events import (
-    JobFinished,
-    JobStarted,
-    Sink,
-    SpanFinished,
-    TaskFinished,
-    TaskStarted,
-)
+from runner.events import Sink, TaskFinished
 from runner.jobfile.spec import Job
+from runner.sinks.collector import Collector
 
 if TYPE_CHECKING:
-    from runner.journal.writer import Journal
     from runner.plan import Plan
+    from runner.sinks.journal import Journal
 
 
 @dataclass(frozen=True)
@@ -116,11 +108,11 @@ def run(
     oom.mark()
     journal_path = _journal_path(job, run_id, journal, resume, write_journal)
     sinks: list[Sink] = []
-    collector = _Collector() if collect else None
+    collector = Collector() if collect else None
     try:
         total, skip = len(plan), frozenset[str]()
         if journal_path is not None:
-            from runner.journal.writer import Journal
+            from runner.sinks.journal import Journal
 
             writer = Journal(journal_path, fsync=job.journal_fsync)
             writer.env = plan.env_record()
@@ -130,7 +122,7 @@ def run(
         if console:
             sinks += _display(journal_path, quiet)
         if json_stream is not None:
-            from runner.journal.writer import JsonLines
+            from runner.sinks.jsonlines import JsonLines
 
             sinks.append(JsonLines(json_stream))
             if not console:
@@ -251,35 +243,4 @@ def _marked_environment(run_id: str) -> Iterator[None]:
             os.environ.pop(RUN_MARKER_ENV, None)
         else:
             os.environ[RUN_MARKER_ENV] = previous
-
-
-class _Collector:
-    """A Sink that keeps each task's final record, for the Python API."""
-
-    def __init__(self) -> None:
-        self.tasks: list[TaskFinished] = []
-
-    def job_started(self, event: JobStarted) -> None:
-        pass
-
-    def task_started(self, event: TaskStarted) -> None:
-        pass
-
-    def task_finished(self, event: TaskFinished) -> None:
-        if event.final:
-            self.tasks.append(event)
-
-    accepts_spans = False  # it keeps every task's record, so it needs them one by one
-
-    def span_finished(self, event: SpanFinished) -> None:
-        pass
-
-    def job_finished(self, event: JobFinished) -> None:
-        self.tasks.sort(key=lambda t: t.seq)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 

@@ -1,19 +1,19 @@
 """What a run says about itself: task statuses, the record of one attempt, events, sinks.
 
-Flow: engine -> **events** -> sinks (console, journal, progress, --json).
-
-Records and events are NamedTuples: immutable, typed, and cheap enough to
-build one per task for a million tasks. An `Outcome` is what crosses the
-process boundary from a worker: plain strings and numbers (the result already
-encoded as JSON text, the error as formatted text), never a live object, so
-nothing a task returns or raises can break the pool on its way back.
+The engine tells its sinks (the console, the progress bar, the journal,
+`--json`, the API's collector) what happens through these events. Records and
+events are NamedTuples: immutable, typed, and cheap enough to build one per task
+for a million tasks. An `Outcome` is what crosses the process boundary from a
+worker: plain strings and numbers (the result already encoded as JSON text, the
+error as formatted text), never a live object, so nothing a task returns or
+raises can break the pool on its way back.
 """
 
 from __future__ import annotations
 
 import signal
 from enum import Enum
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple
 
 
 class TaskStatus(str, Enum):
@@ -122,7 +122,7 @@ class Outcome(NamedTuple):
     stdout: str = ""
     stderr: str = ""
     journal: tuple[str, str, str, str] | None = None
-    """The attempt's journal record as JSON fragments (runner.records.Fragments), made
+    """The attempt's journal record as JSON fragments (runner.journal.format.Fragments), made
     where it ran; None when they are still to be made."""
 
 
@@ -234,29 +234,34 @@ class JobFinished(NamedTuple):
     """Why the run stopped before its end (a signal, max_failures), None if it did not."""
 
 
-class Sink(Protocol):
-    """Where events go. Sinks must not raise for a task's failure; a failure is data."""
+class Sink:
+    """Where events go: a sink overrides the hooks it needs; the others do nothing.
+    A sink must not raise for a task's failure; a failure is data."""
 
-    def job_started(self, event: JobStarted) -> None: ...
+    accepts_spans = False
+    """True when the sink takes a SpanFinished in place of each task's TaskStarted and
+    TaskFinished (for tasks that ended ok at their first attempt)."""
 
-    def task_started(self, event: TaskStarted) -> None: ...
+    def job_started(self, event: JobStarted) -> None:
+        pass
 
-    def task_finished(self, event: TaskFinished) -> None: ...
+    def task_started(self, event: TaskStarted) -> None:
+        pass
 
-    def job_finished(self, event: JobFinished) -> None: ...
+    def task_finished(self, event: TaskFinished) -> None:
+        pass
 
     def span_finished(self, event: SpanFinished) -> None:
         """Only called in a run whose sinks all say `accepts_spans` (see SpanFinished)."""
 
+    def stopping(self, event: StopRequested) -> None:
+        """The run stops early: a sink that tells a person says so at once."""
+
+    def job_finished(self, event: JobFinished) -> None:
+        pass
+
     def flush(self) -> None:
         """Called after each burst of events: write out whatever was buffered."""
 
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class StopListener(Protocol):
-    """A sink that tells a person the run is stopping (the console, the progress bar);
-    sinks that record results only have no use for it and need not implement it."""
-
-    def stopping(self, event: StopRequested) -> None: ...
+    def close(self) -> None:
+        """Called once, when the run is over or broken."""

@@ -1,9 +1,8 @@
 """`runner ps`: every live run with its process tree, and stragglers of dead runs.
 
-Flow: registry (records of live runs) + the process table + journal tails -> **ps**.
-
-What each process is running comes from the tail of the run's journal, so `ps`
-costs the same on a million-line journal as on a short one. A record whose
+Live runs come from the registry, their processes from the process table, and
+what each process is running from the tail of the run's journal, so `ps` costs
+the same on a million-line journal as on a short one. A record whose
 runner is gone and whose marked processes are all gone too is removed here.
 """
 
@@ -11,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from runner.journal import reader
 from runner.system import procs
 from runner.system.registry import RunRecord, forget, runs
 
@@ -126,12 +124,9 @@ def journal_tasks(journal: Path) -> dict[int, str]:
 
     A `task_finished` for the same PID and task means that process is idle now."""
     try:
-        size, tail = _tail(journal)
+        lines = reader.tail(journal, JOURNAL_TAIL_BYTES)
     except OSError:
         return {}
-    lines = tail.splitlines()
-    if size > JOURNAL_TAIL_BYTES:
-        lines = lines[1:]  # the first line is cut in the middle
     running: dict[int, tuple[str, str]] = {}
     for line in lines:
         if b'"task_' not in line:
@@ -144,20 +139,6 @@ def journal_tasks(journal: Path) -> dict[int, str]:
             elif event["event"] == "task_finished" and running.get(pid, ("",))[0] == task:
                 del running[pid]
     return {pid: name for pid, (_, name) in running.items()}
-
-
-def _tail(journal: Path) -> tuple[int, bytes]:
-    """The size and last MiB of a regular file, opened without following a link or
-    waiting on a FIFO: a record names its journal, and `ps` must not hang on it."""
-    fd = os.open(journal, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return 0, b""
-        size = os.lseek(fd, 0, os.SEEK_END)
-        os.lseek(fd, max(0, size - JOURNAL_TAIL_BYTES), os.SEEK_SET)
-        return size, os.read(fd, JOURNAL_TAIL_BYTES)
-    finally:
-        os.close(fd)
 
 
 def _print_runs(runs: list[dict[str, Any]]) -> None:

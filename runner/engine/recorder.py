@@ -22,7 +22,6 @@ from runner.events import (
     Outcome,
     Sink,
     SpanFinished,
-    StopListener,
     StopRequested,
     TaskFinished,
     TaskStarted,
@@ -88,8 +87,7 @@ class Recorder:
     def stopping(self, event: StopRequested) -> None:
         """Told at once, flushed with it: the person watching must not wait for it."""
         for sink in self.sinks:
-            if isinstance(sink, StopListener):
-                sink.stopping(event)
+            sink.stopping(event)
         self.flush()
 
     def flush(self) -> None:

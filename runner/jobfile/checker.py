@@ -180,12 +180,10 @@ def _decode(node: Any, names: _Names) -> Any:
 
 
 def _save(path: Path, text: str) -> None:
-    """Written beside and renamed into place, so a reader never sees half a file."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
+    """Written whole or not at all: a cache that cannot be written only makes the next
+    start slower."""
+    from runner.system.atomic import write_atomically  # only a cache miss writes
+
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+        os.close(write_atomically(path, text, mode=0o666))

@@ -1,7 +1,6 @@
 """Opening a journal path: a regular file, never through a symbolic link, never blocking.
 
-Flow: api -> **journal_file** -> journal (appends), resume and report (read back).
-
+The journal writer opens its file here to append, and the reader to read back.
 A journal path is whatever the user typed, so what sits there is checked before
 anything runs. A symbolic link (the runner would append to whatever it points
 at), a FIFO (its `open` blocks until a reader comes), a device (`/dev/null`) or
@@ -49,6 +48,17 @@ def open_reading(path: Path) -> BinaryIO:
     """The journal at `path` (or what a symbolic link there points at) for reading."""
     _refuse_special(path, follow=True)
     return os.fdopen(_checked(path, os.O_RDONLY | _NONBLOCK | _CLOEXEC), "rb")
+
+
+def open_peeking(path: Path) -> int | None:
+    """A descriptor reading the journal at `path` for a look that must neither follow a
+    link nor wait on a FIFO (`runner ps` reads journals the registry names); None when
+    what is there is not a regular file; OSError when nothing can be opened."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
 
 
 def _refuse_special(path: Path, *, follow: bool) -> None:

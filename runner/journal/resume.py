@@ -1,9 +1,9 @@
 """`runner run --resume JOURNAL`: what an earlier run recorded, and what is left to run.
 
-Flow: journal -> **resume** (ok ids, spec hashes, survivors) -> api.run -> engine (skip).
-
-`api.run` takes the journal's lock first (so nobody appends while this reads),
-then `prepare` does, in order, through the locked descriptor:
+What resume finds (the ids recorded ok, their spec hashes) tells `api.run`
+which tasks the engine skips. `api.run` takes the journal's lock first (so
+nobody appends while this reads), then `prepare` does, in order, through the
+locked descriptor:
 
 1. read the journal's whole lines, keeping only the ids whose latest final
    record is `ok` (with their spec hash), the ids of the runs it records and
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from runner.errors import ResumeError, RunnerError
+from runner.journal.reader import Lines
 from runner.plan import Entry, Plan
 from runner.system import envseal
 
@@ -155,13 +156,13 @@ def trim_torn_tail(file: BinaryIO) -> int:
     return size - keep
 
 
-def read(lines: BinaryIO, journal: Path) -> Recorded:
-    """Stream the journal's whole lines (a torn last one is left to `trim_torn_tail`); a
-    line that is not JSON means someone else wrote the file: refuse it."""
+def read(stream: BinaryIO, journal: Path) -> Recorded:
+    """Stream the journal's whole lines, however long (a torn last one is left to
+    `trim_torn_tail`); a line that is not JSON means someone else wrote the file: refuse it."""
     recorded = Recorded()
     host = socket.gethostname()
-    for number, line in enumerate(lines, 1):
-        if not line.endswith(b"\n") or not line.strip():
+    for number, line in Lines(stream, limit=None):
+        if not line.strip():
             continue
         try:
             event = json.loads(line)

@@ -1,11 +1,10 @@
 """`runner report JOURNAL`: what a run did, read back from its journal.
 
-Flow: engine -> events -> journal -> report_read (a Digest) -> **report** (a summary)
--> a table (report_text), `--json`, or a page (report_html).
-
-One summary dict feeds the table, the JSON and the page, so they never
-disagree. Each task is counted once, by its latest attempt, however many runs
-the journal holds; each run also has its own counts, attempts and timing.
+The journal is read into a Digest (`read`), summarised here, and shown as a
+table (`text`), as `--json`, or as a page (`html`). One summary dict feeds the
+table, the JSON and the page, so they never disagree. Each task is counted once,
+by its latest attempt, however many runs the journal holds; each run also has
+its own counts, attempts and timing.
 """
 
 from __future__ import annotations

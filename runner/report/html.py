@@ -1,7 +1,5 @@
 """The `--html` page of `runner report`: the summary and a per-worker timeline, one file.
 
-Flow: journal -> report (summary dict, kept bars) -> **report_html** -> OUT.html.
-
 The page is opened from disk, from CI artefacts, on machines without a
 network, so it is self-contained: inline CSS and JS, SVG drawn by that JS, no
 fonts or scripts fetched from anywhere. Everything taken from the journal

@@ -1,7 +1,5 @@
-"""Reading a journal back for `runner report`: a stream of lines folded into a Digest.
-
-Flow: engine -> events -> journal -> **report_read** (a Digest) -> report (a summary)
--> report_text / report_html.
+"""Reading a journal back for `runner report`: a stream of lines folded into a Digest,
+which `digest` summarises for the text and HTML reports.
 
 A million-task journal is bigger than a report should hold, so it is read as a
 stream and only aggregates are kept: counts, the N slowest attempts, the first
@@ -9,8 +7,7 @@ failures, per-worker totals, and the first `BAR_CAP` attempts for the
 timeline. A journal that holds several runs (a resumed run, or runs appended
 to one `--journal`) is read a second time for each task's latest status, so
 that a task is counted once: only then does memory grow with the number of
-tasks. A last line without its newline is what a writer killed mid-write
-leaves behind; like `--resume`, the report ignores it and says so.
+tasks. A torn last line is ignored, as `--resume` ignores it, and reported.
 """
 
 from __future__ import annotations
@@ -24,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
-from runner.errors import JournalError, NotAJournal
+from runner.errors import NotAJournal
 from runner.events import TaskStatus
-from runner.journal.files import open_reading
+from runner.journal import reader
 
 STATUSES = tuple(status.value for status in TaskStatus)
 SLOWEST = 10
@@ -36,8 +33,6 @@ FAILURES_KEPT = 50
 BAR_CAP = 20_000
 WORKER_CAP = 10_000
 MESSAGE_CHARS = 300
-# A task's result goes into its line unbounded; past this a line is skipped, not held.
-LINE_LIMIT = 64 * 1024 * 1024
 _RUN_FIELDS = ("run", "job", "executor", "mode", "workers", "tasks", "host", "pid")
 
 
@@ -265,7 +260,7 @@ def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:
     """Stream the journal into a Digest; a file with no event in it is not a journal.
     When it holds several runs, a second pass finds each task's latest status."""
     digest = Digest(bar_cap)
-    _read(path, digest)
+    digest.torn_bytes = _read(path, digest)
     if digest.events == 0:
         torn = f" but for a torn line of {digest.torn_bytes} bytes" if digest.torn_bytes else ""
         why = (f"none of its {digest.skipped} line(s) is a journal event; is it a runner journal?"
@@ -279,8 +274,6 @@ def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:
 
 
 class _Feeder(Protocol):
-    torn_bytes: int
-
     def feed(self, line: bytes, number: int) -> None: ...
 
     def skip(self, number: int) -> None: ...
@@ -291,7 +284,6 @@ class Latest:
 
     def __init__(self) -> None:
         self.status: dict[str, str] = {}
-        self.torn_bytes = 0
 
     def feed(self, line: bytes, number: int) -> None:
         """A line the Digest skips is skipped here too: both read attempts with `_attempt`."""
@@ -314,28 +306,12 @@ _STATUS = {status: status for status in STATUSES}
 """One string object per status, shared by every task's entry."""
 
 
-def _read(path: Path, feeder: _Feeder) -> None:
-    with open_reading(path) as stream:
-        try:
-            _feed_lines(stream, feeder)
-        except OSError as exc:
-            raise JournalError(f"cannot read the journal {path}: {exc.strerror or exc}") \
-                from None
-
-
-def _feed_lines(stream: IO[bytes], digest: _Feeder) -> None:
-    """Line by line, each at most LINE_LIMIT bytes: a journal, a FIFO or a runaway file alike."""
-    number = 0
-    while line := stream.readline(LINE_LIMIT):
-        number += 1
-        if line.endswith(b"\n"):
-            digest.feed(line, number)
-        elif len(line) < LINE_LIMIT:
-            digest.torn_bytes = len(line)
-            return
-        else:
-            digest.skip(number)
-            while (rest := stream.readline(LINE_LIMIT)) and not rest.endswith(b"\n"):
-                pass
-
-
+def _read(path: Path, feeder: _Feeder) -> int:
+    """Feed the journal's whole lines to `feeder`; return the size of a torn last line."""
+    with reader.reading(path) as lines:
+        for number, line in lines:
+            if line is reader.OVERSIZED:
+                feeder.skip(number)
+            else:
+                feeder.feed(line, number)
+    return lines.torn_bytes

@@ -1,11 +1,9 @@
 """The report's tables, and how they reach a terminal: plain columns or rich tables.
 
-Flow: journal -> report (summary dict) -> **report_text** -> stdout; report_html
-draws the same tables into its page.
-
-Tables are built from the JSON-ready summary alone, never from the journal,
-so every rendering shows the same numbers as `--json`. Cells are plain
-strings: rich prints them as `Text`, since a task name is not markup.
+The HTML page draws the same tables. Tables are built from the JSON-ready
+summary alone, never from the journal, so every rendering shows the same numbers
+as `--json`. Cells are plain strings: rich prints them as `Text`, since a task
+name is not markup.
 """
 
 from __future__ import annotations

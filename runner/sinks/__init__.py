@@ -1,1 +1,1 @@
-"""Where events go: the console, the progress bar, the journal, the API's collector."""
+"""Where events go: the console, the progress bar, the journal, `--json`, the API's collector."""

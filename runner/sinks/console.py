@@ -1,7 +1,5 @@
 """What a person watching sees: one line per finished task, in task order, then a summary.
 
-Flow: engine -> events -> **console**.
-
 Results are printed in the order tasks were admitted, like the seed's
 transcripts and GNU parallel's `--keep-order`, while the journal streams them
 as they complete. A finished task waits in a small buffer until every task
@@ -20,10 +18,9 @@ from typing import Protocol
 from runner.events import (
     JobFinished,
     JobStarted,
-    SpanFinished,
+    Sink,
     StopRequested,
     TaskFinished,
-    TaskStarted,
     TaskStatus,
 )
 
@@ -47,25 +44,18 @@ class Stream(Protocol):
     def flush(self) -> None: ...
 
 
-class Console:
+class Console(Sink):
     """A Sink that prints task lines in order and a summary; `quiet` prints the summary only."""
 
     def __init__(self, stream: Stream | None = None, *, quiet: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        self.accepts_spans = quiet  # quiet, it prints no task lines: ok tasks may come as a count
         self._next = 0
         self._waiting: dict[int, str] = {}
         self._out: list[str] = []
         self._started: JobStarted | None = None
         self._journal: str | None = None
-
-    @property
-    def accepts_spans(self) -> bool:
-        """Quiet, it prints no task lines, so tasks that ended ok may come as a count."""
-        return self.quiet
-
-    def span_finished(self, event: SpanFinished) -> None:
-        pass
 
     def describe_journal(self, path: str | None) -> None:
         self._journal = path
@@ -76,9 +66,6 @@ class Console:
             self._out.append(f"{event.job}: {event.total} task(s) on {event.executor} "
                              f"({event.mode}, {event.workers} workers), runner pid {event.pid}\n")
             self.flush()
-
-    def task_started(self, event: TaskStarted) -> None:
-        pass
 
     def task_finished(self, event: TaskFinished) -> None:
         if self.quiet:
@@ -130,7 +117,7 @@ class Console:
         self.flush()
 
 
-class StopNotice:
+class StopNotice(Sink):
     """What a run with no console (`--json`) says when it stops early, on stderr: only
     that, so the JSON on stdout stays JSON."""
 
@@ -142,27 +129,6 @@ class StopNotice:
     def stopping(self, event: StopRequested) -> None:
         self.stream.write(f"runner: {stop_message(event)}\n")
         self.stream.flush()
-
-    def job_started(self, event: JobStarted) -> None:
-        pass
-
-    def task_started(self, event: TaskStarted) -> None:
-        pass
-
-    def task_finished(self, event: TaskFinished) -> None:
-        pass
-
-    def span_finished(self, event: SpanFinished) -> None:
-        pass
-
-    def job_finished(self, event: JobFinished) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def stop_message(event: StopRequested) -> str:

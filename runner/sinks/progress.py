@@ -1,7 +1,5 @@
 """A live progress bar for a person at a terminal: done/total, counts by status, rate, ETA.
 
-Flow: engine -> events -> **progress** (alongside console and journal).
-
 Only `api.run` imports this module, and only when stdout is a terminal, so
 rich is never loaded for `--help`, `validate`, pipes or `--json`. The
 console's task lines must not tear the bar: the console writes through
@@ -35,10 +33,10 @@ from rich.text import Text
 from runner.events import (
     JobFinished,
     JobStarted,
+    Sink,
     SpanFinished,
     StopRequested,
     TaskFinished,
-    TaskStarted,
     TaskStatus,
 )
 
@@ -74,7 +72,7 @@ class _Lines:
         self._console.file.flush()
 
 
-class Progress:
+class Progress(Sink):
     """A Sink drawing a live bar; give `lines` to the console as its stream."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -94,9 +92,6 @@ class Progress:
         self._job = event.job
         self._task = self._bar.add_task(event.job, total=event.total, counts="")
         self._bar.start()
-
-    def task_started(self, event: TaskStarted) -> None:
-        pass
 
     def task_finished(self, event: TaskFinished) -> None:
         if event.final:

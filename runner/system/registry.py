@@ -1,8 +1,6 @@
-"""Live runs on this machine, for `runner ps` and `runner kill`.
+"""Live runs on this machine, one small JSON file each, for `runner ps` and `runner kill`.
 
-Flow: api.run -> **registry** (one small JSON file per live run) <- ps / kill.
-
-A run writes `<state dir>/runs/<run id>.json` before its engine starts, keeps
+`api.run` writes `<state dir>/runs/<run id>.json` before its engine starts, keeps
 that file open while it runs, and removes it after. The state folder is the
 user's own: created 0700, and a folder others can write, or a file someone else
 owns, is ignored with a warning, since whoever can write a record decides what
@@ -31,7 +29,6 @@ import re
 import secrets
 import stat
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -40,6 +37,7 @@ from typing import Any
 import psutil
 
 from runner.system import procs
+from runner.system.atomic import write_atomically
 
 RUN_ID = re.compile(r"[0-9a-f]{12}")
 MAX_PID = 2**31 - 1
@@ -190,7 +188,7 @@ def register(run_id: str, job: str, journal: Path | str | None, executor: str,
                        time.time(), executor, workers)
     try:
         folder = make_runs_dir()
-        fd = _write_atomically(folder / f"{run_id}.json", json.dumps(asdict(record)))
+        fd = write_atomically(folder / f"{run_id}.json", json.dumps(asdict(record)))
     except OSError as exc:
         warn(f"run {run_id} is not registered ({exc}); `runner ps` will not list it")
         return Registration(None)
@@ -206,20 +204,6 @@ def make_runs_dir() -> Path:
     if problem is not None:
         raise PermissionError(problem)
     return folder
-
-
-def _write_atomically(path: Path, text: str) -> int:
-    """Write (0600) then rename, so a reader never sees half a file; return the open file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        os.write(fd, text.encode())
-        os.replace(temporary, path)
-    except OSError:
-        os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return fd
 
 
 def records() -> list[RunRecord]:
@@ -292,7 +276,7 @@ class StopRequest:
 
 def request_stop(run_id: str, request: StopRequest) -> None:
     """Leave a stop request for the runner of `run_id` to read on its next SIGTERM."""
-    fd = _write_atomically(runs_dir() / f"{run_id}.stop", json.dumps(asdict(request)))
+    fd = write_atomically(runs_dir() / f"{run_id}.stop", json.dumps(asdict(request)))
     os.close(fd)
 
 

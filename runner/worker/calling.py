@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from runner.events import ErrorInfo
-from runner.journal import records
+from runner.journal import format
 
 if TYPE_CHECKING:
     from runner.worker.work import Work
@@ -53,7 +53,7 @@ def encode_result(value: object) -> str:
         return "null" if value is None else ("true" if value is True else
                                               "false" if value is False else str(value))
     if kind is str:
-        return records.text(value)  # type: ignore[arg-type]
+        return format.text(value)  # type: ignore[arg-type]
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:

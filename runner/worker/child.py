@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from runner.events import Outcome, TaskStatus
-from runner.journal import records
+from runner.journal import format
 from runner.system import procs
 from runner.worker import calling, capture
 from runner.worker.work import Work, WorkerSetup
@@ -267,12 +267,12 @@ def run_one(work: Work) -> Outcome:
             slots[base + SLOT_KEY] = SLOT_IDLE
     if not State.where:
         State.name = multiprocessing.current_process().name
-        State.where = records.where(State.pid, os.getppid(), State.name, State.host)
+        State.where = format.where(State.pid, os.getppid(), State.name, State.host)
     finished = time.time()
     return Outcome(work.key, status, started, finished, State.pid, os.getppid(), State.name,
                    State.host, result, exit_code, error, out, err,
-                   records.made(State.where, started, finished, result, exit_code, error, out,
-                                err))
+                   format.made(State.where, started, finished, result, exit_code, error, out,
+                               err))
 
 
 def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:

@@ -6,7 +6,7 @@ journal lines only.
 from __future__ import annotations
 
 from runner.events import Outcome, SpanOutcome, TaskStatus
-from runner.journal.writer import first_try_lines
+from runner.journal.format import first_try_lines
 from runner.plan import Plan, Span
 from runner.worker.child import State, run_one
 from runner.worker.work import Work

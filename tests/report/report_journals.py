@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from runner.journal.writer import iso
+from runner.journal.format import iso
 
 T0 = 1_800_000_000.0
 

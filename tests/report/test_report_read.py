@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from runner.errors import NotAJournal
+from runner.journal.reader import LINE_LIMIT
 from runner.report.digest import concurrency, summarise
-from runner.report.read import LINE_LIMIT, STATUSES, WORKER_CAP, Attempt, read_journal
+from runner.report.read import STATUSES, WORKER_CAP, Attempt, read_journal
 from tests.report.report_journals import JournalWriter, resumed_five
 
 

@@ -14,8 +14,8 @@ import pytest
 from runner.errors import JournalError, ResumeError
 from runner.jobfile.loader import load
 from runner.journal import resume
-from runner.journal.writer import Journal
 from runner.plan import Plan
+from runner.sinks.journal import Journal
 
 HOST = socket.gethostname()
 

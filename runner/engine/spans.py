@@ -35,7 +35,7 @@ def enabled(job: Job, capabilities: Capabilities, skip: frozenset[str],
     - no task is skipped (a resume): a worker runs every task of its span.
     """
     return (capabilities.spans and job.mode != "sync" and job.max_tasks_per_worker is None
-            and not skip and all(getattr(sink, "accepts_spans", False) for sink in sinks))
+            and not skip and all(sink.accepts_spans for sink in sinks))
 
 
 class SpanInFlight:

@@ -92,3 +92,9 @@ def test_a_backlog_does_not_lift_the_cap(job_runner: JobRunner) -> None:
 
 def test_a_sync_mixed_job_runs_one_task_at_a_time(job_runner: JobRunner) -> None:
     assert _run_mixed(job_runner, mode="sync") == 1
+
+
+def test_a_mixed_job_on_a_local_dask_cluster_keeps_the_cap(job_runner: JobRunner) -> None:
+    pytest.importorskip("distributed")
+    most = _run_mixed(job_runner, executor="dask", start_method="auto")
+    assert most <= WORKERS

@@ -7,6 +7,11 @@ many places there are: one in all for `sync`; otherwise `places_per_worker`
 of its own, or, for calls sent in batches, two batches a place unless `backlog`
 sets how many tasks in all. A batch holds as many short tasks as run in about
 `BATCH_SECONDS`, learned from how long the entry's tasks have taken so far.
+
+`cap`, when the runner spawns commands beside the calls' workers, bounds the tasks
+running at once of both kinds together: commands are counted one by one, calls by
+the messages in flight (a worker runs one message at a time, so at most `cap` of
+them run). While no command is in flight, calls keep their places untouched.
 """
 
 from __future__ import annotations
@@ -71,9 +76,10 @@ class InFlight:
     no Attempt until something needs one (a timeout, a crash, a failure)."""
 
     def __init__(self, *, places: int, backlog: int | None, sync: bool,
-                 process_per_call: bool) -> None:
+                 process_per_call: bool, cap: int | None) -> None:
         self.attempts: dict[int, Attempt] = {}
         self.places = places
+        self.cap = cap
         self.backlog = backlog
         self.sync = sync
         self.process_per_call = process_per_call
@@ -171,12 +177,19 @@ class InFlight:
     def room_for_command(self) -> bool:
         if self.sync:
             return len(self) == 0
-        return self.commands + self.waiting_commands < self.places
+        commands = self.commands + self.waiting_commands
+        if self.cap is not None:
+            return commands + min(self.cap, self.batches + self.waiting_calls) < self.cap
+        return commands < self.places
 
     def room_for_calls(self, wanted: int, requeue: bool = False) -> int:
         """How many calls may go now, as one batch of at most `wanted`."""
         if self.sync:
             return 1 if len(self) == 0 else 0
+        commands = self.commands + self.waiting_commands
+        if commands and self.cap is not None and (
+                commands + self.batches + self.waiting_calls >= self.cap):
+            return 0
         if self.process_per_call:
             return min(wanted, self.places - self.calls - self.waiting_calls)
         if self.backlog is not None:

@@ -78,7 +78,8 @@ class Engine:
         workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
         use_spans = spans.enabled(job, caps, options.skip, sinks)
         self._in_flight = InFlight(places=workers * caps.places_per_worker, backlog=job.backlog,
-                                   sync=sync, process_per_call=caps.process_per_call)
+                                   sync=sync, process_per_call=caps.process_per_call,
+                                   cap=None if caps.commands_on_workers else workers)
         sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
             not caps.batches or job.max_tasks_per_worker is not None))
         self._spans = spans.Spans(plan, self._in_flight)

@@ -37,6 +37,10 @@ class Capabilities(NamedTuple):
     places_per_worker: int
     """Attempts in flight per worker (calls count two batches a place, one running and one
     waiting); more than one hides the cost of a submission's round trip."""
+    commands_on_workers: bool
+    """Commands run on the same workers as calls, so those workers alone bound how many
+    tasks of either kind run at once; else the runner shares `workers` between the
+    commands it spawns and the calls' workers."""
 
 
 class Running(NamedTuple):

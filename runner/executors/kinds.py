@@ -11,15 +11,16 @@ from typing import Any
 
 from runner.executors.base import Capabilities, Executor, ExecutorSetup, Running
 
-_POOL = Capabilities(batches=True, spans=True, process_per_call=False, places_per_worker=1)
+_POOL = Capabilities(batches=True, spans=True, process_per_call=False, places_per_worker=1,
+                     commands_on_workers=False)
 _CAPABILITIES = {
     "pool": _POOL,
     "mp-pool": _POOL,
     "process": Capabilities(batches=False, spans=False, process_per_call=True,
-                            places_per_worker=1),
+                            places_per_worker=1, commands_on_workers=False),
     # each Dask task costs a round trip to the scheduler, so more must be in flight
     "dask": Capabilities(batches=False, spans=False, process_per_call=False,
-                         places_per_worker=8),
+                         places_per_worker=8, commands_on_workers=True),
 }
 
 

@@ -5,18 +5,20 @@ A row is a task's final attempt, the latest across the runs of a resumed journal
 The journal is read twice through runner.journal.reader, never held: the first pass
 finds the foreach axes (the CSV header needs them before the first row) and, for the
 tasks a later run finished again, which run holds their latest attempt; the second
-writes the rows as it meets them. The first pass keeps one small integer per task
-finished in a run after the first (none for a journal of one run), so memory stays
-bounded however long the journal is.
+writes the rows as it meets them. The first pass keeps nothing for a journal of one
+run, and for a resumed one about forty bytes per task a later run finished (see
+Latest), whatever their lines hold.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
 import os
 import sys
+from array import array
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -70,18 +72,54 @@ class _Pass:
         except ValueError:
             self.skipped += 1
             return None
-        return record if record.get("final", True) is True else None
+        final = isinstance(record, dict) and record.get("final", True) is True
+        return record if final and isinstance(record.get("task"), str) else None
+
+
+RUNS = 1 << 16
+"""Runs of one journal told apart when picking each task's latest (more wrap around)."""
+
+
+class Latest:
+    """Task -> the run of its latest final attempt, for the tasks a run after the first
+    finished (a task absent here has its latest in the first run). Kept as two sorted
+    arrays, twelve bytes a task, looked up by bisection; each task is the hash of its id
+    (64 bits: two tasks of one journal share one only with a vanishing chance)."""
+
+    def __init__(self) -> None:
+        self._pending: list[int] = []
+        self.keys = array("q")
+        self.runs = array("i")
+
+    def add(self, key: int, run: int) -> None:
+        """Recorded in journal order, so a task's runs come in increasing order."""
+        self._pending.append(key * RUNS + run % RUNS)
+
+    def seal(self) -> None:
+        """Sort by task then run, and keep each task's last (its latest) run."""
+        pending, self._pending = self._pending, []
+        pending.sort()
+        for i, combined in enumerate(pending):
+            key, run = divmod(combined, RUNS)
+            if self.keys and self.keys[-1] == key:
+                self.runs[-1] = run
+            else:
+                self.keys.append(key)
+                self.runs.append(run)
+            pending[i] = 0  # lets the big ints go while the arrays grow
+
+    def run_of(self, key: int) -> int:
+        at = bisect.bisect_left(self.keys, key)
+        return self.runs[at] if at < len(self.keys) and self.keys[at] == key else 0
 
 
 class Survey(_Pass):
-    """The first pass: the axes in the order first met, and for each task finished in a
-    run after the first, that run (keyed by the hash of its id: 64 bits, so two tasks
-    of one journal share a key only with a vanishing chance)."""
+    """The first pass: the axes in the order first met, and each task's latest run."""
 
     def __init__(self) -> None:
         super().__init__()
         self.axes: dict[str, None] = {}
-        self.latest_run: dict[int, int] = {}
+        self.latest = Latest()
 
     def read(self, lines: Iterable[tuple[int, bytes]]) -> None:
         for _, line in lines:
@@ -92,7 +130,8 @@ class Survey(_Pass):
             if isinstance(values, dict):
                 self.axes.update(dict.fromkeys(values))
             if self.run > 0:
-                self.latest_run[hash(record.get("task"))] = self.run
+                self.latest.add(hash(record["task"]), self.run)
+        self.latest.seal()
 
     def columns(self) -> dict[str, str]:
         """Axis -> its column; an axis named like a fixed column becomes `values.<axis>`."""
@@ -103,12 +142,12 @@ class Survey(_Pass):
 def rows(lines: Iterable[tuple[int, bytes]], survey: Survey,
          wanted: frozenset[str]) -> Iterator[dict[str, Any]]:
     """The second pass: each task's latest final attempt whose status is wanted, as a row."""
-    columns, latest_run, seen = survey.columns(), survey.latest_run, _Pass()
+    columns, latest, seen = survey.columns(), survey.latest, _Pass()
     for _, line in lines:
         record = seen.final(line)
         if record is None or record.get("status") not in wanted:
             continue
-        if latest_run.get(hash(record.get("task")), seen.run) == seen.run:
+        if latest.run_of(hash(record["task"])) == max(seen.run, 0) % RUNS:
             yield _row(record, columns)
 
 

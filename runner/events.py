@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 from enum import Enum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class TaskStatus(str, Enum):
@@ -164,6 +164,7 @@ class TaskStarted(NamedTuple):
     task: str
     name: str
     index: int  # type: ignore[assignment]  # the plan's index, shadowing tuple.index
+    values: dict[str, Any]
     attempt: int
     pid: int
     ppid: int
@@ -185,6 +186,8 @@ class TaskFinished(NamedTuple):
     task: str
     name: str
     index: int  # type: ignore[assignment]  # the plan's index, shadowing tuple.index
+    values: dict[str, Any]
+    """The task's foreach values by axis name ({} without foreach)."""
     seq: int
     attempt: int
     final: bool

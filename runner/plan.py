@@ -40,6 +40,8 @@ class PlannedTask(NamedTuple):
     retries: int
     retry_delay: float
     spec_hash: str
+    values: dict[str, Any]
+    """The task's foreach values by axis name ({} without foreach): its inputs, as data."""
 
 
 class Span(NamedTuple):
@@ -170,7 +172,7 @@ class Entry:
                          if not isinstance(renderer, Constant)]
         self._prototype: list[Any] = [
             0, self.name_template, None, position, self.call, None, None, None, None, None,
-            self.timeout, self.retries, self.retry_delay, self.hash]
+            self.timeout, self.retries, self.retry_delay, self.hash, {}]
         for field, renderer in renderers.items():
             if isinstance(renderer, Constant):
                 self._prototype[field] = renderer.value
@@ -214,8 +216,9 @@ class Entry:
         if self.names:
             labels = ",".join([f"{name}={as_text(v)}" for name, v in zip(self.names, values)])
             fields[1] = f"{self.name_template}[{labels}]"
+            fields[14] = dict(zip(self.names, values))
         if self._dynamic:
-            variables = dict(zip(self.names, values))
+            variables = dict(fields[14])
             variables["index"] = index
             variables["job"] = self.job_name
             for position, renderer in self._dynamic:

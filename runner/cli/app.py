@@ -253,6 +253,30 @@ def report(
     raise typer.Exit(report_command(journal, html=html, as_json=json_))
 
 
+class ResultsFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    json = "json"
+
+
+@app.command()
+def results(
+    journal: Annotated[Path, typer.Argument(metavar="JOURNAL", help="A run's journal.")],
+    format_: Annotated[ResultsFormat, typer.Option(
+        "--format", help="csv (results as JSON text), jsonl, or json (one array).")
+    ] = ResultsFormat.csv,
+    status: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--status", metavar="S", help="Only tasks that ended so (repeat it, or S1,S2).")] = None,
+) -> None:
+    """One row per task, its final attempt (the latest across resumed runs): task, name,
+    one column per foreach axis, status, result, exit_code, attempts, duration, pid,
+    host, peak_rss, cpu_time (these two stay empty until they are measured). Tasks
+    never handed out are not rows."""
+    from runner.report.results import results_command
+
+    raise typer.Exit(results_command(journal, format_.value, status or []))
+
+
 def _started_up() -> None:
     """Start-up builds the job file's models: thousands of objects, none of them garbage,
     which the collector would walk several times over (a third of `runner validate`'s own

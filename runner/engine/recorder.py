@@ -54,21 +54,22 @@ class Recorder:
         task, seen = attempt.task, attempt.running
         if seen is None:
             assert outcome is not None
-            event = TaskStarted(outcome.started, task.id, task.name, task.index,
-                                attempt.number, outcome.pid, outcome.ppid, outcome.process_name,
-                                outcome.host, task.spec_hash, outcome)
+            event = TaskStarted(outcome.started, task.id, task.name, task.index, task.values,
+                                attempt.number, outcome.pid, outcome.ppid,
+                                outcome.process_name, outcome.host, task.spec_hash, outcome)
         else:
-            event = TaskStarted(seen.started, task.id, task.name, task.index, attempt.number,
-                                seen.pid, seen.ppid, seen.process_name, seen.host,
-                                task.spec_hash)
+            event = TaskStarted(seen.started, task.id, task.name, task.index, task.values,
+                                attempt.number, seen.pid, seen.ppid, seen.process_name,
+                                seen.host, task.spec_hash)
         for sink in self.sinks:
             sink.task_started(event)
 
     def ended(self, attempt: Attempt, outcome: Outcome, retry_in: float | None = None) -> None:
         """The attempt's end; final unless a retry follows in `retry_in` seconds."""
         task = attempt.task
-        event = TaskFinished(outcome.finished, task.id, task.name, task.index, attempt.seq,
-                             attempt.number, retry_in is None, outcome, task.spec_hash, retry_in)
+        event = TaskFinished(outcome.finished, task.id, task.name, task.index, task.values,
+                             attempt.seq, attempt.number, retry_in is None, outcome,
+                             task.spec_hash, retry_in)
         for sink in self.sinks:
             sink.task_finished(event)
         if retry_in is None:

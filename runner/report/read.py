@@ -262,15 +262,20 @@ def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:
     digest = Digest(bar_cap)
     digest.torn_bytes = _read(path, digest)
     if digest.events == 0:
-        torn = f" but for a torn line of {digest.torn_bytes} bytes" if digest.torn_bytes else ""
-        why = (f"none of its {digest.skipped} line(s) is a journal event; is it a runner journal?"
-               if digest.skipped else f"it is empty{torn}")
-        raise NotAJournal(f"the journal {path} has no events: {why}")
+        raise no_events(path, digest.skipped, digest.torn_bytes)
     if len(digest.runs) > 1:
         latest = Latest()
         _read(path, latest)
         digest.latest = Counter(latest.status.values())
     return digest
+
+
+def no_events(path: Path, skipped: int, torn_bytes: int) -> NotAJournal:
+    """What a file read to its end without one journal event in it is told."""
+    torn = f" but for a torn line of {torn_bytes} bytes" if torn_bytes else ""
+    why = (f"none of its {skipped} line(s) is a journal event; is it a runner journal?"
+           if skipped else f"it is empty{torn}")
+    return NotAJournal(f"the journal {path} has no events: {why}")
 
 
 class _Feeder(Protocol):

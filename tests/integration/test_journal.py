@@ -32,10 +32,11 @@ tasks:
     foreach: {i: [1, 2]}
 """
 
+# three places: `workers` caps the two stubborn commands and the filling calls together
 FILLING_JOB = """
 version: 1
 executor: {executor}
-workers: 2
+workers: 3
 shutdown: {{grace: 1s}}
 tasks:
   - name: "stubborn-{{{{ i }}}}"

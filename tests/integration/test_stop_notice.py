@@ -172,9 +172,10 @@ tasks:
 
 
 def test_ctrl_c_while_stopping_for_max_failures_is_answered_too(job_runner: JobRunner) -> None:
+    # three places: the broken call and two commands run at once (workers caps them all)
     job = job_runner.write("""
 version: 1
-workers: 2
+workers: 3
 on_failure: stop
 max_failures: 1
 tasks:

@@ -34,7 +34,7 @@ DONE = b"done\n"
 POLL_SECONDS = 0.1
 FAMILY_SECONDS = 0.25
 MARKER_ENV = "RUNNER_RUN_ID"
-"""Same as `runner.procs.RUN_MARKER_ENV`, spelled out so starting costs no psutil import."""
+"""Same as `runner.system.procs.RUN_MARKER_ENV`, spelled out so starting costs no psutil import."""
 
 
 class Guardian:

@@ -148,7 +148,9 @@ def test_kill_by_run_id_prefix_ends_the_whole_tree(
         run: Run, env: dict[str, str], marker: str, tmp_path: Path) -> None:
     listed = run.wait_started()
     pids = [row["pid"] for row in listed["processes"]]
-    killed = cli(env, "kill", listed["run_id"][:6], "--grace", "1s")
+    run_id = listed["run_id"]  # a prefix of digits alone would be a PID: take one letter in
+    prefix = run_id[:max(6, next(i for i, c in enumerate(run_id) if c.isalpha()) + 1)]
+    killed = cli(env, "kill", prefix, "--grace", "1s")
     assert killed.returncode == 0, killed.stderr
     assert not wait_gone(pids)
     run.process.wait(10)

@@ -19,10 +19,10 @@ from pydantic_core import PydanticCustomError
 
 from runner.jobfile.template import as_text
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"
-FAILURE_SHARE_PATTERN = r"^\d+(\.\d+)?%$"
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
+FAILURE_SHARE_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 MAX_SECONDS = 365 * 86400.0
 """The longest duration a job file may ask for: timers and retry delays stay far from
 where clocks and `select` overflow, and a year is past any task's honest need."""
@@ -56,7 +56,7 @@ def parse_duration(value: object) -> float:
 def _duration_hint(value: object) -> str:
     """For a quoted number, the two ways to write it that load."""
     text = value.strip() if isinstance(value, str) else ""
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text):
         return f'; write {text} without quotes, or "{text}s"'
     return ""
 

@@ -74,3 +74,13 @@ def test_the_largest_numbers_allowed_still_load(tmp_path: Path) -> None:
     assert (job.workers, job.shutdown.grace, job.defaults.retries) == (100000, 31536000.0, 1000)
     with pytest.raises(JobFileError):
         load(path, environ={}, overrides=["workers=100001"])
+
+
+@pytest.mark.parametrize("text", ["١s", "１s", "٣٠s", "١%"])
+def test_digits_other_than_ascii_are_not_numbers(problems: Problems, text: str) -> None:
+    """Python's `\\d` and `float()` take Arabic-Indic and fullwidth digits; a job file does
+    not: `"١s"` is refused, as `"ls"` would be."""
+    field = "max_failures" if text.endswith("%") else "shutdown: {grace"
+    line = f'{field}: "{text}"' if field == "max_failures" else f'{field}: "{text}"}}'
+    found = problems(f"version: 1\n{line}\n{TASK}")
+    assert len(found) == 1 and f'"{text}" (a string)' in found[0], found

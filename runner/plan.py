@@ -218,9 +218,7 @@ class Entry:
             fields[1] = f"{self.name_template}[{labels}]"
             fields[14] = dict(zip(self.names, values))
         if self._dynamic:
-            variables = dict(fields[14])
-            variables["index"] = index
-            variables["job"] = self.job_name
+            variables = {**fields[14], "index": index, "job": self.job_name}
             for position, renderer in self._dynamic:
                 fields[position] = renderer(variables)
         if self.uses_index:

@@ -170,7 +170,7 @@ class CommandExecutor:
         # first can finish its script (and exit 0) before its own signal arrives
         members = procs.tree(command.child.pid)
         procs.killpg(command.child.pid, signum)
-        procs.send(members, signum)  # and whatever left the session
+        procs.send(procs.outside_group(members, command.child.pid), signum)  # the rest, once
 
     def shutdown(self, wait: bool) -> None:
         """Every command is signalled before any is reaped, and one that cannot be reaped

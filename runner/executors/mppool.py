@@ -58,8 +58,7 @@ class MultiprocessingPoolExecutor:
     def _current_pool(self) -> multiprocessing.pool.Pool:
         if self._pool is None:
             config = self._setup.worker._replace(
-                slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION,
-                capture=self._slots.capture)
+                slots=self._slots.array, slots_lock=self._slots.lock, generation=_GENERATION)
             starting_generation(_GENERATION)
             self._pool = _Pool(
                 self._setup.workers, initializer=setup, initargs=(config,),

@@ -61,8 +61,7 @@ class PoolExecutor:
             self._generation += 1
             config = self._setup.worker._replace(
                 slots=self._slots.array, slots_lock=self._slots.lock,
-                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker,
-                capture=self._slots.capture)
+                generation=self._generation, max_tasks=self._setup.max_tasks_per_worker)
             self._pool = ProcessPoolExecutor(self._setup.workers, mp_context=self._context,
                                              initializer=setup, initargs=(config,))
         return self._pool

@@ -48,7 +48,6 @@ class ProcessExecutor:
         self._children: dict[int, _Child] = {}
         self._host = socket.gethostname()
         self._capture = capture_folder(setup)
-        self._config = setup.worker
 
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
@@ -57,7 +56,7 @@ class ProcessExecutor:
     def _start(self, work: Work) -> None:
         receiver, sender = self._context.Pipe(duplex=False)
         process = self._context.Process(target=process_main, name=work.name,
-                                        args=(self._config, work, sender))
+                                        args=(self._setup.worker, work, sender))
         started = time.time()
         process.start()
         sender.close()

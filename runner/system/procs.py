@@ -61,6 +61,17 @@ def killpg(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
+def outside_group(processes: Iterable[psutil.Process], pgid: int) -> list[psutil.Process]:
+    """Those of `processes` that have left process group `pgid` (a gone one is left out):
+    what a signal to the group did not reach."""
+    left = []
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) != pgid:
+                left.append(process)
+    return left
+
+
 def send(processes: Iterable[psutil.Process], signum: int) -> None:
     """Signal each process that is still the one we found (PID and create time)."""
     for process in processes:

@@ -160,10 +160,7 @@ class Registration:
 
     def remove(self) -> None:
         if self.path is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            with contextlib.suppress(OSError):
-                self.path.with_suffix(".stop").unlink()
+            _unlink_entry(self.path)
             self.path = None
         if self._fd is not None:
             os.close(self._fd)
@@ -257,9 +254,14 @@ def _read_own(path: Path) -> bytes:
 
 def forget(record: RunRecord) -> None:
     """Remove a record (its run id is validated, so the path stays in the runs folder)."""
-    for path in (record.path, record.path.with_suffix(".stop")):
+    _unlink_entry(record.path)
+
+
+def _unlink_entry(path: Path) -> None:
+    """A run's record and any stop request left beside it."""
+    for each in (path, path.with_suffix(".stop")):
         with contextlib.suppress(OSError):
-            path.unlink()
+            each.unlink()
 
 
 # -- stop requests: how `runner kill` tells a runner to stop -----------------------

@@ -46,6 +46,7 @@ def test_env_values_appear_in_no_output(job_runner: JobRunner) -> None:
         deadline, listed = time.monotonic() + 20, ""
         while "use-" not in listed and time.monotonic() < deadline:
             listed = _cli(job_runner, "ps", "--json").stdout
+            time.sleep(0.05)
         assert "use-" in listed and SECRET not in listed
         stdout, stderr = running.communicate(timeout=60)
     finally:

@@ -203,14 +203,16 @@ class DaskExecutor:
             self._client.cancel(waiting, force=True)
 
     def shutdown(self, wait: bool) -> None:
+        """The engine ends a run only when no attempt it waits for is in flight (or, with
+        `wait` false, when it gives up on them), so whatever dask still holds is killed,
+        never waited for: dask reruns a task whose worker died (the worker a stop ended,
+        say), and such a rerun nobody waits for would keep the run, and a remote worker,
+        busy for as long as the task takes."""
         futures = [f.future for f in self._flight.values()]
-        if not wait:
-            for flight in [f for f in self._flight.values() if f.seen is not None]:
-                self._client.sync(self._signal, flight, signal.SIGKILL)
+        for flight in [f for f in self._flight.values() if f.seen is not None]:
+            self._client.sync(self._signal, flight, signal.SIGKILL)
+        if futures:
             self._client.cancel(futures, force=True)
-        elif futures:
-            with contextlib.suppress(Exception):  # a cancelled future raises here
-                self._dist.wait(futures)
         with contextlib.suppress(Exception):
             self._client.unsubscribe_topic(self._run.topic)
             if self._cluster is None:

@@ -35,14 +35,21 @@ from runner.jobfile.values import (
     COMMAND_TAG,
     DURATION_PATTERN,
     FAILURE_SHARE_PATTERN,
+    MAX_BYTES,
+    MAX_COUNT,
     MAX_RETRIES,
     MAX_SECONDS,
+    NEED_MAPPING_TAG,
+    NEED_NAME_TAG,
     SHELL_TAG,
+    SIZE_PATTERN,
     command_kind,
     foreach_fits,
+    need_kind,
     parse_axis,
     parse_duration,
     parse_failure_limit,
+    parse_size,
     task_kind,
     tasks_fit,
 )
@@ -105,7 +112,27 @@ ForeachAxis = Annotated[
         }
     ),
 ]
+Size = Annotated[
+    int,
+    PlainValidator(parse_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
+                {"type": "string", "pattern": SIZE_PATTERN},
+            ],
+            "description": 'Bytes, or a string like "512MiB", "4GiB", "1.5GB".',
+        }
+    ),
+]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+TagName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+ExceptionName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ExitCode = Annotated[int, Field(ge=0, le=255)]
+FailureStatus = Literal["failed", "timeout", "crashed"]
+Condition = Literal["success", "failure", "always"]
+ResultFrom = Literal["stdout", "json"]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 SignalName = Literal["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"]
 Executor = Literal["process", "pool", "mp-pool", "dask"]
@@ -130,6 +157,58 @@ class Shutdown(_Model):
     grace: Duration = 10.0
 
 
+class Resources(_Model):
+    """Amounts a task claims of `limits`, or the limits themselves: `cpus`, `memory`
+    (a size) and any counter of the user's own (`gpu: 1`)."""
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[Identifier, Count] = Field(init=False)
+
+    cpus: Count | None = None
+    memory: Size | None = None
+
+    def amounts(self) -> dict[str, int]:
+        """Every amount named, counters included, by name."""
+        named = {"cpus": self.cpus, "memory": self.memory, **(self.__pydantic_extra__ or {})}
+        return {name: amount for name, amount in named.items() if amount is not None}
+
+
+class Admission(_Model):
+    """Live guards: while the machine is short, nothing new starts."""
+
+    min_free_memory: Size | None = None
+    max_load: float | None = Field(default=None, gt=0, le=1_000_000)
+
+
+class FailureRule(_Model):
+    """Which failed attempts a rule matches: any of these statuses, exit codes (a
+    death by signal N is 128+N) or exception class names (a class matches its bases)."""
+
+    statuses: list[FailureStatus] = []
+    exit_codes: list[ExitCode] = []
+    exceptions: list[ExceptionName] = []
+
+
+class Need(_Model):
+    """A needed entry, by its name as written, whose results become variable `as`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    task: str = Field(min_length=1)
+    as_: Identifier | None = Field(default=None, alias="as")
+
+
+NeedItem = Annotated[
+    Annotated[str, Field(min_length=1), Tag(NEED_NAME_TAG)]
+    | Annotated[Need, Tag(NEED_MAPPING_TAG)],
+    Discriminator(
+        need_kind,
+        custom_error_type="need_kind",
+        custom_error_message="expected an entry's name or {task: NAME, as: VARIABLE}",
+    ),
+]
+
+
 class TaskDefaults(_Model):
     """Fields every task inherits unless it sets its own."""
 
@@ -138,6 +217,9 @@ class TaskDefaults(_Model):
     retry_delay: Duration = 1.0
     env: dict[EnvName, str] = {}
     cwd: str | None = None
+    resources: Resources | None = None
+    retry_on: FailureRule | None = None
+    escalate: dict[Identifier, Annotated[float, Field(ge=1, le=1000)]] | None = None
 
 
 Command = Annotated[
@@ -168,6 +250,12 @@ class _TaskBase(_Model):
     retry_delay: Duration | None = None
     env: dict[EnvName, str] | None = None
     cwd: str | None = None
+    tags: list[TagName] = []
+    needs: list[NeedItem] | None = None
+    if_: Condition | None = Field(default=None, alias="if")
+    resources: Resources | None = None
+    retry_on: FailureRule | None = None
+    escalate: dict[Identifier, Annotated[float, Field(ge=1, le=1000)]] | None = None
 
 
 class CallTask(_TaskBase):
@@ -182,6 +270,8 @@ class CommandTask(_TaskBase):
     """A program: a list runs without a shell, a string under `/bin/sh -c`."""
 
     command: Command
+    result: ResultFrom | None = None
+    ok_exit_codes: list[ExitCode] | None = Field(default=None, min_length=1)
 
 
 Task = Annotated[
@@ -220,6 +310,11 @@ class Job(_Model):
     defaults: TaskDefaults = TaskDefaults.model_construct()
     journal: str | None = None
     journal_fsync: bool = False
+    logs: str | None = Field(default=None, min_length=1)
+    limits: Resources = Resources.model_construct()
+    admission: Admission = Admission.model_construct()
+    enforce_memory: bool = False
+    abort_on: FailureRule | None = None
     dask: DaskOptions = DaskOptions.model_construct()
     tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
 
@@ -261,6 +356,9 @@ class Job(_Model):
         return bool(self.defaults.env) or any(task.env for task in self.tasks)
 
 
-MODEL_FIELDS = {model.__name__: tuple(model.model_fields)
-                for model in (Job, Shutdown, TaskDefaults, DaskOptions, CallTask, CommandTask)}
+MODEL_FIELDS = {
+    model.__name__: tuple(field.alias or name for name, field in model.model_fields.items())
+    for model in (Job, Shutdown, TaskDefaults, DaskOptions, CallTask, CommandTask, Resources,
+                  Admission, FailureRule, Need)
+}
 """Field names by model, for did-you-mean on unknown keys (and the cache of `checker`)."""

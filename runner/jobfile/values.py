@@ -23,6 +23,15 @@ _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 FAILURE_SHARE_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
+SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+_SIZE_PARTS = re.compile(r"([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+_SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+MAX_BYTES = 2**62
+"""The largest size a job file may write: far past any machine, and still an int that
+`RLIMIT_AS` and psutil's counters hold."""
+MAX_COUNT = 1_000_000_000
+"""The largest amount of a counter (`cpus`, `gpu`, ...) a claim or a limit may name."""
 MAX_SECONDS = 365 * 86400.0
 """The longest duration a job file may ask for: timers and retry delays stay far from
 where clocks and `select` overflow, and a year is past any task's honest need."""
@@ -67,6 +76,22 @@ def _int_seconds(value: int) -> float:
         return float(value)
     except OverflowError:
         return math.inf
+
+
+def parse_size(value: object) -> int:
+    """Bytes from an integer or a string like `512MiB`, `4GiB`, `1.5GB`; at most
+    `MAX_BYTES`."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BYTES:
+        return value
+    match = re.fullmatch(_SIZE_PARTS, value) if isinstance(value, str) else None
+    if match:
+        size = int(float(match[1]) * _SIZE_UNITS[match[2]])
+        if size <= MAX_BYTES:
+            return size
+    raise PydanticCustomError(
+        "size",
+        'expected a size like "512MiB", "4GiB", "1.5GB" or a number of bytes (at most 4EiB), '
+        "got {got}", {"got": show_value(value)})
 
 
 def parse_failure_limit(value: object) -> int | float:
@@ -187,7 +212,9 @@ CALL_TAG = "<call task>"
 COMMAND_TAG = "<command task>"
 SHELL_TAG = "<shell command>"
 ARGV_TAG = "<argv command>"
-TAGS = frozenset({CALL_TAG, COMMAND_TAG, SHELL_TAG, ARGV_TAG})
+NEED_NAME_TAG = "<needed entry>"
+NEED_MAPPING_TAG = "<needed entry with as>"
+TAGS = frozenset({CALL_TAG, COMMAND_TAG, SHELL_TAG, ARGV_TAG, NEED_NAME_TAG, NEED_MAPPING_TAG})
 """Labels pydantic puts in error paths for tagged unions; they are not YAML keys."""
 
 
@@ -196,6 +223,13 @@ def command_kind(value: object) -> str | None:
     if isinstance(value, str):
         return SHELL_TAG
     return ARGV_TAG if isinstance(value, list) else None
+
+
+def need_kind(value: object) -> str | None:
+    """A `needs` item is an entry's name or a mapping `{task: NAME, as: VAR}`."""
+    if isinstance(value, str):
+        return NEED_NAME_TAG
+    return NEED_MAPPING_TAG if isinstance(value, dict) or hasattr(value, "task") else None
 
 
 def task_kind(value: object) -> str | None:

@@ -22,7 +22,7 @@ TASK = "tasks:\n  - name: a\n    call: m:f\n"
 VALID = "version: 1\n" + TASK
 TOP_KEYS = ("version, name, description, executor, workers, mode, start_method, backlog, "
             "max_tasks_per_worker, on_failure, max_failures, shutdown, defaults, journal, "
-            "journal_fsync, dask, tasks")
+            "journal_fsync, logs, limits, admission, enforce_memory, abort_on, dask, tasks")
 
 
 @pytest.mark.parametrize(("text", "expected"), [

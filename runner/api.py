@@ -102,6 +102,9 @@ def run(
 
     job = keyed(job)
     plan = Plan(job)
+    job = plan.job  # its glob and lines axes read: workers render from the same values
+    for notice in plan.notices:
+        print(notice, file=sys.stderr, flush=True)
     run_id = new_run_id()
     workers = job.workers or default_workers()
     fdbudget.ensure(job, workers)

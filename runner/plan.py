@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runner.inputs import expand, sequences
 from runner.jobfile.spec import CallTask, CommandTask, Job, TaskDefaults
 from runner.jobfile.template import Constant, Renderer, as_text, compile_value, names_in
 from runner.jobfile.values import task_count
@@ -59,9 +60,12 @@ class Span(NamedTuple):
 
 
 class Plan:
-    """The tasks of a job in order; iterate it as often as needed, it holds no tasks."""
+    """The tasks of a job in order; iterate it as often as needed, it holds no tasks.
+    Its `job` is the one given with its glob and lines axes read (see `inputs`), and
+    `notices` says which of them yielded nothing."""
 
     def __init__(self, job: Job) -> None:
+        job, self.notices = expand(job)
         self.job = job
         folder, job_name = job.folder, job.job_name  # properties, the same for every entry
         self.key = job.env_key or envseal.ephemeral_key()
@@ -142,7 +146,7 @@ class Entry:
                  task: CallTask | CommandTask, key: bytes) -> None:
         self.job_name = job_name
         self.name_template = task.name
-        self.axes: list[tuple[str, Sequence[Any]]] = list((task.foreach or {}).items())
+        self.axes: list[tuple[str, Sequence[Any]]] = sequences(task.foreach)
         self.names = tuple(name for name, _ in self.axes)
         self.sizes = [len(axis) for _, axis in self.axes]
         self.count = task_count(task.foreach)
@@ -188,6 +192,8 @@ class Entry:
                 yield (value,)
             return
         sizes = self.sizes
+        if 0 in sizes:  # an empty glob or lines file
+            return
         digits = [0] * len(axes)
         while True:
             yield tuple(axis[d] for axis, d in zip(axes, digits))

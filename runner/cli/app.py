@@ -153,7 +153,10 @@ def _print_plan(job: object, as_json: bool) -> None:
     from runner.system.envseal import keyed
 
     assert isinstance(job, Job)
-    for task in Plan(keyed(job)):
+    plan = Plan(keyed(job))
+    for notice in plan.notices:
+        typer.echo(notice, err=True)
+    for task in plan:
         if as_json:
             typer.echo(json.dumps({**task._asdict(), "env": dict.fromkeys(task.env, "***")}))
         else:

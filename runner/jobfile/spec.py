@@ -43,6 +43,7 @@ from runner.jobfile.values import (
     NEED_NAME_TAG,
     SHELL_TAG,
     SIZE_PATTERN,
+    InputAxis,
     command_kind,
     foreach_fits,
     need_kind,
@@ -55,11 +56,18 @@ from runner.jobfile.values import (
 )
 
 
-def dump_axis(axis: Sequence[Any]) -> Any:
+def dump_axis(axis: Sequence[Any] | InputAxis) -> Any:
     """An axis as the job file writes it, so that a dumped job loads back the same."""
+    if isinstance(axis, InputAxis):
+        return {axis.kind: axis.source}
     if isinstance(axis, range):
         return {"range": [axis.start, axis.stop, axis.step]}
     return list(axis)
+
+
+def _input_schema(kind: str, description: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {kind: {"type": "string", "minLength": 1}},
+            "required": [kind], "additionalProperties": False, "description": description}
 
 
 Duration = Annotated[
@@ -88,7 +96,7 @@ FailureLimit = Annotated[
     ),
 ]
 ForeachAxis = Annotated[
-    Sequence[Any],
+    Sequence[Any] | InputAxis,
     PlainValidator(parse_axis),
     PlainSerializer(dump_axis),
     WithJsonSchema(
@@ -108,6 +116,10 @@ ForeachAxis = Annotated[
                     "required": ["range"],
                     "additionalProperties": False,
                 },
+                _input_schema("glob", "Paths matching this pattern, relative to the job file's "
+                              "folder, sorted; read when the run starts."),
+                _input_schema("lines", "One value per non-empty line of this file (stripped), "
+                              "relative to the job file's folder; read when the run starts."),
             ]
         }
     ),

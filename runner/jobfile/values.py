@@ -13,7 +13,8 @@ import math
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic_core import PydanticCustomError
 
@@ -108,17 +109,41 @@ def parse_failure_limit(value: object) -> int | float:
     )
 
 
-def parse_axis(value: object) -> Sequence[Any]:
-    """A foreach axis: a list of values, or `{range: [start, stop, step]}` kept lazy."""
+@dataclass(frozen=True)
+class InputAxis:
+    """A foreach axis read from the disk when a run starts, not when the file loads:
+    `glob` (the paths a pattern matches) or `lines` (the lines of a file). Checking a
+    job file needs none of its data."""
+
+    kind: Literal["glob", "lines"]
+    source: str
+
+
+def parse_axis(value: object) -> Sequence[Any] | InputAxis:
+    """A foreach axis: a list of values, `{range: [start, stop, step]}` kept lazy, or
+    `{glob: PATTERN}` / `{lines: FILE}` kept unread."""
     if isinstance(value, list):
         return _axis_list(value)
     if isinstance(value, dict) and set(value) == {"range"}:
         return _axis_range(value["range"])
+    if isinstance(value, dict) and len(value) == 1 and set(value) <= {"glob", "lines"}:
+        return _axis_input(*next(iter(value.items())))
     raise PydanticCustomError(
         "axis",
-        "expected a list of values or {range: [start, stop]}, got {got}",
+        "expected a list of values, {range: [start, stop]}, {glob: PATTERN} or "
+        "{lines: FILE}, got {got}",
         {"got": show_value(value)},
     )
+
+
+def _axis_input(kind: Literal["glob", "lines"], source: object) -> InputAxis:
+    """A pattern or a file name: a non-blank string a path can hold."""
+    what = "a pattern like \"in/*.jpg\"" if kind == "glob" else "a file name like \"inputs.txt\""
+    if not isinstance(source, str) or not source.strip() or "\0" in source:
+        raise PydanticCustomError(
+            "axis_input", "{kind} takes {what} (relative to the job file's folder), got {got}",
+            {"kind": kind, "what": what, "got": show_value(source)})
+    return InputAxis(kind, source)
 
 
 def _axis_list(values: list[Any]) -> tuple[Any, ...]:
@@ -158,14 +183,17 @@ def _axis_range(bounds: object) -> range:
     return axis
 
 
-def axis_size(axis: Sequence[Any]) -> int:
-    """How many values an axis has; `len()` overflows past sys.maxsize, this does not."""
+def axis_size(axis: Sequence[Any] | InputAxis) -> int:
+    """How many values an axis has; `len()` overflows past sys.maxsize, this does not.
+    An axis not read yet counts as one: the plan checks again once it is read."""
+    if isinstance(axis, InputAxis):
+        return 1
     if isinstance(axis, range):
         return max(0, -((axis.start - axis.stop) // axis.step))
     return len(axis)
 
 
-def _countable(count: int, what: str) -> None:
+def countable(count: int, what: str) -> None:
     """A plan's length is a Python `len()`, which cannot pass sys.maxsize."""
     if count > sys.maxsize:
         raise PydanticCustomError(
@@ -180,7 +208,10 @@ def _count_text(count: int) -> str:
     return f"about 10^{math.floor(count.bit_length() * math.log10(2))}"
 
 
-def task_count(foreach: dict[str, Sequence[Any]] | None) -> int:
+Foreach = dict[str, Sequence[Any] | InputAxis]
+
+
+def task_count(foreach: Foreach | None) -> int:
     """How many tasks one `tasks:` entry expands to."""
     return math.prod(axis_size(axis) for axis in (foreach or {}).values())
 
@@ -244,11 +275,11 @@ def task_kind(value: object) -> str | None:
     return None
 
 
-def foreach_fits(foreach: dict[str, Sequence[Any]] | None) -> dict[str, Sequence[Any]] | None:
-    _countable(task_count(foreach), "this foreach")
+def foreach_fits(foreach: Foreach | None) -> Foreach | None:
+    countable(task_count(foreach), "this foreach")
     return foreach
 
 
 def tasks_fit(tasks: list[Any]) -> list[Any]:
-    _countable(sum(task_count(task.foreach) for task in tasks), "the job")
+    countable(sum(task_count(task.foreach) for task in tasks), "the job")
     return tasks

@@ -14,6 +14,7 @@ import pytest
 from runner.jobfile.diagnose import Positions
 from runner.jobfile.loader import apply_overrides
 from runner.jobfile.spec import CallTask, Job
+from runner.jobfile.values import InputAxis
 
 HEAD = "version: 1\ntasks:\n"
 KIND = ("a task needs exactly one of `call` (a Python callable) or `command` (a program)")
@@ -80,6 +81,8 @@ def test_a_call_that_is_not_text(problems: Callable[..., list[str]]) -> None:
     ("{range: [1, 4]}", range(1, 4)),
     ("{range: [10, 0, -3]}", range(10, 0, -3)),
     ("{range: [0, 1000000000]}", range(0, 1_000_000_000)),
+    ("{glob: 'in/*.jpg'}", InputAxis("glob", "in/*.jpg")),
+    ("{lines: inputs.txt}", InputAxis("lines", "inputs.txt")),
 ])
 def test_foreach_axes(job: Callable[..., Job], axis: str, values: Any) -> None:
     task = job(HEAD + f"  - name: a\n    call: m:f\n    foreach: {{i: {axis}}}\n").tasks[0]
@@ -87,7 +90,10 @@ def test_foreach_axes(job: Callable[..., Job], axis: str, values: Any) -> None:
 
 
 RANGE = "range takes 1 to 3 integers [start, stop, step] (stop excluded), got"
-AXIS = "expected a list of values or {range: [start, stop]}, got"
+AXIS = ("expected a list of values, {range: [start, stop]}, {glob: PATTERN} or {lines: FILE}, "
+        "got")
+GLOB = "glob takes a pattern like \"in/*.jpg\" (relative to the job file's folder), got"
+LINES = "lines takes a file name like \"inputs.txt\" (relative to the job file's folder), got"
 
 
 @pytest.mark.parametrize(("axis", "message"), [
@@ -106,6 +112,14 @@ AXIS = "expected a list of values or {range: [start, stop]}, got"
     ("{start: 1}", f"{AXIS} a mapping"),
     ("3", f"{AXIS} 3"),
     ("null", f"{AXIS} null"),
+    ("{glob: 5}", f"{GLOB} 5"),
+    ("{glob: ''}", f'{GLOB} "" (a string)'),
+    ("{glob: '  '}", f'{GLOB} "  " (a string)'),
+    ("{glob: [a]}", f"{GLOB} a list"),
+    ("{lines: null}", f"{LINES} null"),
+    ("{lines: {file: a}}", f"{LINES} a mapping"),
+    ("{glob: a, lines: b}", f"{AXIS} a mapping"),
+    ("{glob: a, range: [1]}", f"{AXIS} a mapping"),
     ("[1, 2, 1]", "the value 1 appears twice; every expansion of a task needs its own id, so "
      "foreach values must differ"),
     ("[1, '1']", "the value 1 appears twice; every expansion of a task needs its own id, so "

@@ -1,0 +1,168 @@
+"""The foreach axes read from the disk, `{glob: ...}` and `{lines: ...}`: read once, when
+a run's plan is built, never when a file is loaded or validated.
+
+Flow: load -> spec -> **inputs** -> plan -> engine.
+
+`expand` returns a job whose every axis is a sequence, so everything after it (task
+counts, the engine's total, the journal, workers rendering spans from their own copy
+of the job) sees the same values in the same order, however the disk changes during
+the run. Values are strings: a glob's paths as the pattern spells them (relative to
+the job file's folder, or absolute when the pattern is), a file's lines stripped.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic_core import PydanticCustomError
+
+from runner.errors import UsageError
+from runner.jobfile.spec import CallTask, CommandTask, Job
+from runner.jobfile.values import Foreach, InputAxis, countable, shorten, task_count
+
+MAX_LINES_BYTES = 64 * 2**20
+"""The largest lines file read: past it a file is refused, not read (a FIFO or
+`/dev/zero` is refused before that, being no regular file)."""
+
+
+def expand(job: Job) -> tuple[Job, list[str]]:
+    """`job` with its glob and lines axes read, and a notice for each that yielded
+    nothing (its entry has no tasks). The same job when it has none."""
+    if not any(isinstance(axis, InputAxis)
+               for task in job.tasks for axis in (task.foreach or {}).values()):
+        return job, []
+    notices: list[str] = []
+    tasks = [_expand_task(job, i, task, notices) for i, task in enumerate(job.tasks)]
+    _fits(_where(job), "the job", sum(task_count(task.foreach) for task in tasks))
+    return job.model_copy(update={"tasks": tasks}), notices
+
+
+def sequences(foreach: Foreach | None) -> list[tuple[str, Sequence[Any]]]:
+    """A task's axes by name, once `expand` has read them all."""
+    axes = list((foreach or {}).items())
+    unread = [name for name, axis in axes if isinstance(axis, InputAxis)]
+    if unread:
+        raise TypeError(f"foreach {', '.join(unread)} not read yet: plan an expanded job")
+    return axes  # type: ignore[return-value]  # narrowed by the check above
+
+
+def _expand_task(job: Job, i: int, task: CallTask | CommandTask,
+                 notices: list[str]) -> CallTask | CommandTask:
+    if not any(isinstance(axis, InputAxis) for axis in (task.foreach or {}).values()):
+        return task
+    foreach: Foreach = {}
+    for name, axis in (task.foreach or {}).items():
+        foreach[name] = axis
+        if isinstance(axis, InputAxis):
+            foreach[name] = values = _read(job.folder, axis, f"{_where(job)}: tasks[{i}]."
+                                           f"foreach.{name}")
+            if not values:
+                notices.append(f'runner: tasks[{i}] "{task.name}": {_empty(job, axis)}, so it '
+                               "has no tasks")
+    _fits(f"{_where(job)}: tasks[{i}].foreach", "this foreach", task_count(foreach))
+    return task.model_copy(update={"foreach": foreach})
+
+
+def _where(job: Job) -> str:
+    return str(job.source) if job.source else job.job_name
+
+
+def _empty(job: Job, axis: InputAxis) -> str:
+    if axis.kind == "glob":
+        return f'glob "{axis.source}" matched nothing'
+    return f'lines file "{_shown(job, axis.source)}" has no non-empty line'
+
+
+def _shown(job: Job, source: str) -> str:
+    """A path as the user can find it: beside the job file as they named it."""
+    if job.source is None or os.path.isabs(source):
+        return source
+    return str(job.source.parent / source)
+
+
+def _fits(where: str, what: str, count: int) -> None:
+    try:
+        countable(count, what)
+    except PydanticCustomError as exc:
+        raise UsageError(f"{where}: {exc.message()}") from None
+
+
+def _read(folder: Path, axis: InputAxis, where: str) -> tuple[str, ...]:
+    if axis.kind == "glob":
+        return glob_values(folder, axis.source, where)
+    return line_values(folder / axis.source, axis.source, where)
+
+
+def glob_values(folder: Path, pattern: str, where: str) -> tuple[str, ...]:
+    """The paths `pattern` matches under `folder` (`**` spans folders), sorted, as the
+    pattern spells them. A relative path that would begin with `-` is written `./-...`,
+    so that no file name can pass for an option of the command it is given to."""
+    found = sorted(set(glob.iglob(pattern, root_dir=folder, recursive=True)))
+    for path in found:
+        _check_text(path, where, f'glob "{pattern}" matched a path')
+    return tuple(f"./{path}" if path.startswith("-") else path for path in found)
+
+
+def line_values(path: Path, source: str, where: str) -> tuple[str, ...]:
+    """The non-empty lines of a regular file (links followed), stripped, in order; each
+    value once, since a task's id tells its expansions apart by their values."""
+    place = f'lines file "{source}"' + ("" if str(path) == source else f" ({path})")
+    data = _read_bounded(path, f"{where}: {place}")
+    try:
+        text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise UsageError(f'{where}: lines file "{source}" line {line}: is not UTF-8 '
+                         "text") from None
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.split("\n"), 1):
+        value = raw.strip()
+        if not value:
+            continue
+        _check_text(value, where, f'lines file "{source}" line {number}')
+        if value in seen:
+            raise UsageError(f'{where}: lines file "{source}" line {number}: "{shorten(value)}" '
+                             f"repeats line {seen[value]}; every task needs its own id, so "
+                             "the values of an axis must differ")
+        seen[value] = number
+    return tuple(seen)
+
+
+def _read_bounded(path: Path, what: str) -> bytes:
+    """At most `MAX_LINES_BYTES` of a regular file; opened without blocking, so that a
+    FIFO is refused instead of waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise UsageError(f"{what}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"{what}: is not a regular file (a folder, a FIFO or a device)")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(MAX_LINES_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"{what}: cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_LINES_BYTES:
+        raise UsageError(f"{what}: is larger than the limit of {MAX_LINES_BYTES} bytes; "
+                         "for more inputs, use a glob or a range and read them in the task")
+    return data
+
+
+def _check_text(value: str, where: str, what: str) -> None:
+    """A value becomes an argument and a journal string: no NUL, nothing not UTF-8."""
+    if "\0" in value:
+        raise UsageError(f"{where}: {what} holds a NUL byte, which no argument can")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"{where}: {what} whose name is not UTF-8: "
+                         f"{shorten(ascii(value))}") from None

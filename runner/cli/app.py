@@ -203,6 +203,25 @@ def schema(
         typer.echo(text, nl=False)
 
 
+class GraphFormat(str, Enum):
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+@app.command()
+def graph(
+    job_file: Annotated[Path, typer.Argument(metavar="JOB.yml", help="The job file.")],
+    format_: Annotated[GraphFormat, typer.Option(
+        "--format", help="mermaid (a flowchart GitHub renders) or dot (Graphviz).")
+    ] = GraphFormat.mermaid,
+) -> None:
+    """Print the job's entries and what each needs, as a Mermaid flowchart or Graphviz dot."""
+    from runner.jobfile.graph import FORMATS
+    from runner.jobfile.loader import load
+
+    typer.echo(FORMATS[format_.value](load(job_file)), nl=False)
+
+
 @app.command()
 def ps(
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

@@ -37,6 +37,7 @@ def summarise(digest: Digest, journal: Path) -> dict[str, Any]:
         "failures_total": digest.failures_total,
         "failures": [failure.as_dict() for failure in digest.failures],
         "slowest": [attempt.as_dict() for attempt in digest.slowest()],
+        "entries": digest.entries.summary(),
         "timeline": {"attempts_drawn": len(digest.bars), "attempts_not_drawn": digest.bars_dropped},
         "ignored": {"torn_bytes": digest.torn_bytes, "skipped_lines": digest.skipped,
                     "first_skipped_line": digest.first_skipped or None},

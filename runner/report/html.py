@@ -18,6 +18,8 @@ import json
 from html import escape
 from typing import Any
 
+from runner.report.entries import OTHERS
+from runner.report.entry_view import ENTRY_CSS, ENTRY_SCRIPT, default_colouring, entry_legend
 from runner.report.read import STATUSES, Attempt, Digest
 from runner.report.text import Section, finished_tasks, seconds, sections
 
@@ -31,27 +33,32 @@ def render(summary: dict[str, Any], digest: Digest) -> str:
     """The whole page as a string."""
     by_run = digest.bars_by_run()
     cut = digest.bars[-1].run if digest.bars_dropped and digest.bars else None
-    timelines = [_timeline(run_summary, by_run[run.index], run.start, run.index == cut)
+    entries = {entry["entry"]: i for i, entry in enumerate(summary["entries"])}
+    timelines = [_timeline(run_summary, by_run[run.index], run.start, run.index == cut, entries)
                  for run, run_summary in zip(digest.runs, summary["runs"])]
-    data = json.dumps({"runs": timelines}, ensure_ascii=False)
+    data = json.dumps({"runs": timelines, "colour": default_colouring(summary["entries"]),
+                       "entries": [{"name": entry["entry"], "colour": entry["colour"]}
+                                   for entry in summary["entries"]]}, ensure_ascii=False)
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     jobs = sorted({str(run["job"]) for run in summary["runs"] if run["job"]}) or ["?"]
     body = "\n".join([
         f"<h1>{escape(', '.join(jobs))}: runner report</h1>",
         f'<p class="sub">{escape(summary["journal"])}: {summary["tasks"]} task(s), '
         f'{len(summary["runs"])} run(s), {summary["attempts"]} attempt(s)</p>',
-        _cards(summary), _legend(), *_runs(summary), _truncation(summary),
+        _cards(summary), _legend(), entry_legend(summary["entries"]), *_runs(summary),
+        _truncation(summary),
         *(_table(table) for table in sections(summary) if table.rows),
     ])
-    return _PAGE.format(title=escape(f"{', '.join(jobs)}: runner report"), css=_CSS, body=body,
-                        data=data, script=_SCRIPT)
+    return _PAGE.format(title=escape(f"{', '.join(jobs)}: runner report"), css=_CSS + ENTRY_CSS,
+                        body=body, data=data, script=_SCRIPT + ENTRY_SCRIPT)
 
 
-def _timeline(run: dict[str, Any], bars: _Bars, origin: float, cut: bool) -> dict[str, Any]:
+def _timeline(run: dict[str, Any], bars: _Bars, origin: float, cut: bool,
+              entries: dict[str, int]) -> dict[str, Any]:
     """The axis spans the run, or only what is drawn when the bar cap cut this run short."""
     ends = [bar.finished - origin for bar in bars]
     span = max(ends) if cut else max([run["wall"], *ends])
-    return {"span": span, "lanes": [_lane(group, origin) for group in _lanes(bars)]}
+    return {"span": span, "lanes": [_lane(group, origin, entries) for group in _lanes(bars)]}
 
 
 def _lanes(bars: _Bars) -> list[list[_Bars]]:
@@ -74,7 +81,7 @@ def _lanes(bars: _Bars) -> list[list[_Bars]]:
     return lanes
 
 
-def _lane(workers: list[_Bars], origin: float) -> dict[str, Any]:
+def _lane(workers: list[_Bars], origin: float, entries: dict[str, int]) -> dict[str, Any]:
     first = workers[0][0]
     if len(workers) == 1:
         label, detail = f"pid {first.pid}", f"{first.host} · {first.process_name}"
@@ -83,8 +90,10 @@ def _lane(workers: list[_Bars], origin: float) -> dict[str, Any]:
         more = " …" if len(workers) > 3 else ""
         label, detail = f"{len(workers)} processes", f"pids {pids}{more}"
     drawn = sorted((bar for own in workers for bar in own), key=lambda bar: bar.status != "ok")
+    others = entries.get(OTHERS, -1)
     bars = [[round(bar.started - origin, 6), round(bar.finished - origin, 6), bar.status,
-             bar.task, bar.attempt, bar.pid] for bar in drawn]  # failures on top, never hidden
+             bar.task, bar.attempt, bar.pid, entries.get(bar.entry, others)]
+            for bar in drawn]  # failures on top, never hidden
     return {"label": label, "detail": detail[:40], "bars": bars}
 
 
@@ -231,7 +240,7 @@ _SCRIPT = """
       lane.bars.forEach(function (bar) {
         var left = x(bar[0]), right = Math.max(x(bar[1]), left + 1);
         var rect = add(svg, "rect", {class: "bar s-" + bar[2], x: left, y: y + 4,
-          width: right - left, height: ROW - 8, rx: 2});
+          width: right - left, height: ROW - 8, rx: 2, "data-entry": bar[6]});
         if (right - left < 3) rect.style.stroke = "none";  // the outline would hide the colour
         add(rect, "title", {}, bar[3] + "\\nattempt " + bar[4] + " · " +
           (bar[1] - bar[0]).toFixed(3) + "s · " + bar[2] + "\\npid " + bar[5] + " · " +

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from runner.errors import NotAJournal
 from runner.events import TaskStatus
 from runner.journal import reader
+from runner.report.entries import Entries, entry_of
 
 STATUSES = tuple(status.value for status in TaskStatus)
 SLOWEST = 10
@@ -50,6 +51,8 @@ class Attempt(NamedTuple):
     process_name: str
     error_type: str = ""
     message: str = ""
+    entry: str = ""
+    """The job file's entry the task came from (see `entries`)."""
 
     @property
     def duration(self) -> float:
@@ -145,6 +148,7 @@ class Digest:
         self.first_skipped = 0
         self.torn_bytes = 0
         self.latest: Counter[str] | None = None
+        self.entries = Entries()
         """Tasks by the status of their latest final attempt, when there are several runs."""
 
     def feed(self, line: bytes, number: int) -> None:
@@ -187,6 +191,7 @@ class Digest:
         if not isinstance(final, bool):
             raise _Bad("final")
         run.add(attempt, final)
+        self.entries.add(attempt.entry, attempt.status, attempt.duration, final)
         self._keep(attempt, final)
 
     def _job_finished(self, record: dict[str, Any]) -> None:
@@ -250,10 +255,13 @@ def _attempt(record: dict[str, Any], run: int) -> Attempt:
     name = record.get("name") or record.get("task")
     if not isinstance(name, str):
         raise _Bad("name")
+    task = record.get("task")
+    entry = entry_of(task, record.get("values")) if isinstance(task, str) else name
     return Attempt(run, name, _typed(record, "attempt", int),
                    status, _time(record, "started"), _time(record, "finished"),
                    _typed(record, "pid", int), _typed(record, "host", str, ""),
-                   _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS])
+                   _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS],
+                   entry)
 
 
 def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:

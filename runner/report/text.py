@@ -63,6 +63,8 @@ def sections(summary: dict[str, Any]) -> list[Section]:
                 slowest, "rlrlrrl"),
         Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
                 _worker_rows(summary), "rrllrrr"),
+        Section(_entries_title(len(numbered)), ["entry", "tasks", "ok", "not ok", "attempts",
+                "task time"], _entry_rows(summary), "lrrrrr"),
     ]
 
 
@@ -70,6 +72,22 @@ def _counts_title(runs: int) -> str:
     if runs < 2:
         return "Tasks by final status"
     return f"Tasks by latest status (each task once, across {runs} runs)"
+
+
+def _entries_title(runs: int) -> str:
+    if runs < 2:
+        return "Tasks by entry"
+    return f"Tasks by entry (final attempts of each of {runs} runs)"
+
+
+def _entry_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """A row per entry of the job file, when there are several to tell apart."""
+    entries = summary.get("entries", [])
+    if len(entries) < 2:
+        return []
+    return [[e["entry"], str(e["tasks"]), str(e["counts"].get("ok", 0)),
+             str(e["tasks"] - e["counts"].get("ok", 0)), str(e["attempts"]),
+             seconds(e["task_time"])] for e in entries]
 
 
 def finished_tasks(run: dict[str, Any]) -> str:

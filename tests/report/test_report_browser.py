@@ -25,12 +25,13 @@ pytestmark = [
 NASTY = "<script>alert(1)</script>"
 
 
-def browse(processes: Processes, tmp_path: Path, page: Path, *extra: str) -> str:
+def browse(processes: Processes, tmp_path: Path, page: Path, *extra: str,
+           fragment: str = "") -> str:
     result = processes.run([
         str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-breakpad", f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000", "--window-size=1280,900", *extra, page.as_uri(),
+        "--virtual-time-budget=5000", "--window-size=1280,900", *extra, page.as_uri() + fragment,
     ], timeout=90)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout

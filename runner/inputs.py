@@ -16,7 +16,8 @@ import codecs
 import glob
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def _expand_task(job: Job, i: int, task: CallTask | CommandTask,
             foreach[name] = values = _read(job.folder, axis, f"{_where(job)}: tasks[{i}]."
                                            f"foreach.{name}")
             if not values:
-                notices.append(f'runner: tasks[{i}] "{task.name}": {_empty(job, axis)}, so it '
+                notices.append(f'runner: tasks[{i}] "{task.name}": {_empty(axis)}, so it '
                                "has no tasks")
     _fits(f"{_where(job)}: tasks[{i}].foreach", "this foreach", task_count(foreach))
     return task.model_copy(update={"foreach": foreach})
@@ -73,17 +74,10 @@ def _where(job: Job) -> str:
     return str(job.source) if job.source else job.job_name
 
 
-def _empty(job: Job, axis: InputAxis) -> str:
+def _empty(axis: InputAxis) -> str:
     if axis.kind == "glob":
         return f'glob "{axis.source}" matched nothing'
-    return f'lines file "{_shown(job, axis.source)}" has no non-empty line'
-
-
-def _shown(job: Job, source: str) -> str:
-    """A path as the user can find it: beside the job file as they named it."""
-    if job.source is None or os.path.isabs(source):
-        return source
-    return str(job.source.parent / source)
+    return f'lines file "{axis.source}" has no non-empty line'
 
 
 def _fits(where: str, what: str, count: int) -> None:
@@ -103,10 +97,39 @@ def glob_values(folder: Path, pattern: str, where: str) -> tuple[str, ...]:
     """The paths `pattern` matches under `folder` (`**` spans folders), sorted, as the
     pattern spells them. A relative path that would begin with `-` is written `./-...`,
     so that no file name can pass for an option of the command it is given to."""
-    found = sorted(set(glob.iglob(pattern, root_dir=folder, recursive=True)))
+    found = sorted(_matches(folder, pattern))  # with two `**`, a path may come twice
     for path in found:
         _check_text(path, where, f'glob "{pattern}" matched a path')
-    return tuple(f"./{path}" if path.startswith("-") else path for path in found)
+    return tuple(f"./{path}" if path.startswith("-") else path for path, _ in groupby(found))
+
+
+def _matches(folder: Path, pattern: str) -> Iterator[str]:
+    """What `glob` matches, except that `**` (any depth of folders, none hidden) never
+    descends through a link: two links back up a tree would make glob's walk endless.
+    A trailing `**` matches everything below its folder, as `**/*` does; `**/` the
+    folders, as in glob."""
+    parts = pattern.split("/")
+    if "**" not in parts:
+        yield from glob.iglob(pattern, root_dir=folder)
+        return
+    at = parts.index("**")
+    head = "/".join(parts[:at]) or ("/" if at else "")
+    rest = "/".join(parts[at + 1:]) or "*"
+    for base in glob.iglob(head, root_dir=folder) if head else [""]:
+        for below in _folders(folder, base):
+            if parts[at + 1:] == [""]:
+                yield os.path.join(below, "")
+            else:
+                yield from _matches(folder, os.path.join(glob.escape(below), rest))
+
+
+def _folders(folder: Path, base: str) -> Iterator[str]:
+    """`base` and every folder below it not hidden, reached without following a link."""
+    root = folder / base
+    for path, names, _ in os.walk(root):
+        names[:] = [name for name in names if not name.startswith(".")]
+        below = os.path.relpath(path, root)
+        yield base if below == "." else os.path.join(base, below)
 
 
 def line_values(path: Path, source: str, where: str) -> tuple[str, ...]:

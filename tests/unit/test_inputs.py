@@ -3,6 +3,7 @@ built, never at load; each refusal one line naming the entry, the file and the c
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import UsageError
-from runner.inputs import MAX_LINES_BYTES, expand
+from runner.inputs import MAX_LINES_BYTES, expand, glob_values
 from runner.jobfile.loader import load
 from runner.jobfile.spec import Job
 from runner.plan import Plan
@@ -127,8 +128,8 @@ def test_nothing_found_makes_no_tasks_and_says_so(job: Loader, tmp_path: Path) -
     assert len(plan) == 1 and [t.id for t in plan] == ["c"]
     assert plan.notices == [
         'runner: tasks[0] "a-{{ f }}": glob "none/*" matched nothing, so it has no tasks',
-        f'runner: tasks[1] "b": lines file "{tmp_path / "blank.txt"}" has no non-empty line, '
-        "so it has no tasks"]
+        'runner: tasks[1] "b": lines file "blank.txt" has no non-empty line, so it has no '
+        "tasks"]
 
 
 def test_a_read_axis_is_counted_again(job: Loader, tmp_path: Path) -> None:
@@ -151,3 +152,25 @@ def test_a_plan_of_an_expanded_job_reads_nothing_again(job: Loader, tmp_path: Pa
     first = Plan(_job(job, "{k: {lines: in.txt}}"))
     (tmp_path / "in.txt").write_text("c\n")
     assert [t.id for t in Plan(first.job)] == [t.id for t in first] == ["t[k=a]", "t[k=b]"]
+
+
+@pytest.mark.timeout(30)
+def test_double_star_never_walks_through_a_link(tmp_path: Path) -> None:
+    """Two links back up a tree make the standard glob's `**` walk endless."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_text("")
+    (tmp_path / "d" / "up1").symlink_to("..")
+    (tmp_path / "d" / "up2").symlink_to("..")
+    assert glob_values(tmp_path, "**/*.txt", "w") == ("d/x.txt",)
+    assert glob_values(tmp_path, "d/up1/d/*.txt", "w") == ("d/up1/d/x.txt",)  # one level: fine
+
+
+@pytest.mark.parametrize("pattern", ["t/**/*.txt", "**/*.md", "t/a/**/c/*", "t/*/**/*.txt",
+                                     "t/**/b/**/*.txt", "t/**/", "t", "t/[a]/*.txt"])
+def test_double_star_otherwise_matches_as_glob_does(tmp_path: Path, pattern: str) -> None:
+    for name in ("1.txt", "a/2.txt", "a/b/3.txt", "a/b/c/4.txt", "a/b/c/7.md", ".hid/5.txt",
+                 "x/.6.txt", "we[i]rd/8.txt", "a/b/b/9.txt"):
+        (tmp_path / "t" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "t" / name).write_text("")
+    expected = sorted(set(glob.glob(pattern, root_dir=tmp_path, recursive=True)))
+    assert list(glob_values(tmp_path, pattern, "w")) == expected and expected

@@ -30,17 +30,23 @@ tasks:
   - name: 'index "all" #1 | [x] <b> & `y`'
     call: site:index
     needs: [{task: "thumb-{{ f }}-{{size}}", as: thumbs}]
+  - name: "album-{{ f }}"
+    call: img:album
+    foreach: {f: {glob: "in/*.jpg"}}
+    needs: ["thumb-{{ f }}-{{ size }}"]
   - name: cleanup
     command: "rm -rf tmp/"
     needs: ['index "all" #1 | [x] <b> & `y`', prepare]
     if: always
 """
 INDEX = 'index "all" #1 | [x] <b> & `y`'
-NODES = ["prepare", "convert-{{ f }}", "thumb-{{f}}-{{ size }}", INDEX, "cleanup"]
+NODES = ["prepare", "convert-{{ f }}", "thumb-{{f}}-{{ size }}", INDEX, "album-{{ f }}",
+         "cleanup"]
 EDGES = {
     ("prepare", "convert-{{ f }}", "fan-out"),
     ("convert-{{ f }}", "thumb-{{f}}-{{ size }}", "one-to-one: f"),
     ("thumb-{{f}}-{{ size }}", INDEX, "fan-in over f, size; as: thumbs"),
+    ("thumb-{{f}}-{{ size }}", "album-{{ f }}", "one-to-one: f; fan-in over size"),
     (INDEX, "cleanup", "if: always"),
     ("prepare", "cleanup", "if: always"),
 }

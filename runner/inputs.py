@@ -27,6 +27,9 @@ from runner.errors import UsageError
 from runner.jobfile.spec import CallTask, CommandTask, Job
 from runner.jobfile.values import Foreach, InputAxis, countable, shorten, task_count
 
+MAX_VALUE_CHARS = 4096
+"""The longest line a lines file may hold as one value: a value becomes part of its
+task's id, name and journal records, all read back line by line."""
 MAX_LINES_BYTES = 64 * 2**20
 """The largest lines file read: past it a file is refused, not read (a FIFO or
 `/dev/zero` is refused before that, being no regular file)."""
@@ -149,6 +152,10 @@ def line_values(path: Path, source: str, where: str) -> tuple[str, ...]:
         if not value:
             continue
         _check_text(value, where, f'lines file "{source}" line {number}')
+        if len(value) > MAX_VALUE_CHARS:
+            raise UsageError(f'{where}: lines file "{source}" line {number}: {len(value)} '
+                             f"characters, more than the {MAX_VALUE_CHARS} a value may have "
+                             "(it becomes part of the task's id)")
         if value in seen:
             raise UsageError(f'{where}: lines file "{source}" line {number}: "{shorten(value)}" '
                              f"repeats line {seen[value]}; every task needs its own id, so "

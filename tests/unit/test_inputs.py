@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import UsageError
-from runner.inputs import MAX_LINES_BYTES, expand, glob_values
+from runner.inputs import MAX_LINES_BYTES, MAX_VALUE_CHARS, expand, glob_values
 from runner.jobfile.loader import load
 from runner.jobfile.spec import Job
 from runner.plan import Plan
@@ -82,6 +82,8 @@ def test_lines_are_stripped_in_order_and_links_followed(job: Loader, tmp_path: P
      "own id"),
     (b"ok\n\xff\xfe\n", 'lines file "in.txt" line 2: is not UTF-8 text'),
     (b"ok\nnul\x00here\n", 'lines file "in.txt" line 2 holds a NUL byte'),
+    (b"ok\n" + b"x" * (MAX_VALUE_CHARS + 1), f'lines file "in.txt" line 2: '
+     f"{MAX_VALUE_CHARS + 1} characters, more than the {MAX_VALUE_CHARS} a value may have"),
 ])
 def test_bad_lines(job: Loader, tmp_path: Path, content: bytes, message: str) -> None:
     (tmp_path / "in.txt").write_bytes(content)

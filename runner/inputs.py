@@ -30,9 +30,12 @@ from runner.jobfile.values import Foreach, InputAxis, countable, shorten, task_c
 MAX_VALUE_CHARS = 4096
 """The longest line a lines file may hold as one value: a value becomes part of its
 task's id, name and journal records, all read back line by line."""
-MAX_LINES_BYTES = 64 * 2**20
+MAX_LINES_BYTES = 16 * 2**20
 """The largest lines file read: past it a file is refused, not read (a FIFO or
 `/dev/zero` is refused before that, being no regular file)."""
+MAX_LINE_VALUES = 1_000_000
+"""The most values a lines file may give: with the byte limit, what bounds the
+memory its values take (about 150 MB at most)."""
 
 
 def expand(job: Job) -> tuple[Job, list[str]]:
@@ -102,7 +105,7 @@ def glob_values(folder: Path, pattern: str, where: str) -> tuple[str, ...]:
     so that no file name can pass for an option of the command it is given to."""
     found = sorted(_matches(folder, pattern))  # with two `**`, a path may come twice
     for path in found:
-        _check_text(path, where, f'glob "{pattern}" matched a path')
+        _utf8(path, where, pattern)
     return tuple(f"./{path}" if path.startswith("-") else path for path, _ in groupby(found))
 
 
@@ -141,27 +144,37 @@ def line_values(path: Path, source: str, where: str) -> tuple[str, ...]:
     place = f'lines file "{source}"' + ("" if str(path) == source else f" ({path})")
     data = _read_bounded(path, f"{where}: {place}")
     try:
-        text = data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+        lines = data.removeprefix(codecs.BOM_UTF8).decode("utf-8").split("\n")
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
-        raise UsageError(f'{where}: lines file "{source}" line {line}: is not UTF-8 '
-                         "text") from None
-    seen: dict[str, int] = {}
-    for number, raw in enumerate(text.split("\n"), 1):
+        raise UsageError(f"{where}: {place} line {line}: is not UTF-8 text") from None
+    del data
+    values: list[str] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(lines, 1):
         value = raw.strip()
-        if not value:
-            continue
-        _check_text(value, where, f'lines file "{source}" line {number}')
-        if len(value) > MAX_VALUE_CHARS:
-            raise UsageError(f'{where}: lines file "{source}" line {number}: {len(value)} '
-                             f"characters, more than the {MAX_VALUE_CHARS} a value may have "
-                             "(it becomes part of the task's id)")
-        if value in seen:
-            raise UsageError(f'{where}: lines file "{source}" line {number}: "{shorten(value)}" '
-                             f"repeats line {seen[value]}; every task needs its own id, so "
-                             "the values of an axis must differ")
-        seen[value] = number
-    return tuple(seen)
+        if value:
+            _check_line(value, f"{where}: {place} line {number}", len(values))
+            if value in seen:
+                first = next(n for n, line in enumerate(lines, 1) if line.strip() == value)
+                raise UsageError(f'{where}: {place} line {number}: "{shorten(value)}" repeats '
+                                 f"line {first}; every task needs its own id, so the values "
+                                 "of an axis must differ")
+            seen.add(value)
+            values.append(value)
+    return tuple(values)
+
+
+def _check_line(value: str, where: str, before: int) -> None:
+    """A value fit for an id, and not one too many for the runner's memory."""
+    if before >= MAX_LINE_VALUES:
+        raise UsageError(f"{where}: more than {MAX_LINE_VALUES:,} values; for more inputs, "
+                         "use a glob or a range and read them in the task")
+    if "\0" in value:
+        raise UsageError(f"{where}: holds a NUL byte, which no argument can")
+    if len(value) > MAX_VALUE_CHARS:
+        raise UsageError(f"{where}: {len(value)} characters, more than the {MAX_VALUE_CHARS} "
+                         "a value may have (it becomes part of the task's id)")
 
 
 def _read_bounded(path: Path, what: str) -> bytes:
@@ -182,17 +195,15 @@ def _read_bounded(path: Path, what: str) -> bytes:
         except OSError as exc:
             raise UsageError(f"{what}: cannot be read: {exc.strerror or exc}") from None
     if len(data) > MAX_LINES_BYTES:
-        raise UsageError(f"{what}: is larger than the limit of {MAX_LINES_BYTES} bytes; "
+        raise UsageError(f"{what}: is larger than the limit of {MAX_LINES_BYTES:,} bytes; "
                          "for more inputs, use a glob or a range and read them in the task")
     return data
 
 
-def _check_text(value: str, where: str, what: str) -> None:
-    """A value becomes an argument and a journal string: no NUL, nothing not UTF-8."""
-    if "\0" in value:
-        raise UsageError(f"{where}: {what} holds a NUL byte, which no argument can")
+def _utf8(path: str, where: str, pattern: str) -> None:
+    """A path becomes an argument and a journal string: its name must be UTF-8."""
     try:
-        value.encode("utf-8")
+        path.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(f"{where}: {what} whose name is not UTF-8: "
-                         f"{shorten(ascii(value))}") from None
+        raise UsageError(f'{where}: glob "{pattern}" matched a path whose name is not UTF-8: '
+                         f"{shorten(ascii(path))}") from None

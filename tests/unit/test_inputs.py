@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from runner.errors import UsageError
-from runner.inputs import MAX_LINES_BYTES, MAX_VALUE_CHARS, expand, glob_values
+from runner.inputs import (
+    MAX_LINE_VALUES,
+    MAX_LINES_BYTES,
+    MAX_VALUE_CHARS,
+    expand,
+    glob_values,
+)
 from runner.jobfile.loader import load
 from runner.jobfile.spec import Job
 from runner.plan import Plan
@@ -78,19 +84,21 @@ def test_lines_are_stripped_in_order_and_links_followed(job: Loader, tmp_path: P
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"a\nb\n a\n", 'lines file "in.txt" line 3: "a" repeats line 1; every task needs its '
-     "own id"),
-    (b"ok\n\xff\xfe\n", 'lines file "in.txt" line 2: is not UTF-8 text'),
-    (b"ok\nnul\x00here\n", 'lines file "in.txt" line 2 holds a NUL byte'),
-    (b"ok\n" + b"x" * (MAX_VALUE_CHARS + 1), f'lines file "in.txt" line 2: '
-     f"{MAX_VALUE_CHARS + 1} characters, more than the {MAX_VALUE_CHARS} a value may have"),
+    (b"a\nb\n a\n", 'line 3: "a" repeats line 1; every task needs its own id'),
+    (b"ok\n\xff\xfe\n", "line 2: is not UTF-8 text"),
+    (b"ok\nnul\x00here\n", "line 2: holds a NUL byte"),
+    (b"ok\n" + b"x" * (MAX_VALUE_CHARS + 1), f"line 2: {MAX_VALUE_CHARS + 1} characters, more "
+     f"than the {MAX_VALUE_CHARS} a value may have"),
+    (b"".join(b"%d\n" % i for i in range(MAX_LINE_VALUES + 1)),
+     f"line {MAX_LINE_VALUES + 1}: more than {MAX_LINE_VALUES:,} values"),
 ])
 def test_bad_lines(job: Loader, tmp_path: Path, content: bytes, message: str) -> None:
     (tmp_path / "in.txt").write_bytes(content)
     with pytest.raises(UsageError) as caught:
         Plan(_job(job, "{k: {lines: in.txt}}"))
-    assert str(caught.value).startswith(f"{tmp_path / 'job.yml'}: tasks[0].foreach.k: ")
-    assert message in str(caught.value)
+    assert str(caught.value).startswith(
+        f'{tmp_path / "job.yml"}: tasks[0].foreach.k: lines file "in.txt" '
+        f'({tmp_path / "in.txt"}) {message}'), str(caught.value)[:300]
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "folder", "missing", "huge"])
@@ -106,7 +114,7 @@ def test_lines_files_that_are_not_files_are_refused_without_waiting(
     elif kind == "huge":
         with path.open("wb") as file:
             file.truncate(MAX_LINES_BYTES + 1)
-    expected = {"missing": "no such file", "huge": f"larger than the limit of {MAX_LINES_BYTES}"}
+    expected = {"missing": "no such file", "huge": f"larger than the limit of {MAX_LINES_BYTES:,}"}
     with pytest.raises(UsageError, match=expected.get(kind, "is not a regular file")) as caught:
         Plan(_job(job, "{k: {lines: in.txt}}"))
     assert f'lines file "in.txt" ({path})' in str(caught.value)

@@ -184,3 +184,11 @@ def test_double_star_otherwise_matches_as_glob_does(tmp_path: Path, pattern: str
         (tmp_path / "t" / name).write_text("")
     expected = sorted(set(glob.glob(pattern, root_dir=tmp_path, recursive=True)))
     assert list(glob_values(tmp_path, pattern, "w")) == expected and expected
+
+
+def test_the_expanded_job_keeps_its_file_and_key(job: Loader, tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("a\n")
+    loaded = _job(job, "{k: {lines: in.txt}}").with_env_key(b"k" * 32)
+    expanded = Plan(loaded).job
+    assert expanded is not loaded and expanded.tasks[0].foreach == {"k": ("a",)}
+    assert (expanded.source, expanded.env_key) == (loaded.source, loaded.env_key)

@@ -148,8 +148,8 @@ class Digest:
         self.first_skipped = 0
         self.torn_bytes = 0
         self.latest: Counter[str] | None = None
-        self.entries = Entries()
         """Tasks by the status of their latest final attempt, when there are several runs."""
+        self.entries = Entries()
 
     def feed(self, line: bytes, number: int) -> None:
         try:

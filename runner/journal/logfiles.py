@@ -121,20 +121,17 @@ class Logs:
         are not both regular files, or the file system is full (a write to them may have
         failed)."""
         kept = paths(self.stem(task, number))
-        try:
-            modes = [os.lstat(path).st_mode for path in kept]
-        except FileNotFoundError:
-            if any(os.path.lexists(path) for path in kept):
-                raise LogsError(f"the log files {kept[0]} and {kept[1]} of task {task} are not "
-                                "both there; the run is stopped because its logs would be "
-                                "incomplete") from None
+        modes = [_mode(path) for path in kept]
+        if modes == [None, None]:
             return None
-        except OSError as exc:
-            raise LogsError(f"cannot check the log file {kept[0]}: {exc.strerror}") from None
         for path, mode in zip(kept, modes):
-            if not stat.S_ISREG(mode):
+            if mode is not None and not stat.S_ISREG(mode):
                 raise LogsError(f"the log file {path} is not a regular file (something else "
                                 "made it); refused: the run is stopped")
+        for path, mode in zip(kept, modes):
+            if mode is None:
+                raise LogsError(f"the log file {path} of task {task} is missing; the run is "
+                                "stopped because its logs would be incomplete")
         self.require_room()
         return kept
 
@@ -149,6 +146,16 @@ class Logs:
         if full:
             raise LogsError(f"the file system of the logs folder {self.folder} is full; the "
                             "run is stopped because its logs would be incomplete")
+
+
+def _mode(path: str) -> int | None:
+    """What is at `path` (never following a link), None for nothing."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LogsError(f"cannot check the log file {path}: {exc.strerror}") from None
 
 
 def _tail(path: str) -> str:

@@ -105,6 +105,9 @@ def _print(record: dict[str, Any], folder: str | None, out: BinaryIO) -> None:
     label = f"{name} ({ident})" if name != ident else str(ident)
     out.write(f"== {label} · attempt {record.get('attempt')} · {record.get('status')} · "
               f"pid {record.get('pid')} ==\n".encode())
+    error = record.get("error")
+    if isinstance(error, dict):
+        out.write(f"error: {error.get('type')}: {error.get('message')}\n".encode())
     for stream in ("stdout", "stderr"):
         path = record.get(f"{stream}_path")
         fd = None if path is None else _open_kept(path, folder, record, stream)

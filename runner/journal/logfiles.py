@@ -110,6 +110,8 @@ class Logs:
         the paths of its files (None when it made none: it never started). LogsError when
         they are not whole: see `check`."""
         kept = self.check(task, number)
+        if kept is None and outcome.error is not None and outcome.error.type == "LogsError":
+            raise LogsError(outcome.error.message)  # its worker could not create them
         if kept is not None and outcome.journal is None and not (outcome.stdout
                                                                    or outcome.stderr):
             out, err = (_tail(path) for path in kept)

@@ -43,6 +43,15 @@ def flaky(counter):
         raise SystemExit(1)
     return n
 
+def print_then_hang():
+    print("napping", flush=True)
+    import time
+    time.sleep(60)
+
+def print_then_die():
+    print("dying", flush=True)
+    os.kill(os.getpid(), 9)
+
 def fail_once(counter):
     n = int(open(counter).read()) if os.path.exists(counter) else 0
     open(counter, "w").write(str(n + 1))
@@ -138,7 +147,7 @@ def test_every_executor_keeps_one_pair_per_attempt(job_runner: JobRunner, execut
         - name: cmd
           command: "echo from a command; echo to stderr >&2"
         """, executor=executor, start_method=start_method)
-    done = job_runner.run(job)
+    done = job_runner.run(job, "--quiet")  # quiet: a run that could send spans
     assert done.returncode == 0, done.stderr
     finished = [e for e in done.events("task_finished") if e["task"] == "flaky"]
     assert [e["attempt"] for e in finished] == [1, 2, 3]
@@ -195,6 +204,42 @@ def test_attempts_continue_across_resume_and_runner_logs_finds_them(
     assert unknown.returncode == 2
     assert unknown.stderr.decode().count("\n") == 1
     assert "did you mean 'once7'" in unknown.stderr.decode()
+
+
+def test_a_quiet_run_of_many_calls_keeps_every_attempt(job_runner: JobRunner) -> None:
+    """A quiet run of one entry's many calls is one that would send spans."""
+    job = _job(job_runner, """
+        - name: "t{{ i }}"
+          call: talkers:flaky
+          args: ["counter-{{ i }}"]
+          foreach: {i: {range: [0, 40]}}
+        """)
+    done = job_runner.run(job, "--quiet")
+    assert done.returncode == 1, done.stderr
+    records = done.final()
+    assert len(records) == 40
+    for record in records.values():
+        assert Path(record["stdout_path"]).read_text() == "try 1\n"
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_a_timed_out_or_killed_attempt_keeps_what_it_wrote(job_runner: JobRunner,
+                                                          start_method: str) -> None:
+    job = _job(job_runner, """
+        - name: hang
+          call: talkers:print_then_hang
+          timeout: 1s
+        - name: killed
+          call: talkers:print_then_die
+        """, start_method=start_method)
+    done = job_runner.run(job)
+    assert done.returncode == 1, done.stderr
+    records = done.final()
+    assert records["hang"]["status"] == "timeout"
+    assert records["killed"]["status"] == "crashed"
+    for task, said in (("hang", "napping\n"), ("killed", "dying\n")):
+        assert records[task]["stdout"] == said
+        assert Path(records[task]["stdout_path"]).read_text() == said
 
 
 def test_without_logs_runner_logs_prints_the_tails(job_runner: JobRunner) -> None:

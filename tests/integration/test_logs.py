@@ -379,3 +379,21 @@ def test_logs_templates_know_only_job(job_runner: JobRunner) -> None:
     assert checked.returncode == 2
     said = checked.stdout + checked.stderr
     assert "logs: unknown template variable {{ run }}" in said
+
+
+@pytest.mark.parametrize("kind", ["random", "empty", "directory", "fifo", "missing"])
+def test_runner_logs_refuses_what_is_not_a_journal(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "not-a-journal"
+    if kind == "random":
+        path.write_bytes(os.urandom(4096))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    shown = subprocess.run([RUNNER, "logs", str(path), "task"], capture_output=True,
+                           text=True, timeout=30, check=False)
+    assert shown.returncode == 2
+    assert shown.stderr.count("\n") == 1 and str(path) in shown.stderr
+    assert "Traceback" not in shown.stderr

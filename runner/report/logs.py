@@ -93,8 +93,7 @@ def _chosen(records: list[tuple[dict[str, Any], str | None]], attempt: int | Non
         return records[-1]
     matching = [pair for pair in records if pair[0].get("attempt") == attempt]
     if not matching:
-        numbers = sorted({r.get("attempt") for r, _ in records if isinstance(r.get("attempt"),
-                                                                             int)})
+        numbers = sorted({n for r, _ in records if isinstance(n := r.get("attempt"), int)})
         raise UsageError(f"task {task!r} has no attempt {attempt} in the journal; its "
                          f"attempts: {', '.join(map(str, numbers))}")
     return matching[-1]

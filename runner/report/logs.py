@@ -63,12 +63,14 @@ def logs_command(journal: Path, task: str, attempt: int | None) -> int:
     found = _read(journal, task)
     if not found.records:
         raise UsageError(f"no task {task!r} in the journal {journal}{_suggest(journal, task)}")
-    ids = {record["task"] for record, _ in found.records}
+    by_id = [pair for pair in found.records if pair[0].get("task") == task]
+    records = by_id or found.records  # an id names one task; a name may be shared
+    ids = {record["task"] for record, _ in records}
     if len(ids) > 1:
         shown = ", ".join(sorted(ids)[:10])
         raise UsageError(f"{len(ids)} tasks are named {task!r} in {journal}: {shown}; "
                          "give the task's id")
-    chosen = _chosen(found.records, attempt, task)
+    chosen = _chosen(records, attempt, task)
     out = sys.stdout.buffer
     _print(chosen[0], chosen[1], out)
     out.flush()

@@ -14,6 +14,10 @@ runner to read.
 
 A dask worker is not the runner's: its descriptors are lent to the attempt for its
 duration only, pointed at unlinked files of that process.
+
+With `logs:`, an attempt's descriptors 1 and 2 are its own log files instead, for its
+duration (`keep`, `release`): its whole output is kept there, and its tails are read
+back from their ends.
 """
 
 from __future__ import annotations

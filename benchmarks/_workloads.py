@@ -351,10 +351,17 @@ def startup(ctx: Context) -> Table:
                  [f"median of {runs} runs each, alternated"])
 
 
+def _logs(ctx: Context) -> Table:
+    from _logs_workload import logs  # it builds on this module
+
+    return logs(ctx)
+
+
 WORKLOADS: dict[str, Callable[[Context], Table]] = {
     "callables": callables,
     "commands": commands,
     "latency": latency,
     "memory": memory,
     "startup": startup,
+    "logs": _logs,
 }

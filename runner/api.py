@@ -22,6 +22,7 @@ from runner.jobfile.spec import Job
 from runner.sinks.collector import Collector
 
 if TYPE_CHECKING:
+    from runner.journal.logfiles import Logs
     from runner.plan import Plan
     from runner.sinks.journal import Journal
 
@@ -95,6 +96,7 @@ def run(
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
     from runner.engine.engine import Engine, EngineOptions
+    from runner.journal import logfiles
     from runner.plan import Plan
     from runner.system import fdbudget, oom
     from runner.system.envseal import keyed
@@ -110,6 +112,7 @@ def run(
     fdbudget.ensure(job, workers)
     oom.mark()
     journal_path = _journal_path(job, run_id, journal, resume, write_journal)
+    logs = logfiles.prepare(job.logs, job.job_name, str(job.folder), run_id)
     sinks: list[Sink] = []
     collector = Collector() if collect else None
     try:
@@ -119,9 +122,10 @@ def run(
 
             writer = Journal(journal_path, fsync=job.journal_fsync)
             writer.env = plan.env_record()
+            writer.logs = logs.folder if logs else None
             sinks.append(writer)
             if resume is not None:  # read only now that the lock is held
-                total, skip = _resume(writer, plan, job, force)
+                total, skip = _resume(writer, plan, job, force, logs)
         if console:
             sinks += _display(journal_path, quiet)
         if json_stream is not None:
@@ -144,7 +148,7 @@ def run(
                 engine = Engine(job, plan, total, sinks,
                                 EngineOptions(run_id, workers, job.start_method, skip=skip,
                                               handle_signals=handle_signals,
-                                              capture=capture_folder))
+                                              capture=capture_folder, logs=logs))
                 finished = engine.run()
             except BaseException:  # a broken run's workers go before their capture folder
                 procs.end_leftovers(run_id, 0.0)
@@ -186,15 +190,19 @@ def _journal_path(job: Job, run_id: str, journal: Path | str | None,
     return target
 
 
-def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, frozenset[str]]:
+def _resume(journal: Journal, plan: Plan, job: Job, force: bool,
+            logs: Logs | None) -> tuple[int, frozenset[str]]:
     """Read the journal, refuse changed specs, kill survivors; say what was done on stderr.
-    Returns the number of tasks still to run and the ids to skip."""
+    Returns the number of tasks still to run and the ids to skip; `logs` learns the
+    attempts recorded, so that numbers go on from there."""
     from runner.journal import resume as resuming
 
     with journal.reading() as stream:
         resumption = resuming.prepare(journal.path, stream, plan, force=force,
                                       grace=job.shutdown.grace)
     journal.resumes = resumption.resumes
+    if logs is not None:
+        logs.before = resumption.attempts
     for line in resumption.notices(journal.path):
         print(line, file=sys.stderr, flush=True)
     return resumption.remaining, resumption.skip

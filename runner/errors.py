@@ -70,6 +70,12 @@ class JournalError(RunnerError):
     exit_code = ExitCode.RUNNER_FAILED
 
 
+class LogsError(RunnerError):
+    """A task's whole output cannot be kept where `logs:` says; the run cannot be trusted."""
+
+    exit_code = ExitCode.RUNNER_FAILED
+
+
 class NotAJournal(RunnerError):
     """A journal path that is not a regular file, or a file that holds no journal."""
 

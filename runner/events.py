@@ -194,6 +194,8 @@ class TaskFinished(NamedTuple):
     outcome: Outcome
     spec_hash: str
     retry_in: float | None = None
+    logs: tuple[str, str] | None = None
+    """With `logs:`, the paths of the attempt's whole stdout and stderr files."""
 
 
 class SpanFinished(NamedTuple):

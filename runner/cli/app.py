@@ -299,6 +299,20 @@ def results(
     raise typer.Exit(results_command(journal, format_.value, status or []))
 
 
+@app.command()
+def logs(
+    journal: Annotated[Path, typer.Argument(metavar="JOURNAL", help="A run's journal.")],
+    task: Annotated[str, typer.Argument(metavar="TASK", help="A task's name or id.")],
+    attempt: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--attempt", metavar="N", min=1, help="This attempt (default: the latest).")] = None,
+) -> None:
+    """Print what a task wrote: its whole stdout and stderr when the run kept them
+    (`logs:`), else the tails the journal holds, under its status, PID and attempt."""
+    from runner.report.logs import logs_command
+
+    raise typer.Exit(logs_command(journal, task, attempt))
+
+
 def _started_up() -> None:
     """Start-up builds the job file's models: thousands of objects, none of them garbage,
     which the collector would walk several times over (a third of `runner validate`'s own

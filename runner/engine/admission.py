@@ -16,6 +16,8 @@ from collections import deque
 from runner.engine.attempts import Attempt, BatchSizer, InFlight
 from runner.engine.spans import SpanInFlight
 from runner.executors.base import Executor
+from runner.journal import logfiles
+from runner.journal.logfiles import Logs
 from runner.plan import Cursor, Plan, PlannedTask
 from runner.worker.work import CommandWork, Work
 
@@ -23,7 +25,7 @@ from runner.worker.work import CommandWork, Work
 class Admission:
     def __init__(self, plan: Plan, total: int, in_flight: InFlight, sizer: BatchSizer, *,
                  calls: Executor, commands: Executor, skip: frozenset[str],
-                 use_spans: bool) -> None:
+                 use_spans: bool, logs: Logs | None = None) -> None:
         self._sizer = sizer
         self._total = total
         self._admitted = 0
@@ -35,6 +37,7 @@ class Admission:
         self._commands = commands
         self._skip = skip
         self._use_spans = use_spans
+        self._logs = logs
         self._keys = 0
         self._requeued: deque[Attempt] = deque()
 
@@ -100,7 +103,7 @@ class Admission:
             assert task.command is not None
             self._in_flight.add_command(attempt)
             self._commands.submit([CommandWork(attempt.key, task.command, task.env, task.cwd,
-                                               task.name)])
+                                               task.name, self._stem(attempt))])
         else:
             self._submit_calls([attempt])
 
@@ -157,10 +160,21 @@ class Admission:
 
     def _submit_calls(self, attempts: list[Attempt]) -> None:
         self._in_flight.add_calls(attempts)
-        self._calls.submit([_call_work(attempt) for attempt in attempts])
+        self._calls.submit([_call_work(attempt, self._stem(attempt)) for attempt in attempts])
+
+    def _stem(self, attempt: Attempt) -> str | None:
+        """Where the attempt's whole output goes, with `logs:`."""
+        if self._logs is None:
+            return None
+        task = attempt.task
+        stem = self._logs.stem(task.id, self._logs.number(task.id, attempt.number))
+        if attempt.requeues:  # what it wrote before its worker was lost is not its record
+            logfiles.discard(stem)
+        return stem
 
 
-def _call_work(attempt: Attempt) -> Work:
+def _call_work(attempt: Attempt, logs: str | None) -> Work:
     task = attempt.task
     assert task.call is not None
-    return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name)
+    return Work(attempt.key, task.call, task.args, task.kwargs, task.env, task.cwd, task.name,
+                logs)

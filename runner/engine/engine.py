@@ -44,6 +44,7 @@ from runner.executors.base import Executor, ExecutorSetup, Loss
 from runner.executors.kinds import capabilities, open_executors
 from runner.jobfile.spec import Job
 from runner.jobfile.values import MAX_SECONDS
+from runner.journal.logfiles import Logs
 from runner.plan import Plan, PlannedTask
 from runner.system.loop import Loop, Timer
 from runner.system.procs import signal_number
@@ -65,6 +66,8 @@ class EngineOptions:
     handle_signals: bool = True
     capture: str | None = None
     """The run's folder for the capture files of callables' output (see runner.worker.capture)."""
+    logs: Logs | None = None
+    """Where each attempt's whole output is kept, with `logs:` (see runner.journal.logfiles)."""
 
 
 class Engine:
@@ -73,7 +76,7 @@ class Engine:
         self.job = job
         self.options = options
         self.total = total
-        self.record = Recorder(sinks, job, options.run_id, options.workers, total)
+        self.record = Recorder(sinks, job, options.run_id, options.workers, total, options.logs)
         self.loop = Loop()
         workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
         use_spans = spans.enabled(job, caps, options.skip, sinks)
@@ -104,7 +107,7 @@ class Engine:
         self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip,
-                                    use_spans=use_spans)
+                                    use_spans=use_spans, logs=options.logs)
 
     # -- the run ---------------------------------------------------------------
 

@@ -29,17 +29,19 @@ from runner.events import (
     signal_name,
 )
 from runner.jobfile.spec import Job
+from runner.journal.logfiles import Logs
 
 
 class Recorder:
     def __init__(self, sinks: Sequence[Sink], job: Job, run_id: str, workers: int,
-                 total: int) -> None:
+                 total: int, logs: Logs | None = None) -> None:
         self.sinks = list(sinks)
         self.job = job
         self.run_id = run_id
         self.workers = workers
         self.total = total
         self.counts = {status.value: 0 for status in TaskStatus}
+        self.logs = logs
 
     def job_started(self, started: float) -> None:
         event = JobStarted(started, self.job.job_name, self.run_id, os.getpid(),
@@ -55,25 +57,33 @@ class Recorder:
         if seen is None:
             assert outcome is not None
             event = TaskStarted(outcome.started, task.id, task.name, task.index, task.values,
-                                attempt.number, outcome.pid, outcome.ppid,
+                                self._number(attempt), outcome.pid, outcome.ppid,
                                 outcome.process_name, outcome.host, task.spec_hash, outcome)
         else:
             event = TaskStarted(seen.started, task.id, task.name, task.index, task.values,
-                                attempt.number, seen.pid, seen.ppid, seen.process_name,
+                                self._number(attempt), seen.pid, seen.ppid, seen.process_name,
                                 seen.host, task.spec_hash)
         for sink in self.sinks:
             sink.task_started(event)
 
     def ended(self, attempt: Attempt, outcome: Outcome, retry_in: float | None = None) -> None:
         """The attempt's end; final unless a retry follows in `retry_in` seconds."""
-        task = attempt.task
+        task, kept = attempt.task, None
+        if self.logs is not None:  # checked before anything records the attempt
+            outcome, kept = self.logs.finish(task.id, self._number(attempt), outcome)
         event = TaskFinished(outcome.finished, task.id, task.name, task.index, task.values,
-                             attempt.seq, attempt.number, retry_in is None, outcome,
-                             task.spec_hash, retry_in)
+                             attempt.seq, self._number(attempt), retry_in is None, outcome,
+                             task.spec_hash, retry_in, kept)
         for sink in self.sinks:
             sink.task_finished(event)
         if retry_in is None:
             self.counts[outcome.status] += 1  # a TaskStatus is its value as a dict key
+
+    def _number(self, attempt: Attempt) -> int:
+        """The attempt's number; with `logs:`, counted across the journal's runs."""
+        if self.logs is None:
+            return attempt.number
+        return self.logs.number(attempt.task.id, attempt.number)
 
     def span(self, count: int, lines: str) -> None:
         self.counts[TaskStatus.OK] += count

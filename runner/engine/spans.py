@@ -32,10 +32,11 @@ def enabled(job: Job, capabilities: Capabilities, skip: frozenset[str],
     - the mode is async (sync runs one task at a time);
     - workers are not recycled (`max_tasks_per_worker` sends one task per message, so a
       worker stops exactly at its limit);
-    - no task is skipped (a resume): a worker runs every task of its span.
+    - no task is skipped (a resume): a worker runs every task of its span;
+    - no `logs:` (each attempt's files are named by the runner).
     """
     return (capabilities.spans and job.mode != "sync" and job.max_tasks_per_worker is None
-            and not skip and all(sink.accepts_spans for sink in sinks))
+            and not skip and job.logs is None and all(sink.accepts_spans for sink in sinks))
 
 
 class SpanInFlight:

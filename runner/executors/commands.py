@@ -2,9 +2,10 @@
 
 A list runs as argv, a string under `/bin/sh -c`. Each command gets its own
 session (so a Ctrl-C at the terminal reaches only the runner, which decides),
-stdin from /dev/null, and pipes for stdout and stderr whose tails are kept.
-Commands start through `procs.spawn` (posix_spawn where it can). On Linux a
-pidfd says when a command exits; elsewhere the engine's tick polls. When the
+stdin from /dev/null, and pipes for stdout and stderr whose tails are kept
+(with `logs:`, its log files instead: see runner.journal.logfiles). Commands
+start through `procs.spawn` (posix_spawn where it can). On Linux a pidfd
+says when a command exits; elsewhere the engine's tick polls. When the
 command exits, whatever it left running in its process group is killed: a
 task ends with its processes.
 """
@@ -31,6 +32,7 @@ from runner.events import (
     spawn_error,
 )
 from runner.executors.base import ExecutorSetup, Running
+from runner.journal import logfiles
 from runner.system import procs
 from runner.worker.tails import Tail
 from runner.worker.work import CommandWork, command_argv
@@ -65,8 +67,7 @@ class CommandExecutor:
     def _spawn(self, work: CommandWork) -> None:
         argv, name = command_argv(work.command)
         env = {**self._base_env, **work.env} if work.env else self._base_env
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        out_r, out_w, err_r, err_w = _outputs(work)
         started = time.time()
         failure: OSError | None = None
         try:
@@ -77,13 +78,14 @@ class CommandExecutor:
             os.close(out_w)
             os.close(err_w)
         if failure is not None:
-            os.close(out_r)
-            os.close(err_r)
+            for fd in (out_r, err_r) if out_r >= 0 else ():
+                os.close(fd)
             # this may start the next command at once, with the numbers just freed
             self._setup.listener.finished([_unstarted(work, started, failure)])
             return
         command = _Command(work, child, started, name, {})
-        command.pipes = {out_r: command.stdout, err_r: command.stderr}
+        if out_r >= 0:
+            command.pipes = {out_r: command.stdout, err_r: command.stderr}
         self._commands[work.key] = command
         loop = self._setup.loop
         for fd in command.pipes:
@@ -182,6 +184,18 @@ class CommandExecutor:
         for command in commands:
             with contextlib.suppress(OSError):
                 self._exited(command)
+
+
+def _outputs(work: CommandWork) -> tuple[int, int, int, int]:
+    """The read and write ends of the command's stdout and stderr: two pipes whose tails
+    the runner keeps, or, with `logs:`, its two log files and nothing to read (-1): the
+    command writes its whole output there itself and the tails are read back at its end."""
+    if work.logs is not None:
+        out, err = logfiles.open_pair(work.logs)
+        return -1, out, -1, err
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    return out_r, out_w, err_r, err_w
 
 
 def _unstarted(work: CommandWork, started: float, exc: OSError) -> Outcome:

@@ -32,6 +32,7 @@ def semantic_problems(values: object) -> list[Problem]:
         return []
     problems = _unknown_templates(values.get("defaults"), ("defaults",), BUILTIN_TEMPLATE_NAMES)
     problems += _unknown_templates(values.get("journal"), ("journal",), JOURNAL_TEMPLATE_NAMES)
+    problems += _unknown_templates(values.get("logs"), ("logs",), frozenset({"job"}))
     tasks = values.get("tasks")
     if not isinstance(tasks, list):
         return problems

@@ -102,15 +102,16 @@ def of(outcome: Outcome) -> Fragments:
 
 
 def job_started_line(event: JobStarted, pid_created: float | None, resumes: str | None,
-                     env: dict[str, Any] | None) -> str:
+                     env: dict[str, Any] | None, logs: str | None = None) -> str:
     """The first line of a run; `resumes` names the run it continues, `env` holds the
-    keyed digests of its env values."""
+    keyed digests of its env values, `logs` the run's folder of whole logs."""
     return encode({"event": "job_started", "ts": iso(event.ts), "job": event.job,
                    "run": event.run_id, "pid": event.pid, "host": event.host,
                    "executor": event.executor, "workers": event.workers, "mode": event.mode,
                    "tasks": event.total, "pid_created": pid_created,
                    **({"resumed": True, "resumes": resumes} if resumes else {}),
-                   **({"env": env} if env else {})}) + "\n"
+                   **({"env": env} if env else {}),
+                   **({"logs": logs} if logs else {})}) + "\n"
 
 
 def started_line(event: TaskStarted, pid_created: float | None = None) -> str:
@@ -135,6 +136,8 @@ def finished_line(event: TaskFinished) -> str:
     """A task_finished line, spliced from the fragments made where the attempt ran."""
     fragments = of(event.outcome)
     retry = f',"retry_in":{event.retry_in!r}' if event.retry_in is not None else ""
+    if event.logs is not None:
+        retry += f',"stdout_path":{encode(event.logs[0])},"stderr_path":{encode(event.logs[1])}'
     ident = _ident(event.task, event.name, event.index, event.values)
     return _finished(ident, event.attempt, event.final, str.__str__(event.outcome.status),
                      fragments, event.spec_hash, retry)

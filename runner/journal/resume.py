@@ -54,16 +54,22 @@ class Recorded:
     """Run ids, oldest first."""
     envs: list[dict[str, Any] | None] = field(default_factory=list)
     """Each run's keyed digests of env values (`Plan.env_record`), in step with `runs`."""
+    attempts: dict[str, int] = field(default_factory=dict)
+    """Task id -> its highest attempt recorded (started or finished), for tasks not recorded
+    ok: they run again, and with `logs:` their attempt numbers go on from there."""
     processes: dict[int, float] = field(default_factory=dict)
     """PID -> create time of processes the runs started on this host (latest per PID:
     a PID that came back with a newer create time means the older process is gone)."""
 
     def add(self, event: dict[str, Any], host: str) -> None:
         kind = event.get("event")
+        if kind in ("task_started", "task_finished"):
+            self._count_attempt(event)
         if kind == "task_finished":
             if event.get("final"):
                 if event.get("status") == "ok":
                     self.ok[event["task"]] = event.get("spec_hash", "")
+                    self.attempts.pop(event["task"], None)
                     self.ok_run[event["task"]] = len(self.runs) - 1
                 else:
                     self.ok.pop(event["task"], None)
@@ -76,6 +82,11 @@ class Recorded:
             created = event.get("pid_created")
             if created is not None and event.get("host") == host and event.get("pid"):
                 self.processes[int(event["pid"])] = float(created)
+
+    def _count_attempt(self, event: dict[str, Any]) -> None:
+        task, attempt = event.get("task"), event.get("attempt")
+        if isinstance(task, str) and type(attempt) is int and attempt > self.attempts.get(task, 0):
+            self.attempts[task] = attempt
 
     def env_of(self, task: str) -> dict[str, Any] | None:
         """The env record of the run that recorded `task` ok."""
@@ -95,6 +106,8 @@ class Resumption:
     """The id of the latest run the journal records."""
     dropped_bytes: int
     killed: list[int]
+    attempts: dict[str, int] = field(default_factory=dict)
+    """Task id -> its highest attempt recorded, for the tasks still to run."""
 
     def notices(self, journal: Path) -> list[str]:
         """What the person resuming should know, one line each, for stderr."""
@@ -133,7 +146,8 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
     remaining = _check_plan(journal, plan, recorded, force)
     dropped = trim_torn_tail(stream)
     killed = kill_survivors(recorded, grace)
-    return Resumption(frozenset(recorded.ok), remaining, recorded.runs[-1], dropped, killed)
+    return Resumption(frozenset(recorded.ok), remaining, recorded.runs[-1], dropped, killed,
+                      recorded.attempts)
 
 
 def trim_torn_tail(file: BinaryIO) -> int:

@@ -31,6 +31,8 @@ class Journal(Sink):
         """The run this one continues (`--resume`), set before the run starts."""
         self.env: dict[str, Any] | None = None
         """Keyed digests of the env values (`Plan.env_record`), set before the run starts."""
+        self.logs: str | None = None
+        """The run's logs folder (`logs:`), set before the run starts."""
         self._pending: list[str] = []
         self._file = JournalFile(path, fsync=fsync)
 
@@ -40,7 +42,7 @@ class Journal(Sink):
 
     def job_started(self, event: JobStarted) -> None:
         self._pending.append(format.job_started_line(event, _created(event.pid), self.resumes,
-                                                     self.env))
+                                                     self.env, self.logs))
         self.flush()
 
     def task_started(self, event: TaskStarted) -> None:

@@ -14,6 +14,10 @@ runner to read.
 
 A dask worker is not the runner's: its descriptors are lent to the attempt for its
 duration only, pointed at unlinked files of that process.
+
+With `logs:`, an attempt's descriptors 1 and 2 are its own log files instead, for its
+duration (`keep`, `release`): its whole output is kept there, and its tails are read
+back from their ends.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
+from runner.journal import logfiles
 from runner.worker.tails import read_tail
 
 SUFFIXES = {1: ".out", 2: ".err"}
@@ -174,6 +179,33 @@ def _take(fd: int) -> str:
     text = read_tail(own, size)
     os.ftruncate(own, 0)
     return text
+
+
+def keep(stem: str) -> tuple[int, int]:
+    """With `logs:`, point descriptors 1 and 2 at the attempt's own log files (see
+    runner.journal.logfiles) for its duration: the task writes its whole output there
+    itself, as it goes. Returns them, for `release`."""
+    flush()
+    kept = logfiles.open_pair(stem)
+    for fd, own in zip(SUFFIXES, kept):
+        os.dup2(own, fd)
+    return kept
+
+
+def release(kept: tuple[int, int]) -> tuple[str, str]:
+    """The attempt's stdout and stderr tails, read back from its log files, closed now;
+    descriptors 1 and 2 are pointed back at the capture files."""
+    flush()
+    tails = []
+    for fd, own in zip(SUFFIXES, kept):
+        try:
+            tails.append(read_tail(own, os.fstat(own).st_size))
+        except OSError as exc:
+            tails.append(f"[runner] could not read the task's output: {exc}\n")
+        if fd in _files:
+            os.dup2(_files[fd][0], fd)
+        os.close(own)
+    return tails[0], tails[1]
 
 
 def flush() -> None:

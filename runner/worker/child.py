@@ -243,9 +243,11 @@ def run_one(work: Work) -> Outcome:
         slots[base + SLOT_STARTED] = started
         slots[base + SLOT_KEY] = float(work.key)
     status, result, exit_code, error = TaskStatus.OK, None, None, None
-    saved = lent = None
+    saved = lent = kept = None
     try:
         lent = capture.lend()
+        if work.logs is not None:
+            kept = capture.keep(work.logs)
         saved = calling.enter(work)
         value = calling.resolve(work.call)(*work.args, **work.kwargs)
         result = calling.encode_result(value)
@@ -261,7 +263,7 @@ def run_one(work: Work) -> Outcome:
         if saved is not None:
             calling.leave(saved)
         calling.end_leftovers()
-        out, err = capture.take()
+        out, err = capture.take() if kept is None else capture.release(kept)
         capture.give_back(lent)
         if slots is not None:
             slots[base + SLOT_KEY] = SLOT_IDLE

@@ -9,8 +9,8 @@ named after the worker's pid, where it outlives the process: after a crash the
 dead worker's nanny reads it back (`read_marker`) to say which attempt killed
 it. A call runs through `child.run_one`, as in the pool; a command as
 runner.executors.commands runs it, in its own session with its output in
-temporary files. `signal_tree` and `forget` are run next to the workers too, on
-the runner's request.
+temporary files (its log files with `logs:`). `signal_tree` and `forget` are
+run next to the workers too, on the runner's request.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ import time
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
+from runner.errors import LogsError
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
+from runner.journal import logfiles
 from runner.system import procs
 from runner.worker import child as worker
 from runner.worker.child import run_one
@@ -133,7 +135,11 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
     memory stays flat and a leftover holding a pipe cannot hold the task."""
     argv, name = command_argv(work.command)
     started = time.time()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    try:
+        out, err = _outputs(work)
+    except LogsError as exc:
+        return _failed(work.key, ErrorInfo("LogsError", str(exc)), 0, os.getpid(), "")
+    with out, err:
         try:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                      cwd=work.cwd, env={**os.environ, **work.env},
@@ -148,6 +154,15 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
     status, error = command_status(code, popen.pid, name)
     return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
                    _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr)
+
+
+def _outputs(work: CommandWork) -> tuple[IO[bytes], IO[bytes]]:
+    """Two temporary files, or with `logs:` the attempt's log files (the logs folder must
+    then be at the same path on the workers as on the runner: a shared file system)."""
+    if work.logs is None:
+        return tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    out, err = logfiles.open_pair(work.logs)
+    return os.fdopen(out, "wb"), os.fdopen(err, "wb")
 
 
 def _tail(file: IO[bytes]) -> str:

@@ -18,6 +18,8 @@ class Work(NamedTuple):
     env: dict[str, str]
     cwd: str | None
     name: str
+    logs: str | None = None
+    """With `logs:`, where the attempt's output files go, less `.out` / `.err`."""
 
 
 class WorkerSetup(NamedTuple):
@@ -45,6 +47,8 @@ class CommandWork(NamedTuple):
     env: dict[str, str]
     cwd: str | None
     name: str
+    logs: str | None = None
+    """With `logs:`, where the attempt's output files go, less `.out` / `.err`."""
 
 
 def command_argv(command: str | list[str]) -> tuple[list[str], str]:

@@ -12,6 +12,7 @@ here, retries' too, so that every attempt of a run has its own.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from runner.engine.attempts import Attempt, BatchSizer, InFlight
 from runner.engine.spans import SpanInFlight
@@ -23,7 +24,7 @@ from runner.worker.work import CommandWork, Work
 class Admission:
     def __init__(self, plan: Plan, total: int, in_flight: InFlight, sizer: BatchSizer, *,
                  calls: Executor, commands: Executor, skip: frozenset[str],
-                 use_spans: bool) -> None:
+                 use_spans: bool, only: Callable[[PlannedTask], bool] | None = None) -> None:
         self._sizer = sizer
         self._total = total
         self._admitted = 0
@@ -34,6 +35,7 @@ class Admission:
         self._calls = calls
         self._commands = commands
         self._skip = skip
+        self._only = only
         self._use_spans = use_spans
         self._keys = 0
         self._requeued: deque[Attempt] = deque()
@@ -140,12 +142,13 @@ class Admission:
         return True
 
     def _peek(self) -> PlannedTask | None:
-        """The next task to hand out (rendered), skipping those a resume says are done."""
+        """The next task to hand out (rendered), skipping those a resume says are done
+        and those `--only` leaves out of the run."""
         while not self._plan_done:
             task = self._cursor.peek()
             if task is None:
                 self._plan_done = True
-            elif task.id in self._skip:
+            elif task.id in self._skip or (self._only is not None and not self._only(task)):
                 self._cursor.take()
             else:
                 return task

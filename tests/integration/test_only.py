@@ -164,3 +164,24 @@ def test_a_selection_of_tasks_all_recorded_ok_runs_nothing(job_runner: JobRunner
     assert again.returncode == 0, again.stderr
     done = Finished(0, "", "", read_journal(journal), 0.0)
     assert _names(done) == [] and _tasks_counted(done) == (0, 0)
+
+
+@pytest.mark.parametrize("executor", ["pool", "mp-pool", "process"])
+def test_only_holds_where_workers_run_spans_of_the_plan(job_runner: JobRunner,
+                                                        executor: str) -> None:
+    """--quiet lets pool workers render and run whole spans of the plan themselves; a
+    selection must still leave out every task outside it."""
+    job = job_runner.write(f"""
+version: 1
+executor: {executor}
+workers: 2
+tasks:
+  - name: "sq-{{{{ i }}}}"
+    call: faults:square
+    args: ["{{{{ i }}}}"]
+    foreach: {{i: {{range: [0, 200]}}}}
+""")
+    done = job_runner.run(job, "--quiet", "--only", "sq-1?", "--only", "sq-7")
+    assert done.returncode == 0, done.stderr
+    assert sorted(_names(done)) == sorted([f"sq-{i}" for i in range(10, 20)] + ["sq-7"])
+    assert _tasks_counted(done) == (11, 11)

@@ -11,7 +11,7 @@ import errno
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,6 +24,7 @@ from runner.sinks.collector import Collector
 if TYPE_CHECKING:
     from runner.journal.logfiles import Logs
     from runner.plan import Plan
+    from runner.selection import Selection
     from runner.sinks.journal import Journal
 
 
@@ -88,13 +89,17 @@ def run(
     json_stream: TextIO | None = None,
     collect: bool = True,
     handle_signals: bool = True,
+    only: Sequence[str] = (),
+    order: str = "plan",
 ) -> RunResult:
     """Run every task of `job` and return how it went; never raises for a task's failure.
 
     `resume` names the journal of an earlier run to continue (see runner.journal.resume): only
     the tasks it does not record ok run, and their records are appended to it; `force`
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
-    same file, or be left out."""
+    same file, or be left out. `only` holds `--only` patterns (see runner.selection): the
+    selected tasks and what they need are the run, the rest are not part of it; `order`
+    is the console's: `plan` (task order) or `finish` (as tasks end)."""
     from runner.engine.engine import Engine, EngineOptions
     from runner.journal import logfiles
     from runner.plan import Plan
@@ -113,10 +118,12 @@ def run(
     oom.mark()
     journal_path = _journal_path(job, run_id, journal, resume, write_journal)
     logs = logfiles.prepare(job.logs, job.job_name, str(job.folder), run_id)
+    total, skip, selection = len(plan), frozenset[str](), None
+    if only and resume is None:  # refused before a journal is made, if it selects nothing
+        selection, total = _select(plan, only, skip)
     sinks: list[Sink] = []
     collector = Collector() if collect else None
     try:
-        total, skip = len(plan), frozenset[str]()
         if journal_path is not None:
             from runner.sinks.journal import Journal
 
@@ -126,8 +133,10 @@ def run(
             sinks.append(writer)
             if resume is not None:  # read only now that the lock is held
                 total, skip = _resume(writer, plan, job, force, logs)
+                if only:
+                    selection, total = _select(plan, only, skip)
         if console:
-            sinks += _display(journal_path, quiet)
+            sinks += _display(journal_path, quiet, order)
         if json_stream is not None:
             from runner.sinks.jsonlines import JsonLines
 
@@ -147,7 +156,7 @@ def run(
             try:
                 engine = Engine(job, plan, total, sinks,
                                 EngineOptions(run_id, workers, job.start_method, skip=skip,
-                                              handle_signals=handle_signals,
+                                              only=selection, handle_signals=handle_signals,
                                               capture=capture_folder, logs=logs))
                 finished = engine.run()
             except BaseException:  # a broken run's workers go before their capture folder
@@ -208,7 +217,22 @@ def _resume(journal: Journal, plan: Plan, job: Job, force: bool,
     return resumption.remaining, resumption.skip
 
 
-def _display(journal: Path | None, quiet: bool) -> list[Sink]:
+def _select(plan: Plan, only: Sequence[str],
+            skip: frozenset[str]) -> tuple[Selection, int]:
+    """The `--only` predicate and the run's total under it (selected tasks not recorded
+    ok), said on stderr; a selection of nothing is refused."""
+    from runner.selection import Selection
+
+    selection = Selection(plan, only)
+    selected, remaining = selection.count(skip)
+    selection.require_some(selected)
+    ran = f", {remaining} to run" if skip else ""
+    print(f"--only: {selected} of {len(plan)} task(s) selected{ran}", file=sys.stderr,
+          flush=True)
+    return selection, remaining
+
+
+def _display(journal: Path | None, quiet: bool, order: str = "plan") -> list[Sink]:
     """The console, and above it a live progress bar when a person is watching a terminal
     (never with --quiet: that asks for the summary alone)."""
     from runner.sinks.console import Console
@@ -221,7 +245,7 @@ def _display(journal: Path | None, quiet: bool) -> list[Sink]:
         bar = Progress()
         sinks.append(bar)  # before the console: the bar stops before the summary prints
         stream = bar.lines
-    printer = Console(stream, quiet=quiet)
+    printer = Console(stream, quiet=quiet, order=order)
     printer.describe_journal(str(journal) if journal else None)
     return [*sinks, printer]
 

@@ -28,6 +28,12 @@ class TaskStatus(str, Enum):
         return self.value
 
 
+def shown_name(task: str, name: str) -> str:
+    """What a person sees for a task: its rendered name, or its id when the name alone
+    does not tell expansions apart (a foreach whose name has no template: `greet[who=x]`)."""
+    return task if task.startswith(name + "[") else name
+
+
 class ErrorInfo(NamedTuple):
     """An exception or a failure, as text: type, message, formatted traceback."""
 

@@ -46,6 +46,11 @@ class ModeChoice(str, Enum):
     async_ = "async"
 
 
+class Order(str, Enum):
+    plan = "plan"
+    finish = "finish"
+
+
 class ExecutorChoice(str, Enum):
     process = "process"
     pool = "pool"
@@ -105,6 +110,12 @@ def run(
         "--force", help="With --resume: keep the recorded results of tasks whose spec "
         "changed since, instead of refusing.")] = False,
     no_journal: Annotated[bool, typer.Option("--no-journal", help="Write no journal.")] = False,
+    only: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--only", metavar="PATTERN", help="Run only the tasks whose rendered name matches "
+        "the glob (case-sensitive), or whose entry has the tag (tag:NAME), and what they "
+        "need; repeat it for more.")] = None,
+    order: Annotated[Order, typer.Option(
+        help="Console lines in task order (plan) or as tasks end (finish).")] = Order.plan,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the plan; run nothing.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="JSON Lines results on stdout.")] = False,
@@ -125,7 +136,9 @@ def run(
     job = load(job_file, overrides=overrides)
     _started_up()
     if dry_run:
-        _print_plan(job, json_)
+        from runner.cli.dryrun import print_plan
+
+        print_plan(job, json_, only or [])
         return
     if force and resume is None:
         raise UsageError("--force only makes sense with --resume")
@@ -140,29 +153,9 @@ def run(
     become_subreaper()
     result = run_job(job, journal=journal, resume=resume, force=force,
                      write_journal=not no_journal, console=not json_, quiet=quiet,
-                     json_stream=sys.stdout if json_ else None, collect=False)
+                     json_stream=sys.stdout if json_ else None, collect=False,
+                     only=only or [], order=order.value)
     raise typer.Exit(int(result.exit_code))
-
-
-def _print_plan(job: object, as_json: bool) -> None:
-    """The plan, env values masked: a dry run's output ends up in logs and tickets."""
-    import json
-
-    from runner.jobfile.spec import Job
-    from runner.plan import Plan
-    from runner.system.envseal import keyed
-
-    assert isinstance(job, Job)
-    plan = Plan(keyed(job))
-    for notice in plan.notices:
-        typer.echo(notice, err=True)
-    for task in plan:
-        if as_json:
-            typer.echo(json.dumps({**task._asdict(), "env": dict.fromkeys(task.env, "***")}))
-        else:
-            what = f"{task.call}(*{task.args!r}, **{task.kwargs!r})" if task.call else task.command
-            env = "".join(f"  {name}=***" for name in task.env)
-            typer.echo(f"{task.index:>6}  {task.id}  {what}{env}")
 
 
 @app.command()

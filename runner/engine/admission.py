@@ -12,6 +12,7 @@ here, retries' too, so that every attempt of a run has its own.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from runner.engine.attempts import Attempt, BatchSizer, InFlight
 from runner.engine.spans import SpanInFlight
@@ -25,7 +26,8 @@ from runner.worker.work import CommandWork, Work
 class Admission:
     def __init__(self, plan: Plan, total: int, in_flight: InFlight, sizer: BatchSizer, *,
                  calls: Executor, commands: Executor, skip: frozenset[str],
-                 use_spans: bool, logs: Logs | None = None) -> None:
+                 use_spans: bool, logs: Logs | None = None,
+                 only: Callable[[PlannedTask], bool] | None = None) -> None:
         self._sizer = sizer
         self._total = total
         self._admitted = 0
@@ -36,6 +38,7 @@ class Admission:
         self._calls = calls
         self._commands = commands
         self._skip = skip
+        self._only = only
         self._use_spans = use_spans
         self._logs = logs
         self._keys = 0
@@ -143,12 +146,13 @@ class Admission:
         return True
 
     def _peek(self) -> PlannedTask | None:
-        """The next task to hand out (rendered), skipping those a resume says are done."""
+        """The next task to hand out (rendered), skipping those a resume says are done
+        and those `--only` leaves out of the run."""
         while not self._plan_done:
             task = self._cursor.peek()
             if task is None:
                 self._plan_done = True
-            elif task.id in self._skip:
+            elif task.id in self._skip or (self._only is not None and not self._only(task)):
                 self._cursor.take()
             else:
                 return task

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -63,6 +63,8 @@ class EngineOptions:
     workers: int
     start_method: str = "auto"
     skip: frozenset[str] = frozenset()
+    only: Callable[[PlannedTask], bool] | None = None
+    """`--only`: the tasks that are part of the run (see runner.selection); None for all."""
     handle_signals: bool = True
     capture: str | None = None
     """The run's folder for the capture files of callables' output (see runner.worker.capture)."""
@@ -79,7 +81,7 @@ class Engine:
         self.record = Recorder(sinks, job, options.run_id, options.workers, total, options.logs)
         self.loop = Loop()
         workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
-        use_spans = spans.enabled(job, caps, options.skip, sinks)
+        use_spans = spans.enabled(job, caps, options.skip, sinks) and options.only is None
         self._in_flight = InFlight(places=workers * caps.places_per_worker, backlog=job.backlog,
                                    sync=sync, process_per_call=caps.process_per_call,
                                    cap=None if caps.commands_on_workers else workers)
@@ -106,7 +108,7 @@ class Engine:
         # one executor may run both kinds (dask): asked once
         self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
-                                    commands=self._commands, skip=options.skip,
+                                    commands=self._commands, skip=options.skip, only=options.only,
                                     use_spans=use_spans, logs=options.logs)
 
     # -- the run ---------------------------------------------------------------

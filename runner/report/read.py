@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, Protocol
 
 from runner.errors import NotAJournal
-from runner.events import TaskStatus
+from runner.events import TaskStatus, shown_name
 from runner.journal import reader
 from runner.report.entries import Entries, entry_of
 
@@ -252,7 +252,9 @@ def _attempt(record: dict[str, Any], run: int) -> Attempt:
         error_type, message = str(error.get("type", "")), str(error.get("message", ""))
     elif status != TaskStatus.OK.value and "exit_code" in record:
         error_type, message = "ExitCode", f"exit code {record['exit_code']}"
-    name = record.get("name") or record.get("task")
+    task, name = record.get("task"), record.get("name")
+    name = shown_name(task, name) if isinstance(task, str) and isinstance(name, str) \
+        else name or task
     if not isinstance(name, str):
         raise _Bad("name")
     task = record.get("task")

@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
@@ -57,23 +58,53 @@ class _Pass:
         self.events = 0
         self.skipped = 0
 
-    def final(self, line: bytes) -> dict[str, Any] | None:
-        """The line's record when it ends a task's final attempt; counts what it sees."""
+    def finished(self, line: bytes) -> bool:
+        """Whether the line is a task_finished event; counts what it sees."""
         if not line.startswith(_EVENTS):
             self.skipped += 1
-            return None
+            return False
         self.events += 1
         if line.startswith(_JOB_STARTED):
             self.run += 1
-        if not line.startswith(_FINISHED):
-            return None
+        return line.startswith(_FINISHED)
+
+    def final(self, line: bytes) -> dict[str, Any] | None:
+        """The line's record when it ends a task's final attempt; counts what it sees."""
+        return self.parsed(line) if self.finished(line) else None
+
+    def parsed(self, line: bytes) -> dict[str, Any] | None:
+        """A task_finished line's record when it ends a final attempt."""
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8", "surrogatepass"))
         except ValueError:
             self.skipped += 1
             return None
         final = isinstance(record, dict) and record.get("final", True) is True
         return record if final and isinstance(record.get("task"), str) else None
+
+
+_GLANCE = re.compile(rb'\{"event":"task_finished","ts":"[^"\\]*","task":("(?:[^"\\]|\\.)*"),'
+                     rb'"name":"(?:[^"\\]|\\.)*","index":\d+,"values":')
+_AFTER_VALUES = re.compile(r',"attempt":\d+,"final":(true|false),')
+_DECODER = json.JSONDecoder()
+
+
+def glance(line: bytes) -> tuple[bytes, dict[str, Any], bool] | None:
+    """(the task id as JSON text, the values, whether final) of a task_finished line laid
+    out as the runner writes it, without parsing the rest of it (its result, its output
+    tails); None for a line of any other shape, which is then parsed whole."""
+    head = _GLANCE.match(line)
+    if head is None or not line.rstrip().endswith(b"}"):
+        return None
+    try:
+        rest = line[head.end():].decode("utf-8", "surrogatepass")
+        values, end = _DECODER.raw_decode(rest)
+    except ValueError:
+        return None
+    after = _AFTER_VALUES.match(rest, end)
+    if after is None or not isinstance(values, dict):
+        return None
+    return head.group(1), values, after.group(1) == "true"
 
 
 RUNS = 1 << 16
@@ -123,14 +154,23 @@ class Survey(_Pass):
 
     def read(self, lines: Iterable[tuple[int, bytes]]) -> None:
         for _, line in lines:
-            record = self.final(line)
-            if record is None:
+            if not self.finished(line):
                 continue
-            values = record.get("values")
+            glanced = glance(line)
+            if glanced is None:
+                record = self.parsed(line)
+                if record is None:
+                    continue
+                task, values = record["task"], record.get("values")
+            elif glanced[2]:
+                task, values = glanced[0], glanced[1]
+            else:
+                continue
             if isinstance(values, dict):
                 self.axes.update(dict.fromkeys(values))
             if self.run > 0:
-                self.latest.add(hash(record["task"]), self.run)
+                key = task if isinstance(task, str) else json.loads(task)
+                self.latest.add(hash(key), self.run)
         self.latest.seal()
 
     def columns(self) -> dict[str, str]:

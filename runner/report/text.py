@@ -47,10 +47,14 @@ def sections(summary: dict[str, Any]) -> list[Section]:
               str(r["max_concurrent"]), seconds(r["overlap_seconds"])] for i, r in numbered]
     counts = [[status, str(n)] for status, n in summary["counts"].items()]
     counts.append(["total", str(summary["tasks"])])
-    failures = [[str(f["run"]), f["task"], str(f["attempt"]), f["status"], f["error_type"],
-                 _one_line(f["message"])] for f in summary["failures"][:FAILURES_SHOWN]]
-    slowest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
-                str(s["pid"]), s["host"]] for s in summary["slowest"]]
+    several = len(numbered) > 1  # then a "run" column says which run a row is from
+    failures = _numbered([[str(f["run"]), f["task"], str(f["attempt"]), f["status"],
+                           f["error_type"], _one_line(f["message"])]
+                          for f in summary["failures"][:FAILURES_SHOWN]], several)
+    slowest = _numbered([[str(s["run"]), s["task"], str(s["attempt"]), s["status"],
+                          seconds(s["duration"]), str(s["pid"]), s["host"]]
+                         for s in summary["slowest"]], several)
+    run = ["run #"] if several else []
     return [
         Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "tasks", "ok",
                          "retries", "exit"], runs, "rllllrrrrl"),
@@ -58,14 +62,22 @@ def sections(summary: dict[str, Any]) -> list[Section]:
                 "max parallel", "2+ at once"], speed, "rrrrrr"),
         Section(_counts_title(len(numbered)), ["status", "tasks"], counts, "lr"),
         Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
-                ["#", "task", "attempt", "status", "error", "message"], failures, "rlrlll"),
-        Section("Slowest attempts", ["#", "task", "attempt", "status", "duration", "pid", "host"],
-                slowest, "rlrlrrl"),
-        Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
-                _worker_rows(summary), "rrllrrr"),
+                ["#", *run, "task", "attempt", "status", "error", "message"], failures,
+                "r" * (1 + several) + "lrlll"),
+        Section("Slowest attempts", ["#", *run, "task", "attempt", "status", "duration", "pid",
+                                     "host"], slowest, "r" * (1 + several) + "lrlrrl"),
+        Section("Workers", ["#", *run, "pid", "host", "process", "attempts", "busy",
+                            "utilisation"], _worker_rows(summary, several),
+                "r" * (1 + several) + "rllrrr"),
         Section(_entries_title(len(numbered)), ["entry", "tasks", "ok", "not ok", "attempts",
                 "task time"], _entry_rows(summary), "lrrrrr"),
     ]
+
+
+def _numbered(rows: list[list[str]], keep_run: bool, start: int = 1) -> list[list[str]]:
+    """Rows numbered 1, 2, 3 ...; their first cell, the run's number, is kept only when
+    the journal holds several runs (it would say 1 on every row otherwise)."""
+    return [[str(i), *(row if keep_run else row[1:])] for i, row in enumerate(rows, start)]
 
 
 def _counts_title(runs: int) -> str:
@@ -95,15 +107,16 @@ def finished_tasks(run: dict[str, Any]) -> str:
     return f"{sum(run['counts'].values())} task(s) ended here, {run['counts']['ok']} ok"
 
 
-def _worker_rows(summary: dict[str, Any]) -> list[list[str]]:
-    rows = []
+def _worker_rows(summary: dict[str, Any], several: bool) -> list[list[str]]:
+    rows: list[list[str]] = []
     for number, run in enumerate(summary["runs"], 1):
         usage = run["worker_usage"]
-        rows += [[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
-                  str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"])]
-                 for w in usage[:WORKERS_SHOWN]]
+        rows += _numbered([[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
+                            str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"])]
+                           for w in usage[:WORKERS_SHOWN]], several, start=len(rows) + 1)
         if len(usage) > WORKERS_SHOWN:
-            rows.append([str(number), "", "", f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])
+            rows.append(["", *([str(number)] if several else []), "", "",
+                         f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])
     return rows
 
 

@@ -2,12 +2,13 @@
 
 Results are printed in the order tasks were admitted, like the seed's
 transcripts and GNU parallel's `--keep-order`, while the journal streams them
-as they complete. A finished task waits in a small buffer until every task
-before it has finished; if one task holds up more than `REORDER_LIMIT` others,
-the buffer is flushed out of order (and says so) rather than grow without
-bound. Retries are announced as they happen, and so is a stop (a signal,
-`max_failures`), the moment it is decided: what happens to the running and the queued
-tasks, so nobody presses Ctrl-C twice for want of an answer.
+as they complete; `--order finish` prints each as it ends instead (CI logs, where
+a slow first task must not hold back a later failure). In task order, a finished
+task waits in a small buffer until every task before it has finished; if one task
+holds up more than `REORDER_LIMIT` others, the buffer is flushed out of order (and
+says so) rather than grow without bound. Retries are announced as they happen, and
+so is a stop (a signal, `max_failures`), the moment it is decided: what happens to
+the running and the queued tasks, so nobody presses Ctrl-C twice for want of an answer.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from runner.events import (
     StopRequested,
     TaskFinished,
     TaskStatus,
+    shown_name,
 )
 
 REORDER_LIMIT = 10_000
@@ -47,9 +49,11 @@ class Stream(Protocol):
 class Console(Sink):
     """A Sink that prints task lines in order and a summary; `quiet` prints the summary only."""
 
-    def __init__(self, stream: Stream | None = None, *, quiet: bool = False) -> None:
+    def __init__(self, stream: Stream | None = None, *, quiet: bool = False,
+                 order: str = "plan") -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        self.in_plan_order = order == "plan"  # else `finish`: each task as it ends
         self.accepts_spans = quiet  # quiet, it prints no task lines: ok tasks may come as a count
         self._next = 0
         self._waiting: dict[int, str] = {}
@@ -74,6 +78,9 @@ class Console(Sink):
             self._out.append(f"↻ {event.outcome.status.value:<11} {display_name(event)} "
                              f"attempt {event.attempt} failed; retrying in "
                              f"{event.retry_in:g}s\n")
+            return
+        if not self.in_plan_order:
+            self._out.append(format_task(event))
             return
         self._waiting[event.seq] = format_task(event)
         while self._next in self._waiting:
@@ -172,9 +179,7 @@ def format_task(event: TaskFinished) -> str:
 
 
 def display_name(event: TaskFinished) -> str:
-    """The rendered name, or the id when the name alone does not tell expansions apart
-    (a foreach whose name has no template: `greet[who=world]`)."""
-    return event.task if event.task.startswith(event.name + "[") else event.name
+    return shown_name(event.task, event.name)
 
 
 def _output(text: str) -> str:

@@ -192,3 +192,33 @@ def test_a_file_that_is_not_a_journal_is_exit_2_in_one_line(tmp_path: Path,
         assert out.returncode == 2, out.stderr
         assert out.stdout == "" and out.stderr.count("\n") == 1, out.stderr
         assert str(target) in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("reader", ["pandas", "duckdb"])
+def test_pandas_and_duckdb_read_the_csv_without_options(job_runner: JobRunner, tmp_path: Path,
+                                                        reader: str) -> None:
+    """Skipped where the library is not installed (neither is a dependency of runner)."""
+    library = pytest.importorskip(reader)
+    done = job_runner.run(_job(job_runner))
+    expected = _expected(done.journal)
+    table = tmp_path / "results.csv"
+    with table.open("w", encoding="utf-8", newline="") as out:
+        written = subprocess.run([RUNNER, "results", str(job_runner.folder / "journal.jsonl")],
+                                 stdout=out, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert written.returncode == 0, written.stderr
+    if reader == "pandas":
+        frame = library.read_csv(table)
+        columns, rows = list(frame.columns), frame.to_dict("records")
+    else:
+        relation = library.read_csv(str(table))
+        columns = relation.columns
+        rows = [dict(zip(columns, row)) for row in relation.fetchall()]
+    assert columns[:4] == ["task", "name", "f", "values.pid"]
+    assert sorted(row["task"] for row in rows) == sorted(expected)
+    for row in rows:
+        record = expected[row["task"]]
+        assert row["name"] == record["name"] and row["status"] == record["status"]
+        if record["name"].startswith("echo-"):
+            assert row["f"] == record["values"]["f"]  # commas, quotes, newlines, unicode
+            assert json.loads(row["result"]) == record["result"]  # nested, as JSON text
+            assert int(row["pid"]) == record["pid"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -147,6 +147,11 @@ class Entry:
         self.sizes = [len(axis) for _, axis in self.axes]
         self.count = task_count(task.foreach)
         self.call = task.call if isinstance(task, CallTask) else None
+        self.needs = [(need, None) if isinstance(need, str) else (need.task, need.as_)
+                      for need in task.needs or []]
+        """Each `needs` item as (entry name as written, `as` variable or None)."""
+        self.condition = task.if_
+        self.result = task.result if isinstance(task, CommandTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
         raw = _templates(task, job.defaults)
         self.uses_index = any(name == "index" for _, name in names_in(raw))
@@ -201,16 +206,20 @@ class Entry:
             if position < 0:
                 return
 
-    def render_at(self, offset: int, index: int) -> PlannedTask:
+    def render_at(self, offset: int, index: int,
+                  received: Mapping[str, Any] | None = None) -> PlannedTask:
         """The task at `offset` in this entry's product (first axis outermost)."""
         values = []
         for size, (_, axis) in zip(reversed(self.sizes), reversed(self.axes)):
             offset, digit = divmod(offset, size)
             values.append(axis[digit])
-        return self.render(index, tuple(reversed(values)))
+        return self.render(index, tuple(reversed(values)), received)
 
-    def render(self, index: int, values: tuple[Any, ...]) -> PlannedTask:
-        """Only the fields with templates are rendered; the rest come from a prototype."""
+    def render(self, index: int, values: tuple[Any, ...],
+               received: Mapping[str, Any] | None = None) -> PlannedTask:
+        """Only the fields with templates are rendered; the rest come from a prototype.
+        `received`: the results passed through `as`, variables like the others but not
+        part of the spec hash."""
         fields = self._prototype.copy()
         fields[0] = index
         if self.names:
@@ -218,7 +227,7 @@ class Entry:
             fields[1] = f"{self.name_template}[{labels}]"
             fields[14] = dict(zip(self.names, values))
         if self._dynamic:
-            variables = {**fields[14], "index": index, "job": self.job_name}
+            variables = {**fields[14], "index": index, "job": self.job_name, **(received or {})}
             for position, renderer in self._dynamic:
                 fields[position] = renderer(variables)
         if self.uses_index:

@@ -33,6 +33,7 @@ _MARKS = {
     TaskStatus.CRASHED: "☠",
     TaskStatus.INTERRUPTED: "■",
     TaskStatus.CANCELLED: "-",
+    TaskStatus.SKIPPED: "↷",
 }
 
 

@@ -110,7 +110,7 @@ def run(
     sinks: list[Sink] = []
     collector = Collector() if collect else None
     try:
-        total, skip = len(plan), frozenset[str]()
+        total, skip, received = len(plan), frozenset[str](), dict[str, str]()
         if journal_path is not None:
             from runner.sinks.journal import Journal
 
@@ -118,7 +118,7 @@ def run(
             writer.env = plan.env_record()
             sinks.append(writer)
             if resume is not None:  # read only now that the lock is held
-                total, skip = _resume(writer, plan, job, force)
+                total, skip, received = _resume(writer, plan, job, force)
         if console:
             sinks += _display(journal_path, quiet)
         if json_stream is not None:
@@ -141,7 +141,7 @@ def run(
                 engine = Engine(job, plan, total, sinks,
                                 EngineOptions(run_id, workers, job.start_method, skip=skip,
                                               handle_signals=handle_signals,
-                                              capture=capture_folder))
+                                              capture=capture_folder, received=received))
                 finished = engine.run()
             except BaseException:  # a broken run's workers go before their capture folder
                 procs.end_leftovers(run_id, 0.0)
@@ -183,9 +183,11 @@ def _journal_path(job: Job, run_id: str, journal: Path | str | None,
     return target
 
 
-def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, frozenset[str]]:
+def _resume(journal: Journal, plan: Plan, job: Job,
+            force: bool) -> tuple[int, frozenset[str], dict[str, str]]:
     """Read the journal, refuse changed specs, kill survivors; say what was done on stderr.
-    Returns the number of tasks still to run and the ids to skip."""
+    Returns the number of tasks still to run, the ids to skip and the recorded results
+    that feed `as` variables."""
     from runner.journal import resume as resuming
 
     with journal.reading() as stream:
@@ -194,7 +196,7 @@ def _resume(journal: Journal, plan: Plan, job: Job, force: bool) -> tuple[int, f
     journal.resumes = resumption.resumes
     for line in resumption.notices(journal.path):
         print(line, file=sys.stderr, flush=True)
-    return resumption.remaining, resumption.skip
+    return resumption.remaining, resumption.skip, resumption.results
 
 
 def _display(journal: Path | None, quiet: bool) -> list[Sink]:

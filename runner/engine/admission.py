@@ -32,6 +32,7 @@ class Admission:
         self._closed = False
         self._ready = ready
         self._cursor: Cursor | Ready = Cursor(plan) if ready is None else ready
+        self._entries = plan.entries
         self._in_flight = in_flight
         self._calls = calls
         self._commands = commands
@@ -114,7 +115,7 @@ class Admission:
             assert task.command is not None
             self._in_flight.add_command(attempt)
             self._commands.submit([CommandWork(attempt.key, task.command, task.env, task.cwd,
-                                               task.name)])
+                                               task.name, self._entries[task.entry].result)])
         else:
             self._submit_calls([attempt])
 

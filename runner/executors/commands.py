@@ -32,6 +32,7 @@ from runner.events import (
 )
 from runner.executors.base import ExecutorSetup, Running
 from runner.system import procs
+from runner.worker.results import WholeTail, with_result
 from runner.worker.tails import Tail
 from runner.worker.work import CommandWork, command_argv
 
@@ -83,6 +84,8 @@ class CommandExecutor:
             self._setup.listener.finished([_unstarted(work, started, failure)])
             return
         command = _Command(work, child, started, name, {})
+        if work.result is not None:
+            command.stdout = WholeTail()
         command.pipes = {out_r: command.stdout, err_r: command.stderr}
         self._commands[work.key] = command
         loop = self._setup.loop
@@ -150,10 +153,12 @@ class CommandExecutor:
             status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
         else:
             status, error = command_status(code, command.child.pid, command.name)
-        return Outcome(command.work.key, status, command.started, finished, command.child.pid,
-                       os.getpid(), command.name, self._host,
-                       exit_code=None if code == procs.LOST_STATUS else code, error=error,
-                       stdout=command.stdout.text(), stderr=command.stderr.text())
+        outcome = Outcome(command.work.key, status, command.started, finished,
+                          command.child.pid, os.getpid(), command.name, self._host,
+                          exit_code=None if code == procs.LOST_STATUS else code, error=error,
+                          stdout=command.stdout.text(), stderr=command.stderr.text())
+        whole = command.stdout.whole if isinstance(command.stdout, WholeTail) else b""
+        return with_result(outcome, command.work.result, bytes(whole))
 
     def close(self) -> None:
         """Nothing waits in a queue here: every submitted attempt starts at once."""

@@ -45,6 +45,8 @@ class CommandWork(NamedTuple):
     env: dict[str, str]
     cwd: str | None
     name: str
+    result: str | None = None
+    """`stdout` or `json`: the task's result is taken from its stdout (runner.worker.results)."""
 
 
 def command_argv(command: str | list[str]) -> tuple[list[str], str]:

@@ -150,6 +150,8 @@ class Entry:
         self.needs = [(need, None) if isinstance(need, str) else (need.task, need.as_)
                       for need in task.needs or []]
         """Each `needs` item as (entry name as written, `as` variable or None)."""
+        self._unreceived = {alias: f"{{{{ {alias} }}}}" for _, alias in self.needs if alias}
+        """What an `as` variable renders as before its results exist (a dry run)."""
         self.condition = task.if_
         self.result = task.result if isinstance(task, CommandTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
@@ -227,7 +229,8 @@ class Entry:
             fields[1] = f"{self.name_template}[{labels}]"
             fields[14] = dict(zip(self.names, values))
         if self._dynamic:
-            variables = {**fields[14], "index": index, "job": self.job_name, **(received or {})}
+            variables = {**fields[14], "index": index, "job": self.job_name,
+                         **(self._unreceived if received is None else received)}
             for position, renderer in self._dynamic:
                 fields[position] = renderer(variables)
         if self.uses_index:

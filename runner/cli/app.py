@@ -148,18 +148,23 @@ def _print_plan(job: object, as_json: bool) -> None:
     """The plan, env values masked: a dry run's output ends up in logs and tickets."""
     import json
 
+    from runner.jobfile.needs import bound
     from runner.jobfile.spec import Job
     from runner.plan import Plan
     from runner.system.envseal import keyed
 
     assert isinstance(job, Job)
-    for task in Plan(keyed(job)):
+    plan = Plan(keyed(job))
+    for task in plan:
+        needs = [bound(name, task.values) for name, _ in plan.entries[task.entry].needs]
         if as_json:
-            typer.echo(json.dumps({**task._asdict(), "env": dict.fromkeys(task.env, "***")}))
+            typer.echo(json.dumps({**task._asdict(), "env": dict.fromkeys(task.env, "***"),
+                                   "needs": needs}))
         else:
             what = f"{task.call}(*{task.args!r}, **{task.kwargs!r})" if task.call else task.command
             env = "".join(f"  {name}=***" for name in task.env)
-            typer.echo(f"{task.index:>6}  {task.id}  {what}{env}")
+            after = f"  needs: {', '.join(needs)}" if needs else ""
+            typer.echo(f"{task.index:>6}  {task.id}  {what}{env}{after}")
 
 
 @app.command()

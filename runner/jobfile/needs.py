@@ -16,7 +16,7 @@ import difflib
 import re
 from typing import Any, NamedTuple
 
-from runner.jobfile.template import names_in
+from runner.jobfile.template import as_text, names_in
 
 RESERVED = frozenset({"index", "job"})
 _SPACED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -52,6 +52,13 @@ def refs(needs: object) -> list[NeedRef]:
                                  alias if isinstance(alias, str) else None,
                                  ("needs", j, "task")))
     return found
+
+
+def bound(name: str, values: dict[str, Any]) -> str:
+    """An item as one task needs it: its variables that are the task's own axes take
+    the task's values; the others stay, meaning every instance over them."""
+    return _SPACED.sub(lambda m: as_text(values[m.group(1)]) if m.group(1) in values
+                       else m.group(0), name)
 
 
 def aliases(task: object) -> set[str]:

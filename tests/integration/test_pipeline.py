@@ -5,13 +5,15 @@ process outlives a test."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import RUNNER, Finished, JobRunner
+from tests.conftest import REPO, RUNNER, Finished, JobRunner
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -280,3 +282,16 @@ tasks:
         done.stderr
     assert "Traceback" not in done.stderr
     assert not list(Path(runner.folder).glob("ran-*")) and not done.events("task_started")
+
+
+def test_the_example_pipeline_runs(job_runner: JobRunner) -> None:
+    shutil.copytree(REPO / "jobs" / "pipeline" / "in", job_runner.folder / "pipeline" / "in")
+    shutil.copy(REPO / "jobs" / "pipeline_tasks.py", job_runner.folder)
+    job = job_runner.write((REPO / "jobs" / "pipeline.yml").read_text())
+    done = job_runner.run(job)
+    assert done.returncode == 0, done.stderr
+    final = done.final()
+    assert final["summary"]["result"] == 25 and final["cleanup"]["status"] == "ok"
+    summary = json.loads((job_runner.folder / "pipeline" / "out" / "summary.json").read_text())
+    assert [count["file"] for count in summary] == ["alpha.txt", "beta.txt", "gamma.txt"]
+    assert not (job_runner.folder / "pipeline" / "out" / "scratch").exists()

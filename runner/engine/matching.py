@@ -92,6 +92,9 @@ class Item:
         self.ended = array("I", bytes(4 * self.groups))
         self.flags = bytearray(self.groups)
         self.first_bad: dict[int, str] = {}
+        self.aligned = (self.bound == list(range(len(theirs.sizes))) and mine.names == theirs.names
+                        and all(axis_map.identity for axis_map in self.maps))
+        """One-to-one over the same axes: the dependent at offset k needs the task at k."""
         self._theirs, self._mine = theirs, mine
 
     @property

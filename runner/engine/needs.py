@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from array import array
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -103,10 +104,12 @@ class Ready:
         task = self.peek()
         assert task is not None
         entry, first = task.entry, task.index - self._starts[task.entry]
-        state, size = self._state[entry], 1
-        while size < limit and first + size < len(state) and state[first + size] == READY:
-            size += 1
-        self._decide(entry, first, size)
+        state, end = self._state[entry], min(first + limit, len(self._state[entry]))
+        for other in (WAITING, DECIDED):
+            found = state.find(other, first, end)
+            end = end if found < 0 else found
+        self._decide(entry, first, end - first)
+        size = end - first
         return Span(entry, first, task.index, size, key, seq)
 
     def spannable(self, entry: int) -> bool:
@@ -143,9 +146,39 @@ class Ready:
     def span_ended(self, span: Span, done: int, others: set[int]) -> None:
         """The tasks of a span that ended ok in its worker (`others` holds the keys of
         those that did not: they end through `ended` like any attempt)."""
-        for k in range(done):
-            if span.key + k not in others:
-                self._ended(span.entry, span.first + k, TaskStatus.OK, None)
+        start = 0
+        for stop in [*sorted(k - span.key for k in others if 0 <= k - span.key < done), done]:
+            self._ended_ok(span.entry, span.offset + start, span.offset + stop)
+            start = stop + 1
+
+    def _ended_ok(self, entry: int, first: int, stop: int) -> None:
+        """Tasks `first` to `stop` (offsets) of an entry ended ok, counted a run at a time
+        where that is the same as one by one: a fan-in counts them at once, a one-to-one
+        over the same axes makes its dependents ready at once."""
+        if first >= stop or not self._feeds[entry]:
+            return
+        if entry in self._results or not all(self._at_once(i) for i in self._feeds[entry]):
+            for offset in range(first, stop):
+                self._ended(entry, self._starts[entry] + offset, TaskStatus.OK, None)
+            return
+        for item in self._feeds[entry]:
+            if item.groups == 1 and not item.bound:
+                item.ended[0] += stop - first
+                if item.complete(0):
+                    self._group_done(item, 0)
+            else:
+                item.ended[first:stop] = array("I", [1]) * (stop - first)
+                self._state[item.dependent][first:stop] = bytes([READY]) * (stop - first)
+                self._ready[item.dependent] += stop - first
+                self._low[item.dependent] = min(self._low[item.dependent], first)
+                self._peeked = None
+
+    def _at_once(self, item: Item) -> bool:
+        if item.groups == 1 and not item.bound:
+            return True
+        dependent = item.dependent
+        return (item.aligned and len(self._items[dependent]) == 1 and not self._stopped
+                and self._entries[dependent].condition != "failure")
 
     def take_skipped(self) -> Iterator[tuple[PlannedTask, str]]:
         """Tasks whose `if` is false, with why; taking one may add more (a skip spreads)."""
@@ -228,10 +261,8 @@ class Ready:
 
     def _decide(self, entry: int, first: int, size: int) -> None:
         state = self._state[entry]
-        for offset in range(first, first + size):
-            if state[offset] == READY:
-                self._ready[entry] -= 1
-            state[offset] = DECIDED
+        self._ready[entry] -= state.count(READY, first, first + size)
+        state[first:first + size] = bytes([DECIDED]) * size
         self._left -= size
         if self._low[entry] == first:
             self._low[entry] = first + size

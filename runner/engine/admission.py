@@ -51,6 +51,10 @@ class Admission:
         """Tasks of the plan not handed out yet (none once the plan is done or cancelled)."""
         return 0 if self._plan_done else self._total - self._admitted
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Hand out nothing more (a stop): neither the plan's tasks nor requeued attempts."""
         self._closed = True

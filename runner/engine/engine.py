@@ -152,7 +152,7 @@ class Engine:
             if self._ready is not None:
                 for attempt, outcome in ended:
                     self._ready.ended(attempt.task, outcome)
-                self._skip_ready()
+                self._skip_ready(self._ready)
             self._admission.admit()  # so the next tasks start before this bookkeeping is done
             for attempt, outcome in ended:
                 self._record_ok(attempt, outcome)
@@ -177,7 +177,7 @@ class Engine:
         self.record.span(reply.ok, reply.lines)
         if self._ready is not None:
             self._ready.span_ended(span, reply.done, {o.key for o in reply.others})
-            self._skip_ready()
+            self._skip_ready(self._ready)
         for outcome in reply.others:
             other = self._attempt(outcome.key)
             if other is not None:
@@ -257,13 +257,12 @@ class Engine:
                 self._stop(self.job.on_failure)
         if self._ready is not None:
             self._ready.ended(attempt.task, outcome)
-            self._skip_ready()
+            self._skip_ready(self._ready)
 
-    def _skip_ready(self) -> None:
+    def _skip_ready(self, ready: needs.Ready) -> None:
         """Tasks that needed what just ended and end now: skipped, or cancelled by a stop."""
-        assert self._ready is not None
-        self.record.cancelled_unjournaled(self._ready.take_cancelled())
-        for task, why in self._ready.take_skipped():
+        self.record.cancelled_unjournaled(ready.take_cancelled())
+        for task, why in ready.take_skipped():
             attempt = self._admission.settle(task)
             self._final(attempt, needs.skipped_outcome(attempt.key, why))
 
@@ -330,10 +329,10 @@ class Engine:
     def _stop(self, why: str) -> None:
         """No new work. `stop` lets running tasks finish; `abort` and a signal with
         `wait: false` stop them; pending work is cancelled unless told to drain it."""
-        if self._stopping is None:
-            # before cancelling: it counts what is cancelled
+        if self._stopping is None:  # before cancelling: it counts what is cancelled
             self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
             self._stopping = why
+        if not self._admission.closed:  # also when a later signal ends what `stop` kept
             keep = why == "stop" and self._ready is not None and self._ready.keeps_always()
             if not keep:  # else the cleanup under `if: always` still runs
                 self._admission.close()

@@ -153,3 +153,32 @@ def test_resume_after_sigkill_feeds_recorded_results_and_reruns_nothing_ok(
     assert final["b-{{ i }}[i=3]"]["result"] == 30  # its `r` came from the first run's a-3
     resumed = done.events("job_started")[-1]
     assert resumed["resumed"] is True
+
+
+def test_a_signal_after_on_failure_stop_cancels_the_cleanup_it_kept(
+        job_runner: JobRunner) -> None:
+    runner = more_steps(job_runner)
+    job = runner.write("""
+version: 1
+workers: 2
+on_failure: stop
+shutdown: {wait: false, grace: 1s}
+tasks:
+  - {name: bad, call: steps:fail}
+  - {name: hold, call: steps:wait_for, args: [never]}
+  - {name: cleanup, command: "touch cleaned", needs: [hold, bad], if: always}
+""")
+    journal = runner.folder / "journal.jsonl"
+    process = runner.start(job, journal=journal)
+    try:
+        wait_for_lines(journal, '"status":"failed"')
+        wait_for_lines(journal, '"name":"hold"')
+        process.send_signal(signal.SIGTERM)
+    finally:
+        finish(process)
+    assert process.returncode == 143
+    events = read_journal(journal)
+    ended = {e["task"]: e["status"] for e in events if e["event"] == "task_finished"}
+    assert ended == {"bad": "failed", "hold": "interrupted"}
+    assert events[-1]["counts"]["cancelled"] == 1
+    assert not (runner.folder / "cleaned").exists()

@@ -153,13 +153,15 @@ tasks:
     assert final["last"]["started"] >= last_b
 
 
+@pytest.mark.parametrize("mode", ["async", "sync"])
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_one_to_group_binds_one_axis_and_gathers_the_other_in_plan_order(
-        job_runner: JobRunner, executor: str) -> None:
+        job_runner: JobRunner, executor: str, mode: str) -> None:
     runner = steps(job_runner)
     job = runner.write(f"""
 version: 1
 executor: {executor}
+mode: {mode}
 workers: 2
 tasks:
   - name: "a-{{{{ x }}}}-{{{{ y }}}}"

@@ -239,12 +239,11 @@ class Ready:
             self._peeked = None
             return
         self._decide(entry, offset, 1)
-        task = self._render(entry, offset)
         if why == "cancelled":
             self._cancelled += 1
-            self._ended(entry, task.index, TaskStatus.CANCELLED, None)
+            self._ended(entry, self._starts[entry] + offset, TaskStatus.CANCELLED, None)
         else:
-            self._skipped.append((task, why))
+            self._skipped.append((self._render(entry, offset), why))
 
     def _verdict(self, condition: str, groups: list[tuple[Item, int]]) -> str | None:
         """None when the task runs; else why it is skipped."""

@@ -11,7 +11,7 @@ import pytest
 
 from runner.engine.matching import items_of
 from runner.engine.needs import Ready
-from runner.errors import UsageError
+from runner.errors import RunnerError, UsageError
 from runner.events import Outcome, TaskStatus
 from runner.jobfile.loader import load
 from runner.plan import Plan
@@ -75,3 +75,19 @@ def test_ready_tasks_come_in_plan_order_as_their_needs_end(plan: Callable[[str],
     skipped = list(ready.take_skipped())
     assert [(t.name, why) for t, why in skipped] == [("all", "needs b-3 ended failed")]
     assert ready.done
+
+
+def test_waiting_with_nothing_running_and_nothing_ready_is_an_error_naming_them(
+        plan: Callable[[str], Plan]) -> None:
+    """The engine asks when nothing is in flight: were an end ever lost, tasks waiting on
+    it would wait forever; the run ends instead (exit 3), naming them."""
+    ready = Ready(plan("""\
+  - {name: a, call: m:f}
+  - {name: "b-{{ x }}", call: m:f, foreach: {x: [1, 2]}, needs: [a]}
+"""), frozenset(), {})
+    assert ready.take() is not None
+    ready.stalled(busy=True)  # a runs: nothing to say
+    with pytest.raises(RunnerError, match=re.escape("2 task(s) wait on needs that can no "
+                                                    "longer end")) as caught:
+        ready.stalled(busy=False)
+    assert caught.value.exit_code == 3 and str(caught.value).endswith("b-1, b-2")

@@ -297,3 +297,24 @@ def test_the_example_pipeline_runs(job_runner: JobRunner) -> None:
     summary = json.loads((job_runner.folder / "pipeline" / "out" / "summary.json").read_text())
     assert [count["file"] for count in summary] == ["alpha.txt", "beta.txt", "gamma.txt"]
     assert not (job_runner.folder / "pipeline" / "out" / "scratch").exists()
+
+
+def test_dry_run_shows_each_tasks_needs(job_runner: JobRunner) -> None:
+    job = job_runner.write("""
+version: 1
+tasks:
+  - {name: prepare, call: m:f}
+  - {name: "a-{{ x }}-{{ y }}", call: m:f, foreach: {x: [p, q], y: [1, 2]}, needs: [prepare]}
+  - name: "b-{{ x }}"
+    call: m:f
+    args: ["{{ got }}"]
+    foreach: {x: [p, q]}
+    needs: [{task: "a-{{x}}-{{ y }}", as: got}]
+""")
+    shown = subprocess.run([RUNNER, "run", str(job), "--dry-run"], capture_output=True,
+                           text=True, timeout=60, env=job_runner.env())
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[1].endswith("needs: prepare")
+    assert lines[5].endswith("m:f(*['{{ got }}'], **{})  needs: a-p-{{ y }}")
+    assert "needs" not in lines[0]

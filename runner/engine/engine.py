@@ -333,11 +333,12 @@ class Engine:
             self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
             self._stopping = why
         if not self._admission.closed:  # also when a later signal ends what `stop` kept
-            keep = why == "stop" and self._ready is not None and self._ready.keeps_always()
+            shared = self._calls is self._commands
+            keep, keep_calls = self._ready.kept(why, shared) if self._ready else (False, False)
             if not keep:  # else the cleanup under `if: always` still runs
                 self._admission.close()
             self._cancel_unadmitted(keep)
-            if self._cancel_pending() and not keep:
+            if self._cancel_pending() and not keep_calls:
                 self._calls.close()
                 self._cancel_requeued()
         interrupt = why == "abort" or (

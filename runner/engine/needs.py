@@ -185,10 +185,16 @@ class Ready:
         while self._skipped:
             yield self._skipped.popleft()
 
-    def keeps_always(self) -> bool:
-        """Whether tasks under `if: always` are still to come (a stop lets them run)."""
-        return any(self._entries[e].condition == "always" and self._undecided(e)
-                   for e in range(len(self._entries)))
+    def kept(self, why: str, shared: bool) -> tuple[bool, bool]:
+        """What a stop keeps for the tasks under `if: always` still to come: whether any
+        (only `on_failure: stop` keeps them), and whether one needs the executor of calls
+        to stay open (a callable, or any task when one executor runs both kinds, `shared`)."""
+        if why != "stop":
+            return False, False
+        left = [entry for entry, state in zip(self._entries, self._state)
+                if entry.condition == "always"
+                and (state.find(WAITING) >= 0 or state.find(READY) >= 0)]
+        return bool(left), any(shared or entry.call is not None for entry in left)
 
     def cancel(self, keep_always: bool) -> None:
         """A stop: every task not handed out is cancelled, except (`keep_always`) those
@@ -284,10 +290,6 @@ class Ready:
         results = self._results[item.needed]
         values = [_value(results.get(offset)) for offset in item.members(group)]
         return values[0] if item.single else values
-
-    def _undecided(self, entry: int) -> bool:
-        state = self._state[entry]
-        return state.find(WAITING) >= 0 or state.find(READY) >= 0
 
     def _waiting(self, entry: int) -> Iterator[int]:
         state, offset = self._state[entry], self._state[entry].find(WAITING)

@@ -70,8 +70,14 @@ def aliases(task: object) -> set[str]:
 
 def need_problems(tasks: list[Any]) -> list[Problem]:
     """Every mistake in the tasks' `needs`, `as` and `if`, at the item."""
-    names = {normalised(t["name"]): i for i, t in enumerate(tasks)
-             if isinstance(t, dict) and isinstance(t.get("name"), str)}
+    names: dict[str, int] = {}
+    twins: set[str] = set()  # names that differ only in spaces inside {{ }}
+    for i, task in enumerate(tasks):
+        if isinstance(task, dict) and isinstance(task.get("name"), str):
+            name = normalised(task["name"])
+            if name in names:
+                twins.add(name)
+            names.setdefault(name, i)
     edges: dict[int, list[tuple[int, tuple[str | int, ...]]]] = {}
     problems: list[Problem] = []
     for i, task in enumerate(tasks):
@@ -86,6 +92,10 @@ def need_problems(tasks: list[Any]) -> list[Problem]:
             target = names.get(ref.name)
             if target is None:
                 problems.append((where, _unknown(ref.name, list(names))))
+                continue
+            if ref.name in twins:
+                problems.append((where, f'needs "{ref.name}", which names several tasks '
+                                 "(their names differ only in spaces inside {{ }})"))
                 continue
             if target == i:
                 problems.append((where, f'task "{ref.name}" needs itself'))

@@ -86,3 +86,14 @@ def test_an_unknown_entry_far_from_any_name_lists_the_names(problems: Problems) 
 def test_items_match_names_whatever_the_spacing_inside_braces() -> None:
     assert normalised("conv-{{f}}-{{   g }}") == "conv-{{ f }}-{{ g }}"
     assert bound("conv-{{f}}-{{ g }}", {"f": 1}) == "conv-1-{{ g }}"
+
+
+def test_a_need_naming_two_tasks_that_differ_only_in_spacing_is_refused(
+        problems: Problems) -> None:
+    found = problems(HEAD + """\
+  - {name: "a-{{x}}", call: m:f, foreach: {x: [1]}}
+  - {name: "a-{{ x }}", call: m:f, foreach: {x: [2]}}
+  - {name: b, call: m:f, needs: ["a-{{ x }}"]}
+""")
+    assert found == ['5:34: tasks[2].needs[0]: needs "a-{{ x }}", which names several tasks '
+                     "(their names differ only in spaces inside {{ }})"]

@@ -318,3 +318,22 @@ tasks:
     assert lines[1].endswith("needs: prepare")
     assert lines[5].endswith("m:f(*['{{ got }}'], **{})  needs: a-p-{{ y }}")
     assert "needs" not in lines[0]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_dependent_waits_for_the_retry_and_gets_its_result(job_runner: JobRunner,
+                                                             executor: str) -> None:
+    runner = steps(job_runner)
+    job = runner.write(f"""
+version: 1
+executor: {executor}
+workers: 2
+tasks:
+  - {{name: flaky, call: faults:flaky, args: [counter, 2], retries: 2, retry_delay: 100ms}}
+  - {{name: after, call: steps:double, args: ["{{{{ r }}}}"], needs: [{{task: flaky, as: r}}]}}
+""")
+    done = runner.run(job)
+    assert done.returncode == 0, done.stderr
+    final = done.final()
+    assert final["flaky"]["attempt"] == 3 and final["after"]["result"] == 6
+    assert final["after"]["started"] >= final["flaky"]["finished"]

@@ -223,8 +223,17 @@ class Ready:
     # -- the bookkeeping -----------------------------------------------------------------
 
     def _group_done(self, item: Item, group: int) -> None:
+        entry = item.dependent
+        if not item.bound and len(self._items[entry]) == 1 and not self._stopped and \
+                self._verdict(self._entries[entry].condition or "success", [(item, group)]) \
+                is None:  # a fan-out: every waiting task of the entry is ready at once
+            state = self._state[entry]
+            self._ready[entry] += state.count(WAITING)
+            self._state[entry] = state.replace(bytes([WAITING]), bytes([READY]))
+            self._low[entry], self._peeked = 0, None
+            return
         for offset in item.dependents(group):
-            self._check(item.dependent, offset)
+            self._check(entry, offset)
 
     def _check(self, entry: int, offset: int) -> None:
         state = self._state[entry]

@@ -109,8 +109,7 @@ class Ready:
             found = state.find(other, first, end)
             end = end if found < 0 else found
         self._decide(entry, first, end - first)
-        size = end - first
-        return Span(entry, first, task.index, size, key, seq)
+        return Span(entry, first, task.index, end - first, key, seq)
 
     def spannable(self, entry: int) -> bool:
         """A worker renders a span's tasks from its own plan: not those that receive

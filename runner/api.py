@@ -124,6 +124,7 @@ def run(
     sinks: list[Sink] = []
     collector = Collector() if collect else None
     try:
+        total, skip, received = len(plan), frozenset[str](), dict[str, str]()
         if journal_path is not None:
             from runner.sinks.journal import Journal
 
@@ -132,7 +133,7 @@ def run(
             writer.logs = logs.folder if logs else None
             sinks.append(writer)
             if resume is not None:  # read only now that the lock is held
-                total, skip = _resume(writer, plan, job, force, logs)
+                total, skip, received = _resume(writer, plan, job, force, logs)
                 if only:
                     selection, total = _select(plan, only, skip)
         if console:
@@ -157,7 +158,8 @@ def run(
                 engine = Engine(job, plan, total, sinks,
                                 EngineOptions(run_id, workers, job.start_method, skip=skip,
                                               only=selection, handle_signals=handle_signals,
-                                              capture=capture_folder, logs=logs))
+                                              capture=capture_folder, logs=logs,
+                                              received=received))
                 finished = engine.run()
             except BaseException:  # a broken run's workers go before their capture folder
                 procs.end_leftovers(run_id, 0.0)
@@ -200,10 +202,11 @@ def _journal_path(job: Job, run_id: str, journal: Path | str | None,
 
 
 def _resume(journal: Journal, plan: Plan, job: Job, force: bool,
-            logs: Logs | None) -> tuple[int, frozenset[str]]:
+            logs: Logs | None) -> tuple[int, frozenset[str], dict[str, str]]:
     """Read the journal, refuse changed specs, kill survivors; say what was done on stderr.
-    Returns the number of tasks still to run and the ids to skip; `logs` learns the
-    attempts recorded, so that numbers go on from there."""
+    Returns the number of tasks still to run, the ids to skip and the recorded results
+    that feed `as` variables; `logs` learns the attempts recorded, so that numbers go on
+    from there."""
     from runner.journal import resume as resuming
 
     with journal.reading() as stream:
@@ -214,7 +217,7 @@ def _resume(journal: Journal, plan: Plan, job: Job, force: bool,
         logs.before = resumption.attempts
     for line in resumption.notices(journal.path):
         print(line, file=sys.stderr, flush=True)
-    return resumption.remaining, resumption.skip
+    return resumption.remaining, resumption.skip, resumption.results
 
 
 def _select(plan: Plan, only: Sequence[str],

@@ -23,6 +23,8 @@ class TaskStatus(str, Enum):
     CRASHED = "crashed"
     INTERRUPTED = "interrupted"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    """Never started: the `if` of a task that needs others said not to run it."""
 
     def __str__(self) -> str:
         return self.value

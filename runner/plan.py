@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -151,6 +151,13 @@ class Entry:
         self.sizes = [len(axis) for _, axis in self.axes]
         self.count = task_count(task.foreach)
         self.call = task.call if isinstance(task, CallTask) else None
+        self.needs = [(need, None) if isinstance(need, str) else (need.task, need.as_)
+                      for need in task.needs or []]
+        """Each `needs` item as (entry name as written, `as` variable or None)."""
+        self._unreceived = {alias: f"{{{{ {alias} }}}}" for _, alias in self.needs if alias}
+        """What an `as` variable renders as before its results exist (a dry run)."""
+        self.condition = task.if_
+        self.result = task.result if isinstance(task, CommandTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
         raw = _templates(task, job.defaults)
         self.uses_index = any(name == "index" for _, name in names_in(raw))
@@ -207,16 +214,20 @@ class Entry:
             if position < 0:
                 return
 
-    def render_at(self, offset: int, index: int) -> PlannedTask:
+    def render_at(self, offset: int, index: int,
+                  received: Mapping[str, Any] | None = None) -> PlannedTask:
         """The task at `offset` in this entry's product (first axis outermost)."""
         values = []
         for size, (_, axis) in zip(reversed(self.sizes), reversed(self.axes)):
             offset, digit = divmod(offset, size)
             values.append(axis[digit])
-        return self.render(index, tuple(reversed(values)))
+        return self.render(index, tuple(reversed(values)), received)
 
-    def render(self, index: int, values: tuple[Any, ...]) -> PlannedTask:
-        """Only the fields with templates are rendered; the rest come from a prototype."""
+    def render(self, index: int, values: tuple[Any, ...],
+               received: Mapping[str, Any] | None = None) -> PlannedTask:
+        """Only the fields with templates are rendered; the rest come from a prototype.
+        `received`: the results passed through `as`, variables like the others but not
+        part of the spec hash."""
         fields = self._prototype.copy()
         fields[0] = index
         if self.names:
@@ -224,7 +235,8 @@ class Entry:
             fields[1] = f"{self.name_template}[{labels}]"
             fields[14] = dict(zip(self.names, values))
         if self._dynamic:
-            variables = {**fields[14], "index": index, "job": self.job_name}
+            variables = {**fields[14], "index": index, "job": self.job_name,
+                         **(self._unreceived if received is None else received)}
             for position, renderer in self._dynamic:
                 fields[position] = renderer(variables)
         if self.uses_index:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 
 from runner.engine.attempts import Attempt, BatchSizer, InFlight
+from runner.engine.needs import Ready
 from runner.engine.spans import SpanInFlight
 from runner.executors.base import Executor
 from runner.journal import logfiles
@@ -27,13 +28,16 @@ class Admission:
     def __init__(self, plan: Plan, total: int, in_flight: InFlight, sizer: BatchSizer, *,
                  calls: Executor, commands: Executor, skip: frozenset[str],
                  use_spans: bool, logs: Logs | None = None,
-                 only: Callable[[PlannedTask], bool] | None = None) -> None:
+                 only: Callable[[PlannedTask], bool] | None = None,
+                 ready: Ready | None = None) -> None:
         self._sizer = sizer
         self._total = total
         self._admitted = 0
         self._plan_done = False
         self._closed = False
-        self._cursor = Cursor(plan)
+        self._ready = ready
+        self._cursor: Cursor | Ready = Cursor(plan) if ready is None else ready
+        self._entries = plan.entries
         self._in_flight = in_flight
         self._calls = calls
         self._commands = commands
@@ -54,15 +58,31 @@ class Admission:
         """Tasks of the plan not handed out yet (none once the plan is done or cancelled)."""
         return 0 if self._plan_done else self._total - self._admitted
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Hand out nothing more (a stop): neither the plan's tasks nor requeued attempts."""
         self._closed = True
 
-    def cancel_unadmitted(self) -> int:
-        """Give up the plan's tasks not handed out yet; how many that leaves out."""
+    def cancel_unadmitted(self, keep_always: bool = False) -> int:
+        """Give up the plan's tasks not handed out yet; how many that leaves out. In a
+        pipeline, `keep_always` keeps the tasks under `if: always` (see runner.engine.needs)."""
+        if self._ready is not None:
+            self._ready.cancel(keep_always)
+            left = self._ready.take_cancelled()
+            self._total -= left
+            self._plan_done = self._ready.done
+            return left
         left = max(self._total - self._admitted, 0)
         self._plan_done = True
         return left
+
+    def settle(self, task: PlannedTask) -> Attempt:
+        """An attempt for a task that ends without being handed out (skipped): it takes
+        its place in the order tasks are admitted."""
+        return self._new_attempt(task)
 
     def learn(self, entry: int, seconds: float, count: int) -> None:
         """`count` tasks of the entry took `seconds` in all: the next batches are sized by it."""
@@ -106,7 +126,8 @@ class Admission:
             assert task.command is not None
             self._in_flight.add_command(attempt)
             self._commands.submit([CommandWork(attempt.key, task.command, task.env, task.cwd,
-                                               task.name, self._stem(attempt))])
+                                               task.name, self._stem(attempt),
+                                               self._entries[task.entry].result)])
         else:
             self._submit_calls([attempt])
 
@@ -114,7 +135,8 @@ class Admission:
         room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
         if room <= 0:
             return False
-        if self._use_spans and room > 1:
+        if self._use_spans and room > 1 and (self._ready is None
+                                             or self._ready.spannable(task.entry)):
             span = self._cursor.take_span(room, self._keys + 1, self._admitted)
             self._keys += span.size
             self._admitted += span.size
@@ -151,8 +173,9 @@ class Admission:
         while not self._plan_done:
             task = self._cursor.peek()
             if task is None:
-                self._plan_done = True
-            elif task.id in self._skip or (self._only is not None and not self._only(task)):
+                self._plan_done = self._cursor.done
+                return None
+            if task.id in self._skip or (self._only is not None and not self._only(task)):
                 self._cursor.take()
             else:
                 return task

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from runner.engine import spans, verdicts
+from runner.engine import needs, spans, verdicts
 from runner.engine.admission import Admission
 from runner.engine.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.engine.recorder import Recorder
@@ -70,6 +70,8 @@ class EngineOptions:
     """The run's folder for the capture files of callables' output (see runner.worker.capture)."""
     logs: Logs | None = None
     """Where each attempt's whole output is kept, with `logs:` (see runner.journal.logfiles)."""
+    received: dict[str, str] | None = None
+    """Results recorded ok by the run resumed, by task id, for the tasks that need them."""
 
 
 class Engine:
@@ -80,6 +82,7 @@ class Engine:
         self.total = total
         self.record = Recorder(sinks, job, options.run_id, options.workers, total, options.logs)
         self.loop = Loop()
+        self._ready = needs.source(plan, options.skip, options.received)
         workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
         use_spans = spans.enabled(job, caps, options.skip, sinks) and options.only is None
         self._in_flight = InFlight(places=workers * caps.places_per_worker, backlog=job.backlog,
@@ -109,7 +112,7 @@ class Engine:
         self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip, only=options.only,
-                                    use_spans=use_spans, logs=options.logs)
+                                    use_spans=use_spans, logs=options.logs, ready=self._ready)
 
     # -- the run ---------------------------------------------------------------
 
@@ -134,6 +137,9 @@ class Engine:
             return self.record.job_finished(started, self._signalled, self._stopped_by)
 
     def _busy(self) -> bool:
+        if self._ready is not None and not self._in_flight.busy and self._admission.pending:
+            self._admission.admit()  # what is ready starts; if nothing is, nothing ever will
+            self._ready.stalled(self._in_flight.busy)
         return bool(self._in_flight.busy or self._admission.pending)
 
     # -- what executors tell (the Listener protocol) ----------------------------
@@ -148,6 +154,10 @@ class Engine:
             for attempt, _ in ended:  # nothing to decide: free their places first,
                 attempt.move(AttemptState.DONE)
                 self._in_flight.remove(attempt)
+            if self._ready is not None:
+                for attempt, outcome in ended:
+                    self._ready.ended(attempt.task, outcome)
+                self._skip_ready(self._ready)
             self._admission.admit()  # so the next tasks start before this bookkeeping is done
             for attempt, outcome in ended:
                 self._record_ok(attempt, outcome)
@@ -170,6 +180,9 @@ class Engine:
             return
         self._admission.learn(span.entry, reply.seconds, reply.done)
         self.record.span(reply.ok, reply.lines)
+        if self._ready is not None:
+            self._ready.span_ended(span, reply.done, {o.key for o in reply.others})
+            self._skip_ready(self._ready)
         for outcome in reply.others:
             other = self._attempt(outcome.key)
             if other is not None:
@@ -247,6 +260,16 @@ class Engine:
             self._failures += 1
             if self._failures >= self._limit_failures and self.job.on_failure != "continue":
                 self._stop(self.job.on_failure)
+        if self._ready is not None:
+            self._ready.ended(attempt.task, outcome)
+            self._skip_ready(self._ready)
+
+    def _skip_ready(self, ready: needs.Ready) -> None:
+        """Tasks that needed what just ended and end now: skipped, or cancelled by a stop."""
+        self.record.cancelled_unjournaled(ready.take_cancelled())
+        for task, why in ready.take_skipped():
+            attempt = self._admission.settle(task)
+            self._final(attempt, needs.skipped_outcome(attempt.key, why))
 
     def _schedule_retry(self, failed: Attempt, delay: float) -> None:
         """The next attempt holds its task's place while it waits for its delay."""
@@ -311,13 +334,16 @@ class Engine:
     def _stop(self, why: str) -> None:
         """No new work. `stop` lets running tasks finish; `abort` and a signal with
         `wait: false` stop them; pending work is cancelled unless told to drain it."""
-        if self._stopping is None:
-            # before cancelling: it counts what is cancelled
+        if self._stopping is None:  # before cancelling: it counts what is cancelled
             self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
             self._stopping = why
-            self._admission.close()
-            self._cancel_unadmitted()
-            if self._cancel_pending():
+        if not self._admission.closed:  # also when a later signal ends what `stop` kept
+            shared = self._calls is self._commands
+            keep, keep_calls = self._ready.kept(why, shared) if self._ready else (False, False)
+            if not keep:  # else the cleanup under `if: always` still runs
+                self._admission.close()
+            self._cancel_unadmitted(keep)
+            if self._cancel_pending() and not keep_calls:
                 self._calls.close()
                 self._cancel_requeued()
         interrupt = why == "abort" or (
@@ -331,11 +357,11 @@ class Engine:
     def _cancel_pending(self) -> bool:
         return self._stopping != "signal" or self.job.shutdown.cancel_pending
 
-    def _cancel_unadmitted(self) -> None:
+    def _cancel_unadmitted(self, keep_always: bool = False) -> None:
         """Tasks the plan has not handed out yet are cancelled. They are counted, not
         journaled one by one, so stopping a million-task run does not write a million lines;
         a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
-        self.record.cancelled_unjournaled(self._admission.cancel_unadmitted())
+        self.record.cancelled_unjournaled(self._admission.cancel_unadmitted(keep_always))
         now = time.time()
         for placeholder in list(self._in_flight.retrying.values()):
             self._in_flight.release(placeholder.key)

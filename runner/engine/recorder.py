@@ -118,5 +118,5 @@ class Recorder:
     def _exit_code(self, signalled: int | None) -> ExitCode:
         if signalled is not None:
             return ExitCode.SIGINT if signalled == signal.SIGINT else ExitCode.SIGTERM
-        ok = self.counts[TaskStatus.OK]
+        ok = self.counts[TaskStatus.OK] + self.counts[TaskStatus.SKIPPED]  # skipped: no failure
         return ExitCode.OK if ok == sum(self.counts.values()) else ExitCode.TASK_FAILED

@@ -34,6 +34,7 @@ from runner.events import (
 from runner.executors.base import ExecutorSetup, Running
 from runner.journal import logfiles
 from runner.system import procs
+from runner.worker.results import RESULT_BYTES, WholeTail, with_result
 from runner.worker.tails import Tail
 from runner.worker.work import CommandWork, command_argv
 
@@ -85,6 +86,8 @@ class CommandExecutor:
             return
         command = _Command(work, child, started, name, {})
         if out_r >= 0:
+            if work.result is not None:
+                command.stdout = WholeTail()
             command.pipes = {out_r: command.stdout, err_r: command.stderr}
         self._commands[work.key] = command
         loop = self._setup.loop
@@ -152,10 +155,11 @@ class CommandExecutor:
             status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
         else:
             status, error = command_status(code, command.child.pid, command.name)
-        return Outcome(command.work.key, status, command.started, finished, command.child.pid,
-                       os.getpid(), command.name, self._host,
-                       exit_code=None if code == procs.LOST_STATUS else code, error=error,
-                       stdout=command.stdout.text(), stderr=command.stderr.text())
+        outcome = Outcome(command.work.key, status, command.started, finished,
+                          command.child.pid, os.getpid(), command.name, self._host,
+                          exit_code=None if code == procs.LOST_STATUS else code, error=error,
+                          stdout=command.stdout.text(), stderr=command.stderr.text())
+        return with_result(outcome, command.work.result, _whole_stdout(command))
 
     def close(self) -> None:
         """Nothing waits in a queue here: every submitted attempt starts at once."""
@@ -196,6 +200,16 @@ def _outputs(work: CommandWork) -> tuple[int, int, int, int]:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     return out_r, out_w, err_r, err_w
+
+
+def _whole_stdout(command: _Command) -> bytes:
+    """What `result:` reads: the stdout kept from the pipe, or the head of the log file
+    the command wrote itself (with `logs:`)."""
+    if isinstance(command.stdout, WholeTail):
+        return bytes(command.stdout.whole)
+    if command.work.result is not None and command.work.logs is not None:
+        return logfiles.head(logfiles.paths(command.work.logs)[0], RESULT_BYTES + 1)
+    return b""
 
 
 def _unstarted(work: CommandWork, started: float, exc: OSError) -> Outcome:

@@ -12,6 +12,7 @@ these problems together with the schema's, whatever else is wrong.
 
 from __future__ import annotations
 
+from runner.jobfile.needs import aliases, need_problems
 from runner.jobfile.template import names_in, shell_problem
 
 BUILTIN_TEMPLATE_NAMES = frozenset({"index", "job"})
@@ -41,7 +42,7 @@ def semantic_problems(values: object) -> list[Problem]:
         if isinstance(task, dict):
             problems += _name_problems(i, task.get("name"), first_seen)
             problems += _template_problems(i, task)
-    return problems
+    return problems + need_problems(tasks)
 
 
 def _name_problems(i: int, name: object, first_seen: dict[str, int]) -> list[Problem]:
@@ -62,6 +63,7 @@ def _template_problems(i: int, task: dict[str, object]) -> list[Problem]:
     """Every template names a known variable, and a shell string's can be quoted."""
     foreach = task.get("foreach")
     known = BUILTIN_TEMPLATE_NAMES | (set(foreach) if isinstance(foreach, dict) else set())
+    known |= aliases(task)
     problems: list[Problem] = []
     for field in _TEMPLATED_TASK_FIELDS:
         problems += _unknown_templates(task.get(field), ("tasks", i, field), known)

@@ -176,6 +176,23 @@ def _tail(path: str) -> str:
         os.close(fd)
 
 
+def head(path: str, limit: int) -> bytes:
+    """The first `limit` bytes of a log file, never through a symbolic link; empty when
+    it is gone."""
+    try:
+        fd = files.open_peeking(Path(path))
+    except OSError:
+        return b""
+    if fd is None:
+        return b""
+    try:
+        return os.pread(fd, limit, 0)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
 def prepare(template: str | None, job_name: str, base: str, run_id: str) -> Logs | None:
     """The run's logs folder, made now (`template` rendered with `{{ job }}`, relative to
     `base`, the job file's folder); None without `logs:`. LogsError (exit 3) when it

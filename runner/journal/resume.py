@@ -60,6 +60,10 @@ class Recorded:
     processes: dict[int, float] = field(default_factory=dict)
     """PID -> create time of processes the runs started on this host (latest per PID:
     a PID that came back with a newer create time means the older process is gone)."""
+    fed: tuple[str, ...] = ()
+    """Name templates of the entries whose results feed an `as`: only theirs are kept."""
+    results: dict[str, str] = field(default_factory=dict)
+    """Task id -> its recorded result as JSON text, for the tasks of `fed` entries."""
 
     def add(self, event: dict[str, Any], host: str) -> None:
         kind = event.get("event")
@@ -71,9 +75,12 @@ class Recorded:
                     self.ok[event["task"]] = event.get("spec_hash", "")
                     self.attempts.pop(event["task"], None)
                     self.ok_run[event["task"]] = len(self.runs) - 1
+                    if self.fed and _of_entries(event["task"], self.fed):
+                        self.results[event["task"]] = json.dumps(event.get("result"))
                 else:
                     self.ok.pop(event["task"], None)
                     self.ok_run.pop(event["task"], None)
+                    self.results.pop(event["task"], None)
         elif kind in ("task_started", "job_started"):
             if kind == "job_started" and event.get("run"):
                 self.runs.append(event["run"])
@@ -108,6 +115,8 @@ class Resumption:
     killed: list[int]
     attempts: dict[str, int] = field(default_factory=dict)
     """Task id -> its highest attempt recorded, for the tasks still to run."""
+    results: dict[str, str] = field(default_factory=dict)
+    """Recorded results of the tasks recorded ok whose results feed an `as`."""
 
     def notices(self, journal: Path) -> list[str]:
         """What the person resuming should know, one line each, for stderr."""
@@ -139,7 +148,9 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
     """Steps 1 to 4 of the module docstring on `stream`, the journal at `journal` opened
     for reading and writing; the caller holds its lock."""
     stream.seek(0)
-    recorded = read(stream, journal)
+    fed = tuple({plan.entries[k].name_template for entry in plan.entries
+                 for k, (_, alias) in _needed(plan, entry.needs) if alias})
+    recorded = read(stream, journal, fed)
     if not recorded.runs:
         raise ResumeError(f"cannot resume from {journal}: it records no run (no job_started "
                           "event), so it is not a journal; run the job without --resume")
@@ -147,7 +158,21 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
     dropped = trim_torn_tail(stream)
     killed = kill_survivors(recorded, grace)
     return Resumption(frozenset(recorded.ok), remaining, recorded.runs[-1], dropped, killed,
-                      recorded.attempts)
+                      recorded.attempts, recorded.results)
+
+
+def _needed(plan: Plan, needs: list[tuple[str, str | None]]
+            ) -> list[tuple[int, tuple[str, str | None]]]:
+    """The needed entries' places, with each item."""
+    from runner.jobfile.needs import normalised
+
+    places = {normalised(entry.name_template): k for k, entry in enumerate(plan.entries)}
+    return [(places[normalised(name)], (name, alias)) for name, alias in needs]
+
+
+def _of_entries(task: str, names: tuple[str, ...]) -> bool:
+    """Whether a task id is one of these entries' (`name` or `name[axis=value,...]`)."""
+    return any(task == name or task.startswith(name + "[") for name in names)
 
 
 def trim_torn_tail(file: BinaryIO) -> int:
@@ -170,10 +195,10 @@ def trim_torn_tail(file: BinaryIO) -> int:
     return size - keep
 
 
-def read(stream: BinaryIO, journal: Path) -> Recorded:
+def read(stream: BinaryIO, journal: Path, fed: tuple[str, ...] = ()) -> Recorded:
     """Stream the journal's whole lines, however long (a torn last one is left to
     `trim_torn_tail`); a line that is not JSON means someone else wrote the file: refuse it."""
-    recorded = Recorded()
+    recorded = Recorded(fed=fed)
     host = socket.gethostname()
     for number, line in Lines(stream, limit=None):
         if not line.strip():

@@ -191,6 +191,7 @@ svg .name { fill: #fff; font-size: 10px; pointer-events: none; }
 .s-crashed { fill: var(--crashed); background: var(--crashed); }
 .s-interrupted { fill: var(--interrupted); background: var(--interrupted); }
 .s-cancelled { fill: var(--cancelled); background: var(--cancelled); }
+.s-skipped { fill: var(--cancelled); background: var(--cancelled); }
 table { border-collapse: collapse; margin: 8px 0 18px; font-size: 13px; }
 caption { text-align: left; font-weight: 600; font-size: 15px; padding: 6px 0;
   white-space: nowrap; }

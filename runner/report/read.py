@@ -29,6 +29,7 @@ from runner.journal import reader
 from runner.report.entries import Entries, entry_of
 
 STATUSES = tuple(status.value for status in TaskStatus)
+_NOT_FAILURES = (TaskStatus.OK.value, TaskStatus.CANCELLED.value, TaskStatus.SKIPPED.value)
 SLOWEST = 10
 FAILURES_KEPT = 50
 BAR_CAP = 20_000
@@ -207,7 +208,7 @@ class Digest:
         return self.runs[-1]
 
     def _keep(self, attempt: Attempt, final: bool) -> None:
-        if final and attempt.status not in (TaskStatus.OK.value, TaskStatus.CANCELLED.value):
+        if final and attempt.status not in _NOT_FAILURES:
             self.failures_total += 1
             if len(self.failures) < FAILURES_KEPT:
                 self.failures.append(attempt)
@@ -259,9 +260,11 @@ def _attempt(record: dict[str, Any], run: int) -> Attempt:
         raise _Bad("name")
     task = record.get("task")
     entry = entry_of(task, record.get("values")) if isinstance(task, str) else name
+    finished = _time(record, "finished")
+    never = status == TaskStatus.SKIPPED.value  # never started: no start time, no pid
     return Attempt(run, name, _typed(record, "attempt", int),
-                   status, _time(record, "started"), _time(record, "finished"),
-                   _typed(record, "pid", int), _typed(record, "host", str, ""),
+                   status, finished if never else _time(record, "started"), finished,
+                   0 if never else _typed(record, "pid", int), _typed(record, "host", str, ""),
                    _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS],
                    entry)
 

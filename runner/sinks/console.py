@@ -35,6 +35,7 @@ _MARKS = {
     TaskStatus.CRASHED: "☠",
     TaskStatus.INTERRUPTED: "■",
     TaskStatus.CANCELLED: "-",
+    TaskStatus.SKIPPED: "↷",
 }
 
 

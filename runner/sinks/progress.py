@@ -47,6 +47,7 @@ _STYLES = {
     TaskStatus.CRASHED.value: "magenta",
     TaskStatus.INTERRUPTED.value: "cyan",
     TaskStatus.CANCELLED.value: "dim",
+    TaskStatus.SKIPPED.value: "dim",
 }
 
 

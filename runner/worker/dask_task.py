@@ -33,6 +33,7 @@ from runner.journal import logfiles
 from runner.system import procs
 from runner.worker import child as worker
 from runner.worker.child import run_one
+from runner.worker.results import read_capped, with_result
 from runner.worker.tails import read_tail
 from runner.worker.work import CommandWork, Work, command_argv
 
@@ -151,9 +152,11 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
         code = popen.wait()
         procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
         stdout, stderr = _tail(out), _tail(err)
+        whole = read_capped(out) if work.result is not None else b""
     status, error = command_status(code, popen.pid, name)
-    return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
-                   _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr)
+    return with_result(Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(),
+                               name, _Process.host, exit_code=code, error=error, stdout=stdout,
+                               stderr=stderr), work.result, whole)
 
 
 def _outputs(work: CommandWork) -> tuple[IO[bytes], IO[bytes]]:

@@ -49,6 +49,8 @@ class CommandWork(NamedTuple):
     name: str
     logs: str | None = None
     """With `logs:`, where the attempt's output files go, less `.out` / `.err`."""
+    result: str | None = None
+    """`stdout` or `json`: the task's result is taken from its stdout (runner.worker.results)."""
 
 
 def command_argv(command: str | list[str]) -> tuple[list[str], str]:

@@ -32,10 +32,11 @@ def _run_harness(marker: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workload", ["callables", "commands", "memory", "startup"])
+@pytest.mark.parametrize("workload", ["callables", "commands", "memory", "startup", "pipeline",
+                                      "pipeline-memory"])
 def test_quick_run_prints_a_table_and_writes_json(marker: str, tmp_path: Path,
                                                   workload: str) -> None:
-    """`latency` is left out: the seed's demo takes three seconds a round by design."""
+    """`latency` and `pipeline-overlap` are left out: they take seconds a round by design."""
     output = tmp_path / "results.json"
     done = _run_harness(marker, "--quick", "--only", workload, "--rounds", "1",
                         "--output", str(output))

@@ -70,7 +70,7 @@ def test_every_fault_fails_alone(job_runner: JobRunner, executor: str, start_met
     counts = done.events("job_finished")[0]["counts"]
     assert "leftover process" in done.stderr
     assert counts == {"ok": 11, "failed": 5, "timeout": 4, "crashed": 4, "interrupted": 0,
-                      "cancelled": 0}
+                      "cancelled": 0, "skipped": 0}
 
 
 @pytest.mark.parametrize("executor", ["pool", "mp-pool"])

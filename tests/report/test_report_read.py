@@ -14,7 +14,7 @@ from runner.errors import NotAJournal
 from runner.journal.reader import LINE_LIMIT
 from runner.report.digest import concurrency, summarise
 from runner.report.read import STATUSES, WORKER_CAP, Attempt, read_journal
-from tests.report.report_journals import JournalWriter, resumed_five
+from tests.report.report_journals import T0, JournalWriter, iso, resumed_five
 
 
 def summary_of(path: Path) -> dict[str, Any]:
@@ -107,10 +107,16 @@ def test_every_status(journal: JournalWriter) -> None:
                     error={"type": "ProcessKilled", "message": "killed by SIGSEGV"})
     journal.attempt("cmd", 2, 3, pid=14, status="failed", exit_code=2)
     journal.attempt("stopped", 2, 3, pid=12, status="interrupted")
-    path = journal.attempt("never", 3, 3, pid=0, status="cancelled").job_finished(3).write()
+    journal.attempt("never", 3, 3, pid=0, status="cancelled")
+    journal.add({"event": "task_finished", "ts": iso(T0 + 3), "task": "skip-id", "name": "skip",
+                 "index": 0, "attempt": 1, "final": True, "status": "skipped", "pid": None,
+                 "ppid": None, "process_name": "", "host": "vm", "started": None,
+                 "finished": iso(T0 + 3), "duration": 0.0,
+                 "error": {"type": "Skipped", "message": "needs bad ended failed"}})
+    path = journal.job_finished(3).write()
     summary = summary_of(path)
     assert summary["counts"] == {"ok": 1, "failed": 2, "timeout": 1, "crashed": 1,
-                                 "interrupted": 1, "cancelled": 1}
+                                 "interrupted": 1, "cancelled": 1, "skipped": 1}
     failures = {f["task"]: f for f in summary["failures"]}
     assert set(failures) == {"bad", "slow", "dead", "cmd", "stopped"}
     assert (failures["bad"]["error_type"], failures["bad"]["message"]) == (

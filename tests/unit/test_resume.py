@@ -110,7 +110,7 @@ def test_a_journal_without_a_run_cannot_be_resumed(tmp_path: Path) -> None:
         resume.require(journal)
     journal.write_bytes(b"no newline, so it looks torn")
     with journal.open("rb+") as stream, pytest.raises(ResumeError, match="records no run"):
-        resume.prepare(journal, stream, [], force=False, grace=1.0)
+        resume.prepare(journal, stream, _plan(tmp_path, 1), force=False, grace=1.0)
     assert journal.read_bytes() == b"no newline, so it looks torn", "a file that is not a " \
         "journal is left as it was"
 

@@ -118,13 +118,12 @@ def run(
     oom.mark()
     journal_path = _journal_path(job, run_id, journal, resume, write_journal)
     logs = logfiles.prepare(job.logs, job.job_name, str(job.folder), run_id)
-    total, skip, selection = len(plan), frozenset[str](), None
+    total, skip, selection, received = len(plan), frozenset[str](), None, dict[str, str]()
     if only and resume is None:  # refused before a journal is made, if it selects nothing
         selection, total = _select(plan, only, skip)
     sinks: list[Sink] = []
     collector = Collector() if collect else None
     try:
-        total, skip, received = len(plan), frozenset[str](), dict[str, str]()
         if journal_path is not None:
             from runner.sinks.journal import Journal
 

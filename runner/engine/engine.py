@@ -82,7 +82,7 @@ class Engine:
         self.total = total
         self.record = Recorder(sinks, job, options.run_id, options.workers, total, options.logs)
         self.loop = Loop()
-        self._ready = needs.source(plan, options.skip, options.received)
+        self._ready = needs.source(plan, options.skip, options.received, options.only)
         workers, sync, caps = options.workers, job.mode == "sync", capabilities(job.executor)
         use_spans = spans.enabled(job, caps, options.skip, sinks) and options.only is None
         self._in_flight = InFlight(places=workers * caps.places_per_worker, backlog=job.backlog,

@@ -18,7 +18,7 @@ import socket
 import time
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from runner.engine.matching import Item, digits, items_of
@@ -34,18 +34,19 @@ FAILING = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED,
 SHOWN = 5
 
 
-def source(plan: Plan, skip: frozenset[str], results: dict[str, str] | None = None
-           ) -> Ready | None:
+def source(plan: Plan, skip: frozenset[str], results: dict[str, str] | None = None,
+           only: Callable[[PlannedTask], bool] | None = None) -> Ready | None:
     """A Ready source when some entry has needs; None keeps the plain cursor."""
     if not any(entry.needs for entry in plan.entries):
         return None
-    return Ready(plan, skip, results or {})
+    return Ready(plan, skip, results or {}, only)
 
 
 class Ready:
     """peek / take / take_span like `plan.Cursor`, over the tasks whose needs have ended."""
 
-    def __init__(self, plan: Plan, skip: frozenset[str], recorded: dict[str, str]) -> None:
+    def __init__(self, plan: Plan, skip: frozenset[str], recorded: dict[str, str],
+                 only: Callable[[PlannedTask], bool] | None = None) -> None:
         self._entries = entries = plan.entries
         self._items = items_of(entries, [entry.needs for entry in entries])
         self._feeds: list[list[Item]] = [[] for _ in entries]
@@ -69,8 +70,8 @@ class Ready:
         self._stopped = False
         self._keep_always = False
         self._cancelled = 0
-        if skip:
-            self._resumed(skip, recorded)
+        if skip or only is not None:
+            self._settled(skip, recorded, only)
         for items in self._items:
             for item in items:
                 if item.size == 0:  # a fan-in over nothing is satisfied at once
@@ -318,19 +319,23 @@ class Ready:
                     self._ended(entry, self._starts[entry] + offset, TaskStatus.CANCELLED, None)
                 offset = state.find(value, offset + 1)
 
-    def _resumed(self, skip: frozenset[str], recorded: dict[str, str]) -> None:
+    def _settled(self, skip: frozenset[str], recorded: dict[str, str],
+                 only: Callable[[PlannedTask], bool] | None) -> None:
         """Tasks recorded ok are not run again: they count as ended ok, with their
-        recorded results."""
+        recorded results. Tasks `--only` leaves out are not part of the run: nothing
+        selected needs them (a selection holds what it needs), so they end nothing."""
         for entry, plan_entry in enumerate(self._entries):
             for offset in range(plan_entry.count):
                 index = self._starts[entry] + offset
                 task = plan_entry.render_at(offset, index)
-                if task.id in skip:
+                selected = only is None or only(task)
+                if task.id in skip or not selected:
                     if self._state[entry][offset] == READY:
                         self._ready[entry] -= 1
                     self._state[entry][offset] = DECIDED
                     self._left -= 1
-                    self._ended(entry, index, TaskStatus.OK, recorded.get(task.id))
+                    if selected:
+                        self._ended(entry, index, TaskStatus.OK, recorded.get(task.id))
 
 
 def _value(result: str | None) -> Any:

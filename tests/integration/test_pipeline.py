@@ -315,8 +315,8 @@ tasks:
                            text=True, timeout=60, env=job_runner.env())
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert lines[1].endswith("needs: prepare")
-    assert lines[5].endswith("m:f(*['{{ got }}'], **{})  needs: a-p-{{ y }}")
+    assert lines[1:3] == ["     1  a-p-1  m:f()", "        needs: prepare"]
+    assert lines[9:11] == ["     5  b-p  m:f('{{ got }}')", "        needs: a-p-{{ y }}"]
     assert "needs" not in lines[0]
 
 

@@ -216,8 +216,10 @@ class DaskExecutor:
         return amend(outcome, error=error._replace(message=f"{error.message} ({hint})"))
 
     def running(self) -> list[Running]:
-        """The attempt each dask task runs now: in a batch, those before it have ended."""
-        found = (self._flight.get(s.current) for s in self._sent.values() if s.current)
+        """The attempt each dask task runs now: in a batch, those before it have ended; and
+        none of a dask task the scheduler says has ended, whose outcomes are on their way."""
+        found = (self._flight.get(s.current) for s in self._sent.values()
+                 if s.current is not None and not s.future.done())
         return [f.seen for f in found if f is not None and f.seen is not None]
 
     def stop(self, key: int, signum: int) -> None:

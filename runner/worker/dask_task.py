@@ -143,6 +143,11 @@ def forget(run_id: str) -> None:
         _Process.marker, _Process.run_id = None, None
     if _Process.closed == run_id:
         _Process.closed = None
+    remove_markers(run_id)
+
+
+def remove_markers(run_id: str) -> None:
+    """Drop the run's marker files on this host (at shutdown, or by the guardian)."""
     shutil.rmtree(_marker_path(run_id, 0).parent, ignore_errors=True)
 
 

@@ -161,9 +161,11 @@ class DaskExecutor:
         self._setup.loop.call_soon_threadsafe(self._started, event[1])
 
     def _started(self, message: list[Any]) -> None:
-        key, pid, ppid, name, host, started, address, nanny = message
+        key, pid, ppid, name, host, started, address, nanny, task = message
         flight = self._flight.get(key)
-        if flight is not None:  # announced again if dask reran it: stops go to the new one
+        # not from an older dask task of a requeued attempt; announced again if dask reran
+        # this one: stops go to the new one
+        if flight is not None and flight.sent.future.key == task:
             since = started if flight.seen is None else flight.seen.started
             flight.seen = Running(key, pid, ppid, name, host, since)
             flight.via = nanny or address

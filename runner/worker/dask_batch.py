@@ -92,6 +92,7 @@ class _Announcer:
     def __init__(self, here: Any, run: DaskRun) -> None:
         self._here, self._run = here, run
         self._where = (os.getpid(), os.getppid(), process_name())
+        self._task = str(here.get_current_task())
         self._current: tuple[int, float] | None = None
         self._said: int | None = None
         self._done = threading.Event()
@@ -113,7 +114,7 @@ class _Announcer:
 
     def _say(self, key: int, started: float) -> None:
         self._said = key
-        announce(self._here, self._run, key, *self._where, started)
+        announce(self._here, self._run, key, *self._where, started, self._task)
 
     def stop(self) -> None:
         self._done.set()

@@ -152,9 +152,12 @@ def remove_markers(run_id: str) -> None:
 
 
 def announce(here: Any, run: DaskRun, key: int, pid: int, ppid: int, name: str,
-              started: float) -> None:
+              started: float, task: str | None = None) -> None:
+    """Say on the run's topic that attempt `key` runs, where and since when, in which dask
+    task (the current one unless given: only the task's own thread knows it)."""
+    task = str(here.get_current_task()) if task is None else task
     here.log_event(run.topic, [key, pid, ppid, name, _Process.host, started, here.address,
-                               here.nanny])
+                               here.nanny, task])
 
 
 def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:

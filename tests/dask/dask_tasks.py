@@ -47,7 +47,8 @@ def square_where(n: int) -> list[object]:
 def once_in_batch(n: int, flag: str, action: str) -> int:
     """n squared; but the first call of a run that shares its dask task with the call
     before it (so it runs inside a batch, not first) claims `flag`, a file, writing that
-    task's key there, then naps 60 s (action "nap") or kills its own process ("die")."""
+    task's key there, then naps 60 s (action "nap"), 3 s ("pause") or kills its own
+    process ("die")."""
     from distributed import get_worker
 
     key = get_worker().get_current_task()
@@ -56,7 +57,7 @@ def once_in_batch(n: int, flag: str, action: str) -> int:
     if batched and _claim(flag, str(key)):
         if action == "die":
             os.kill(os.getpid(), signal.SIGKILL)
-        time.sleep(60)
+        time.sleep(3 if action == "pause" else 60)
     return n * n
 
 

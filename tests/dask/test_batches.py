@@ -105,6 +105,31 @@ def test_a_worker_killed_inside_a_batch_blames_the_running_task(job_folder: JobR
     assert [e["attempt"] for e in done.events("task_finished") if e["task"] == culprit] == [1]
 
 
+def test_ctrl_c_during_a_batch_lets_the_running_call_finish_and_starts_no_more(
+        job_folder: JobRunner) -> None:
+    """SIGINT with `shutdown.wait` and `cancel_pending`: the call running in a batch ends
+    ok, and neither its batch nor any other starts a call after it."""
+    flag = job_folder.folder / "flag"
+    began = time.monotonic()
+    process = job_folder.start(job_folder.write(_misbehaving(job_folder.folder, "pause")),
+                               start_new_session=True)
+    deadline = time.monotonic() + 90
+    while not flag.exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "the runner ended before a batch paused"
+        time.sleep(0.02)
+    assert flag.exists(), "no call ran inside a batch in 90 s"
+    os.killpg(process.pid, signal.SIGINT)
+    done = job_folder.finish(process, began, timeout=60)
+    assert done.returncode == 130, done.stderr
+    records = [r for r in done.events("task_finished") if r["final"]]
+    paused = [r for r in records if r["duration"] >= 2.5]
+    assert len(paused) == 1 and paused[0]["status"] == "ok", paused
+    later = [r["name"] for r in records
+             if r["status"] == "ok" and r["started"] > paused[0]["finished"]]
+    assert not later, f"calls started after the stop: {later}"
+    assert done.events("job_finished")[0]["counts"]["cancelled"] >= 1
+
+
 def test_a_runner_killed_during_a_batch_leaves_nothing_behind(job_folder: JobRunner) -> None:
     flag = job_folder.folder / "flag"
     process = job_folder.start(job_folder.write(_misbehaving(job_folder.folder, "nap")),

@@ -44,6 +44,14 @@ def square_where(n: int) -> list[object]:
     return [n * n, str(get_worker().get_current_task())]
 
 
+def nap_where(seconds: float) -> str:
+    """Nap, then say the key of the dask task the call ran in."""
+    from distributed import get_worker
+
+    time.sleep(seconds)
+    return str(get_worker().get_current_task())
+
+
 def once_in_batch(n: int, flag: str, action: str) -> int:
     """n squared; but the first call of a run that shares its dask task with the call
     before it (so it runs inside a batch, not first) claims `flag`, a file, writing that

@@ -56,6 +56,36 @@ def test_batches_keep_a_record_per_task_with_its_worker_pid(job_folder: JobRunne
     assert sorted(e["task"] for e in done.events("task_started")) == sorted(records)
 
 
+SHORT_THEN_LONG = """\
+version: 1
+executor: dask
+workers: 2
+tasks:
+  - name: "sq{{ i }}"
+    call: dask_tasks:square_where
+    args: ["{{ i }}"]
+    foreach:
+      i: {range: [0, 300]}
+  - name: "nap{{ i }}"
+    call: dask_tasks:nap_where
+    args: [0.5]
+    foreach:
+      i: {range: [0, 4]}
+"""
+
+
+def test_calls_of_an_entry_not_known_to_be_short_get_a_dask_task_each(
+        job_folder: JobRunner) -> None:
+    """The last batch of a short entry does not carry the next entry's calls along."""
+    done = job_folder.run(job_folder.write(SHORT_THEN_LONG), timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = done.final().values()
+    short = collections.Counter(r["result"][1] for r in records if r["name"].startswith("sq"))
+    assert max(short.values()) > 1, "the short calls were not batched"
+    naps = [r["result"] for r in records if r["name"].startswith("nap")]
+    assert len(naps) == 4 and len(set(naps)) == 4 and not set(naps) & set(short), naps
+
+
 def _misbehaving(folder: Path, action: str, timeout: str = "") -> str:
     return f"""\
 version: 1

@@ -55,14 +55,14 @@ def nap_where(seconds: float) -> str:
 def once_in_batch(n: int, flag: str, action: str) -> int:
     """n squared; but the first call of a run that shares its dask task with the call
     before it (so it runs inside a batch, not first) claims `flag`, a file, writing that
-    task's key there, then naps 60 s (action "nap"), 3 s ("pause") or kills its own
+    task's key and n there, then naps 60 s (action "nap"), 3 s ("pause") or kills its own
     process ("die")."""
     from distributed import get_worker
 
     key = get_worker().get_current_task()
     batched = bool(_previous) and _previous[-1] == key
     _previous[:] = [key]
-    if batched and _claim(flag, str(key)):
+    if batched and _claim(flag, f"{key} {n}"):
         if action == "die":
             os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(3 if action == "pause" else 60)

@@ -143,11 +143,12 @@ def test_ctrl_c_during_a_batch_lets_the_running_call_finish_and_starts_no_more(
     began = time.monotonic()
     process = job_folder.start(job_folder.write(_misbehaving(job_folder.folder, "pause")),
                                start_new_session=True)
+    journal = job_folder.folder / "journal.jsonl"
     deadline = time.monotonic() + 90
-    while not flag.exists() and time.monotonic() < deadline:
+    while not _seen_running(flag, journal) and time.monotonic() < deadline:
         assert process.poll() is None, "the runner ended before a batch paused"
         time.sleep(0.02)
-    assert flag.exists(), "no call ran inside a batch in 90 s"
+    assert _seen_running(flag, journal), "the runner saw no call of a batch pause in 90 s"
     os.killpg(process.pid, signal.SIGINT)
     done = job_folder.finish(process, began, timeout=60)
     assert done.returncode == 130, done.stderr
@@ -158,6 +159,17 @@ def test_ctrl_c_during_a_batch_lets_the_running_call_finish_and_starts_no_more(
              if r["status"] == "ok" and r["started"] > paused[0]["finished"]]
     assert not later, f"calls started after the stop: {later}"
     assert done.events("job_finished")[0]["counts"]["cancelled"] >= 1
+
+
+def _seen_running(flag: Path, journal: Path) -> bool:
+    """Whether the call that claimed `flag` has a task_started record: the runner saw it
+    start (until then, a stop counts it among the calls not started)."""
+    try:
+        index = int(flag.read_text().split()[1])
+        records = read_journal(journal)
+    except (OSError, IndexError, ValueError):  # not written yet, or a line half written
+        return False
+    return any(e["event"] == "task_started" and e["index"] == index for e in records)
 
 
 def test_a_runner_killed_during_a_batch_leaves_nothing_behind(job_folder: JobRunner) -> None:

@@ -10,6 +10,7 @@ before the run counts, then deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -79,12 +80,13 @@ class Settings:
     commands: int
     memory_sizes: tuple[int, int]
     timeout: float
+    dask_calls: int = 10_000
 
 
 FULL = Settings(quick=False, rounds=5, startup_runs=20, memory_rounds=3, callables=100_000,
                 commands=2_000, memory_sizes=(10_000, 1_000_000), timeout=900.0)
 QUICK = Settings(quick=True, rounds=2, startup_runs=5, memory_rounds=1, callables=2_000,
-                 commands=200, memory_sizes=(1_000, 20_000), timeout=120.0)
+                 commands=200, memory_sizes=(1_000, 20_000), timeout=120.0, dask_calls=1_000)
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,10 @@ class Context:
 
 # ---- helpers shared by the workloads ---------------------------------------------------
 
-def _write_job(ctx: Context, name: str, task: str, count: int) -> Path:
-    """A foreach over range(count) on the pool, async, two workers: issue 5's setting."""
+def _write_job(ctx: Context, name: str, task: str, count: int, executor: str = "pool") -> Path:
+    """A foreach over range(count), async, two workers (on the pool: issue 5's setting)."""
     path = ctx.work / f"{name}.yml"
-    path.write_text(f"version: 1\nname: {name}\nexecutor: pool\nworkers: {WORKERS}\n"
+    path.write_text(f"version: 1\nname: {name}\nexecutor: {executor}\nworkers: {WORKERS}\n"
                     f"mode: async\ntasks:\n  - name: {name}\n{task}"
                     f"    foreach:\n      i: {{range: [0, {count}]}}\n")
     return path
@@ -214,6 +216,27 @@ def callables(ctx: Context) -> Table:
     return _against_runner(ctx, f"callables: {n:,} tasks f(i) = i*i", approaches,
                            RUNNER_CALLS, {SUBMIT: 0.2, JOBLIB: 2.0},
                            "every run's output verified")
+
+
+# ---- dask ------------------------------------------------------------------------------
+
+RUNNER_DASK = "runner run (executor: dask, its own LocalCluster of 2, journal, --quiet)"
+DASK_MAP = "client.map + gather on a LocalCluster of 2"
+
+
+def dask(ctx: Context) -> Table:
+    """Trivial callables on Dask: the runner batches them, a raw `client.map` does not;
+    both start and close their own LocalCluster of two single-threaded workers."""
+    n = ctx.settings.dask_calls
+    job = _write_job(ctx, "dask", CALL_TASK, n, executor="dask")
+    skip = _missing_module("distributed", "pip install 'yaml-job-runner[dask]'")
+    approaches = [
+        dataclasses.replace(_runner_timed(ctx, RUNNER_DASK, job, n, squared_in_worker),
+                            skip=skip),
+        _baseline(ctx, DASK_MAP, "dask-map", n, f"{n} {_sum_of_squares(n)}", skip),
+    ]
+    return _against_runner(ctx, f"dask: {n:,} tasks f(i) = i*i", approaches, RUNNER_DASK,
+                           {DASK_MAP: 0.2}, "every run's output verified")
 
 
 # ---- commands --------------------------------------------------------------------------
@@ -359,6 +382,7 @@ def _logs(ctx: Context) -> Table:
 
 WORKLOADS: dict[str, Callable[[Context], Table]] = {
     "callables": callables,
+    "dask": dask,
     "commands": commands,
     "latency": latency,
     "memory": memory,

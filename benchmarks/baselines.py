@@ -67,6 +67,19 @@ def joblib_parallel(count: int, workers: int) -> list[int]:
     return list(Parallel(n_jobs=workers)(delayed(square)(i) for i in range(count)))
 
 
+def dask_map(count: int, workers: int) -> list[int]:
+    """A raw `client.map` + `gather` on a LocalCluster of `workers` single-threaded
+    processes, started and closed here: what a Dask user writes by hand."""
+    import logging
+
+    from distributed import Client, LocalCluster  # type: ignore[import-untyped, unused-ignore]
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        return list(client.gather(client.map(_square(), range(count), pure=False)))
+
+
 def spawn_loop(count: int, workers: int) -> int:
     """`true` via posix_spawnp, at most `workers` at once, reaped with waitpid: the floor
     for starting commands from Python without a worker in between."""
@@ -145,6 +158,7 @@ CALLABLES: dict[str, Callable[[int, int], list[int]]] = {
     "executor-map": executor_map,
     "mp-map": mp_pool_map,
     "joblib": joblib_parallel,
+    "dask-map": dask_map,
 }
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--output PATH]
 
-Workloads (see `_workloads.py`): callables, commands, latency, memory, startup, logs;
+Workloads (see `_workloads.py`): callables, dask, commands, latency, memory, startup, logs;
 (`_results.py`) results; (`_pipelines.py`) pipeline, pipeline-memory, pipeline-overlap.
 Everything is generated in a temp dir; approaches alternate round by round in
 one invocation and the tables show medians, ratios and the targets the

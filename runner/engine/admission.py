@@ -152,6 +152,8 @@ class Admission:
             following = self._peek()
             if following is None or following.call is None:
                 break
+            if following.entry != task.entry and self._sizer.size(following.entry) == 1:
+                break  # a task of an entry not known to be short goes alone
             task = following
         self._submit_calls(attempts)
         return True

@@ -7,7 +7,8 @@
           (on the loop thread)
 
 This module owns the cluster and client, submits, tracks what runs where,
-stops and shuts down; runner.worker.dask_task is all that runs on the workers.
+stops and shuts down; runner.worker.dask_task (and dask_batch) is all that runs
+on the workers.
 
 Without `dask.address` a `LocalCluster` of `workers` single-threaded processes
 listens on 127.0.0.1 until shutdown; with one, a `Client` connects to it. One
@@ -15,6 +16,10 @@ instance serves calls and commands; each submission gets its own key.
 
 - A task announces itself on an event topic, so `running()` (task_started,
   timeouts) costs no round trip.
+- A batch of calls (the engine sends short calls several at a time) is one dask
+  task; its attempts run in turn and announce themselves as they start (at most
+  one event per ANNOUNCE_EVERY), so only the one announced last counts as running,
+  and a stop or a death is about that one alone.
 - dask cannot tell which task a dead worker was running: what a worker sends
   just before dying is lost, "task finished" included. So each task writes
   its key to a file named after its worker's pid first, and after a
@@ -48,7 +53,15 @@ from runner.engine import verdicts
 from runner.errors import ExecutorUnavailable
 from runner.events import ErrorInfo, Outcome, amend
 from runner.executors.base import Culprit, ExecutorSetup, Loss, Running
-from runner.worker.dask_task import DaskRun, execute, forget, read_marker, signal_tree
+from runner.worker.dask_batch import Batch, execute_batch
+from runner.worker.dask_task import (
+    DaskRun,
+    close_run,
+    execute,
+    forget,
+    read_marker,
+    signal_tree,
+)
 from runner.worker.work import CommandWork, Work
 
 CONNECT_TIMEOUT = 5.0
@@ -57,11 +70,20 @@ _IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
 
 
 @dataclass
+class _Sent:
+    """One dask task: an attempt, or a batch of calls run in turn."""
+
+    future: Any
+    keys: list[int]
+    current: int | None = None  # the attempt announced last, the one running now
+
+
+@dataclass
 class _InFlight:
     """An attempt handed to dask, and what its announcement said about where it runs."""
 
     work: Work | CommandWork
-    future: Any
+    sent: _Sent
     seen: Running | None = None
     via: str = ""  # where a stop is sent: the worker's nanny, else the worker itself
 
@@ -78,6 +100,7 @@ class DaskExecutor:
         self._run = DaskRun(run_id, f"runner-{run_id}", None if self._upload else folder)
         self._plugins: list[str] = []
         self._flight: dict[int, _InFlight] = {}
+        self._sent: dict[str, _Sent] = {}  # by dask key
         self._serial = itertools.count()
         self._blame: dict[str, asyncio.Future[int | None]] = {}  # dead worker -> its marker
         try:
@@ -89,25 +112,33 @@ class DaskExecutor:
             raise
 
     def submit(self, batch: Sequence[Any]) -> None:
-        for work in batch:
-            key = f"runner-{self._run.run_id}-{work.key}-{next(self._serial)}"
-            future = self._client.submit(execute, work, self._run, key=key, pure=False)
-            self._flight[work.key] = _InFlight(work, future)
-            self._client.loop.add_callback(self._track, work.key, future)
+        """One dask task: a single attempt, or several calls."""
+        if len(batch) == 1:
+            self._send(execute, batch[0], batch)
+        else:
+            self._send(execute_batch, Batch(batch), batch)
 
-    async def _track(self, key: int, future: Any) -> None:
+    def _send(self, function: Any, argument: Any, works: Sequence[Any]) -> None:
+        key = f"runner-{self._run.run_id}-{works[0].key}-{next(self._serial)}"
+        future = self._client.submit(function, argument, self._run, key=key, pure=False)
+        sent = self._sent[key] = _Sent(future, [work.key for work in works])
+        for work in works:
+            self._flight[work.key] = _InFlight(work, sent)
+        self._client.loop.add_callback(self._track, sent)
+
+    async def _track(self, sent: _Sent) -> None:
         """On the client's event loop: fetch the result and hand it to the engine's loop.
         Every exception is a result here: the task's error, its cancellation, or a
         `KilledWorker` met while dask recomputes a result lost with its worker."""
         try:
-            result = await self._client.gather(future, asynchronous=True)
+            result = await self._client.gather(sent.future, asynchronous=True)
         except BaseException as exc:
             result = exc
-        future.release()  # else dask recomputes it if the worker holding it dies
+        sent.future.release()  # else dask recomputes it if the worker holding it dies
         running = None
         if isinstance(result, self._dist.KilledWorker):
             running = await self._ran_on(result.last_worker)
-        self._setup.loop.call_soon_threadsafe(self._done, key, future, result, running)
+        self._setup.loop.call_soon_threadsafe(self._done, sent, result, running)
 
     def _ran_on(self, dead: Any) -> asyncio.Future[int | None]:
         """What a dead worker was running, read from its marker once for all the attempts
@@ -130,34 +161,47 @@ class DaskExecutor:
         self._setup.loop.call_soon_threadsafe(self._started, event[1])
 
     def _started(self, message: list[Any]) -> None:
-        key, pid, ppid, name, host, started, address, nanny = message
+        key, pid, ppid, name, host, started, address, nanny, task = message
         flight = self._flight.get(key)
-        if flight is not None:  # announced again if dask reran it: stops go to the new one
+        # not from an older dask task of a requeued attempt; announced again if dask reran
+        # this one: stops go to the new one
+        if flight is not None and flight.sent.future.key == task:
             since = started if flight.seen is None else flight.seen.started
             flight.seen = Running(key, pid, ppid, name, host, since)
             flight.via = nanny or address
+            flight.sent.current = key
 
-    def _done(self, key: int, future: Any, result: Any, running: int | None) -> None:
-        """Report one finished future. A `KilledWorker` blames the attempt the dead worker's
-        marker names; the others lost with it are orphans. With no marker to read (no
-        nanny), each of them is a culprit."""
-        flight = self._flight.get(key)
-        if flight is None or flight.future is not future:
+    def _done(self, sent: _Sent, result: Any, running: int | None) -> None:
+        """Report one finished dask task: its outcomes, and as lost the attempts a batch
+        declined (a stop). A `KilledWorker` blames the attempt the dead worker's marker
+        names; the others lost with it are orphans. With no marker to read (no nanny),
+        each of them is a culprit."""
+        keys = [k for k in sent.keys if k in self._flight and self._flight[k].sent is sent]
+        if not keys:
             return
-        del self._flight[key]
+        for key in keys:
+            del self._flight[key]
+        self._sent.pop(sent.future.key, None)
         listener = self._setup.listener
         if isinstance(result, Outcome):
-            listener.finished([self._explained(result)])
+            result = [result]
+        if isinstance(result, list):
+            listener.finished([self._explained(outcome) for outcome in result])
+            declined = [k for k in sent.keys[len(result):] if k in keys]
+            if declined:
+                listener.lost(Loss([], declined))
         elif isinstance(result, self._dist.KilledWorker):
-            culprit = running is None or running == key
             pid = result.last_worker.pid
-            listener.lost(Loss([Culprit(key, pid, None)], []) if culprit else Loss([], [key]))
+            blamed = [k for k in keys if running is None or running == k]
+            listener.lost(Loss([Culprit(k, pid, None) for k in blamed],
+                               [k for k in keys if k not in blamed]))
         elif isinstance(result, (CancelledError, asyncio.CancelledError)):
-            listener.lost(Loss([], [key]))
+            listener.lost(Loss([], keys))
         else:
             message = (f"dask could not run the attempt: {type(result).__name__}: {result} "
                        "(is the same runner installed on the workers?)")
-            listener.finished([verdicts.not_started(key, ErrorInfo("DaskError", message))])
+            listener.finished([verdicts.not_started(k, ErrorInfo("DaskError", message))
+                               for k in keys])
 
     def _explained(self, outcome: Outcome) -> Outcome:
         """An import error on a remote worker, with the rule that decides what it imports."""
@@ -174,19 +218,25 @@ class DaskExecutor:
         return amend(outcome, error=error._replace(message=f"{error.message} ({hint})"))
 
     def running(self) -> list[Running]:
-        return [f.seen for f in self._flight.values() if f.seen is not None]
+        """The attempt each dask task runs now: in a batch, those before it have ended; and
+        none of a dask task the scheduler says has ended, whose outcomes are on their way."""
+        found = (self._flight.get(s.current) for s in self._sent.values()
+                 if s.current is not None and not s.future.done())
+        return [f.seen for f in found if f is not None and f.seen is not None]
 
     def stop(self, key: int, signum: int) -> None:
         """Signal the attempt's process tree on its host: a command's session, or for a
         call (which dask cannot interrupt) the worker process running it; that worker's
         death comes back as a `KilledWorker` its marker blames on this attempt. Sent from
-        the client's loop, so an unreachable host cannot block the engine."""
+        the client's loop, so an unreachable host cannot block the engine. An attempt not
+        seen to start is cancelled with its dask task (a batch's others come back lost);
+        one that ended inside its batch needs nothing: its outcome comes with the batch."""
         flight = self._flight.get(key)
         if flight is None:
             return
         if flight.seen is None:
-            self._client.cancel([flight.future], force=True)
-        else:
+            self._client.cancel([flight.sent.future], force=True)
+        elif flight.sent.current == key:
             self._client.loop.add_callback(self._signal, flight, signum)
 
     async def _signal(self, flight: _InFlight, signum: int) -> None:
@@ -197,10 +247,18 @@ class DaskExecutor:
                                    asynchronous=True, callback_timeout=CONNECT_TIMEOUT)
 
     def close(self) -> None:
-        """Cancel what has not been seen to start; the engine decides about the rest."""
-        waiting = [f.future for f in self._flight.values() if f.seen is None]
+        """Cancel what has not been seen to start, and tell the workers that batches under
+        way start nothing more; the engine decides about the rest."""
+        waiting = [s.future for s in self._sent.values() if s.current is None]
         if waiting:
             self._client.cancel(waiting, force=True)
+        if any(len(s.keys) > 1 for s in self._sent.values() if s.current is not None):
+            self._client.loop.add_callback(self._close_batches)
+
+    async def _close_batches(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.run(close_run, self._run.run_id, asynchronous=True,
+                                   callback_timeout=CONNECT_TIMEOUT)
 
     def shutdown(self, wait: bool) -> None:
         """The engine ends a run only when no attempt it waits for is in flight (or, with
@@ -208,9 +266,11 @@ class DaskExecutor:
         never waited for: dask reruns a task whose worker died (the worker a stop ended,
         say), and such a rerun nobody waits for would keep the run, and a remote worker,
         busy for as long as the task takes."""
-        futures = [f.future for f in self._flight.values()]
-        for flight in [f for f in self._flight.values() if f.seen is not None]:
-            self._client.sync(self._signal, flight, signal.SIGKILL)
+        futures = [s.future for s in self._sent.values()]
+        for sent in self._sent.values():
+            flight = self._flight.get(sent.current) if sent.current is not None else None
+            if flight is not None and flight.seen is not None:
+                self._client.sync(self._signal, flight, signal.SIGKILL)
         if futures:
             self._client.cancel(futures, force=True)
         with contextlib.suppress(Exception):

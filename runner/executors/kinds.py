@@ -18,8 +18,9 @@ _CAPABILITIES = {
     "mp-pool": _POOL,
     "process": Capabilities(batches=False, spans=False, process_per_call=True,
                             places_per_worker=1, commands_on_workers=False),
-    # each Dask task costs a round trip to the scheduler, so more must be in flight
-    "dask": Capabilities(batches=False, spans=False, process_per_call=False,
+    # each Dask task costs a round trip to the scheduler, so more must be in flight,
+    # and short calls go several to a task
+    "dask": Capabilities(batches=True, spans=False, process_per_call=False,
                          places_per_worker=8, commands_on_workers=True),
 }
 

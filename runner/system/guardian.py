@@ -130,14 +130,16 @@ def _wait_for_runner(runner_pid: int, family: _Family) -> bool:
 
 def _clean_up(run_id: str, grace: float, family: _Family) -> None:
     """Stop every process still carrying the run's marker or last seen in the runner's
-    tree, each with its whole tree; then remove the run's capture files."""
+    tree, each with its whole tree; then remove the run's capture files and the marker
+    files of its local dask workers."""
     from runner.system import procs
-    from runner.worker import capture
+    from runner.worker import capture, dask_task
 
     members = procs.forest([*procs.marked(run_id), *procs.alive(family.members)])
     if members:
         procs.kill_all(members, signal.SIGTERM, grace)
     capture.remove_run_folders(run_id)
+    dask_task.remove_markers(run_id)
 
 
 def main(argv: list[str]) -> int:

@@ -9,8 +9,9 @@ named after the worker's pid, where it outlives the process: after a crash the
 dead worker's nanny reads it back (`read_marker`) to say which attempt killed
 it. A call runs through `child.run_one`, as in the pool; a command as
 runner.executors.commands runs it, in its own session with its output in
-temporary files (its log files with `logs:`). `signal_tree` and `forget` are
-run next to the workers too, on the runner's request.
+temporary files (its log files with `logs:`). Several short calls travel as one batch
+(runner.worker.dask_batch). `signal_tree`, `close_run` and `forget` are run next to the
+workers too, on the runner's request.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class _Process:
     run_id: str | None = None
     host: str = ""
     marker: BinaryIO | None = None
+    closed: str | None = None  # the run that said to start nothing more of its batches
 
 
 def execute(work: Work | CommandWork, run: DaskRun) -> Outcome:
@@ -62,25 +64,35 @@ def execute(work: Work | CommandWork, run: DaskRun) -> Outcome:
     from distributed import get_worker
 
     here = get_worker()
-    _adopt(run)
-    _mark(work.key)
+    adopt_run(run)
+    mark(work.key)
     try:
         if isinstance(work, CommandWork):
             return _run_command(work, run, here)
-        name = multiprocessing.current_process().name
-        if here.state.nthreads > 1:
-            message = (f"dask worker {here.address} runs {here.state.nthreads} threads, but a "
-                       "call changes its process's cwd, environment and stdout: start workers "
-                       "with `dask worker --nthreads 1` (and --nworkers N for more processes)")
-            return _failed(work.key, ErrorInfo("WorkerHasThreads", message), os.getpid(),
-                          os.getppid(), name)
-        _announce(here, run, work.key, os.getpid(), os.getppid(), name, time.time())
+        refusal = threads_refusal(here)
+        if refusal is not None:
+            return failed(work.key, refusal)
+        announce(here, run, work.key, os.getpid(), os.getppid(), process_name(), time.time())
         return run_one(work)
     finally:
-        _mark(MARKER_IDLE)
+        mark(MARKER_IDLE)
 
 
-def _adopt(run: DaskRun) -> None:
+def threads_refusal(here: Any) -> ErrorInfo | None:
+    """Why a worker with several threads must not run calls; None if it has one."""
+    if here.state.nthreads <= 1:
+        return None
+    return ErrorInfo("WorkerHasThreads", (
+        f"dask worker {here.address} runs {here.state.nthreads} threads, but a call changes "
+        "its process's cwd, environment and stdout: start workers with "
+        "`dask worker --nthreads 1` (and --nworkers N for more processes)"))
+
+
+def process_name() -> str:
+    return multiprocessing.current_process().name
+
+
+def adopt_run(run: DaskRun) -> None:
     """On a run's first task in this process: adopt it for the run, open its marker file."""
     if _Process.run_id == run.run_id:
         return
@@ -101,7 +113,7 @@ def _marker_path(run_id: str, pid: int) -> Path:
     return Path(tempfile.gettempdir()) / f"runner-dask-{run_id}" / str(pid)
 
 
-def _mark(key: int) -> None:
+def mark(key: int) -> None:
     """Write the running attempt's key (or MARKER_IDLE) where it outlives this process."""
     if _Process.marker is not None:
         _Process.marker.seek(0)
@@ -116,18 +128,39 @@ def read_marker(run_id: str, pid: int) -> int | None:
         return None
 
 
+def close_run(run_id: str) -> None:
+    """Runs in each worker (on its event loop, beside the running task): the run starts
+    nothing more of the batches this process holds (see `closed`)."""
+    _Process.closed = run_id
+
+
+def closed(run_id: str) -> bool:
+    """Whether the run said to start nothing more (a stop that cancels pending work)."""
+    return _Process.closed == run_id
+
+
 def forget(run_id: str) -> None:
     """At shutdown, on each worker's host: drop the run's marker files."""
     if _Process.run_id == run_id and _Process.marker is not None:
         _Process.marker.close()
         _Process.marker, _Process.run_id = None, None
+    if _Process.closed == run_id:
+        _Process.closed = None
+    remove_markers(run_id)
+
+
+def remove_markers(run_id: str) -> None:
+    """Drop the run's marker files on this host (at shutdown, or by the guardian)."""
     shutil.rmtree(_marker_path(run_id, 0).parent, ignore_errors=True)
 
 
-def _announce(here: Any, run: DaskRun, key: int, pid: int, ppid: int, name: str,
-              started: float) -> None:
+def announce(here: Any, run: DaskRun, key: int, pid: int, ppid: int, name: str,
+              started: float, task: str | None = None) -> None:
+    """Say on the run's topic that attempt `key` runs, where and since when, in which dask
+    task (the current one unless given: only the task's own thread knows it)."""
+    task = str(here.get_current_task()) if task is None else task
     here.log_event(run.topic, [key, pid, ppid, name, _Process.host, started, here.address,
-                               here.nanny])
+                               here.nanny, task])
 
 
 def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
@@ -139,7 +172,7 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
     try:
         out, err = _outputs(work)
     except LogsError as exc:
-        return _failed(work.key, ErrorInfo("LogsError", str(exc)), 0, os.getpid(), "")
+        return failed(work.key, ErrorInfo("LogsError", str(exc)), 0, os.getpid(), "")
     with out, err:
         try:
             popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -147,8 +180,8 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
                                      start_new_session=True)
         except OSError as exc:
             code, why = spawn_error(argv[0], exc, f" on {_Process.host}")
-            return amend(_failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
-        _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
+            return amend(failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
+        announce(here, run, work.key, popen.pid, os.getpid(), name, started)
         code = popen.wait()
         procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
         stdout, stderr = _tail(out), _tail(err)
@@ -172,10 +205,14 @@ def _tail(file: IO[bytes]) -> str:
     return read_tail(file.fileno(), file.seek(0, os.SEEK_END))
 
 
-def _failed(key: int, error: ErrorInfo, pid: int, ppid: int, name: str) -> Outcome:
-    """An attempt that failed on its worker before it could run."""
+def failed(key: int, error: ErrorInfo, pid: int | None = None, ppid: int | None = None,
+           name: str | None = None) -> Outcome:
+    """An attempt that failed on its worker before it could run (by default, in this
+    worker process)."""
     now = time.time()
-    return Outcome(key, TaskStatus.FAILED, now, now, pid, ppid, name,
+    return Outcome(key, TaskStatus.FAILED, now, now, os.getpid() if pid is None else pid,
+                   os.getppid() if ppid is None else ppid,
+                   process_name() if name is None else name,
                    _Process.host or socket.gethostname(), error=error)
 
 

@@ -94,6 +94,7 @@ def run(
     the tasks it does not record ok run, and their records are appended to it; `force`
     keeps the recorded results of tasks whose spec changed since. `journal` may name the
     same file, or be left out."""
+    from runner.engine.claims import check_fits
     from runner.engine.engine import Engine, EngineOptions
     from runner.plan import Plan
     from runner.system import fdbudget, oom
@@ -102,6 +103,7 @@ def run(
 
     job = keyed(job)
     plan = Plan(job)
+    check_fits(job)
     run_id = new_run_id()
     workers = job.workers or default_workers()
     fdbudget.ensure(job, workers)

@@ -174,6 +174,8 @@ class TaskStarted(NamedTuple):
     outcome: Outcome | None = None
     """Set when the start is announced together with the end (a task too quick to be
     seen running): the journal reuses its fragments."""
+    claims: dict[str, int] | None = None
+    """What the attempt claims of `limits`, when it claims anything."""
 
 
 class TaskFinished(NamedTuple):
@@ -194,6 +196,7 @@ class TaskFinished(NamedTuple):
     outcome: Outcome
     spec_hash: str
     retry_in: float | None = None
+    claims: dict[str, int] | None = None
 
 
 class SpanFinished(NamedTuple):

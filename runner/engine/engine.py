@@ -105,6 +105,7 @@ class Engine:
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip,
                                     use_spans=use_spans)
+        self.record.claims = self._admission.claims_of
 
     # -- the run ---------------------------------------------------------------
 
@@ -273,6 +274,8 @@ class Engine:
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
                 self._stop_attempt(attempt, TaskStatus.TIMEOUT)
+        if self._admission.held:  # the live guards: nothing may end to ask again
+            self._admission.admit()
         self._ticker = self.loop.call_later(TICK, self._tick)
 
     def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from runner.engine.attempts import Attempt
 from runner.errors import ExitCode
@@ -40,6 +40,8 @@ class Recorder:
         self.workers = workers
         self.total = total
         self.counts = {status.value: 0 for status in TaskStatus}
+        self.claims: Callable[[int, int], dict[str, int]] | None = None
+        """What attempt n of a task of entry e claims, when the job claims anything."""
 
     def job_started(self, started: float) -> None:
         event = JobStarted(started, self.job.job_name, self.run_id, os.getpid(),
@@ -52,15 +54,17 @@ class Recorder:
         """The attempt's start: as seen running, or (a quick one) told with its end."""
         attempt.announced = True
         task, seen = attempt.task, attempt.running
+        claims = self.claims(task.entry, attempt.number) if self.claims else None
         if seen is None:
             assert outcome is not None
             event = TaskStarted(outcome.started, task.id, task.name, task.index, task.values,
                                 attempt.number, outcome.pid, outcome.ppid,
-                                outcome.process_name, outcome.host, task.spec_hash, outcome)
+                                outcome.process_name, outcome.host, task.spec_hash, outcome,
+                                claims)
         else:
             event = TaskStarted(seen.started, task.id, task.name, task.index, task.values,
                                 attempt.number, seen.pid, seen.ppid, seen.process_name,
-                                seen.host, task.spec_hash)
+                                seen.host, task.spec_hash, None, claims)
         for sink in self.sinks:
             sink.task_started(event)
 
@@ -69,7 +73,8 @@ class Recorder:
         task = attempt.task
         event = TaskFinished(outcome.finished, task.id, task.name, task.index, task.values,
                              attempt.seq, attempt.number, retry_in is None, outcome,
-                             task.spec_hash, retry_in)
+                             task.spec_hash, retry_in,
+                             self.claims(task.entry, attempt.number) if self.claims else None)
         for sink in self.sinks:
             sink.task_finished(event)
         if retry_in is None:

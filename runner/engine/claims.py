@@ -97,6 +97,8 @@ class Claims:
             return base
         claim = dict(base)
         for name, factor in factors.items():
+            if name not in claim:  # the defaults' escalate, of what this task leaves out
+                continue
             amount, limit = claim[name], self.limits[name]
             for _ in range(number - 1):
                 amount = min(int(amount * factor), limit)

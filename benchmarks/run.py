@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--output PATH]
 
-Workloads (see `_workloads.py`): callables, commands, latency, memory, startup.
+Workloads (see `_workloads.py`): callables, commands, claims, latency, memory, startup.
 Everything is generated in a temp dir; approaches alternate round by round in
 one invocation and the tables show medians, ratios and the targets the
 README's "Speed" section lists. Tables go to stdout as Markdown, progress to stderr,

@@ -338,6 +338,8 @@ class Engine:
         for placeholder in list(self._in_flight.retrying.values()):
             self._in_flight.release(placeholder.key)
             self._final(placeholder, verdicts.synthetic(placeholder, TaskStatus.CANCELLED, now))
+        for parked in self._admission.take_parked():
+            self._final(parked, verdicts.synthetic(parked, TaskStatus.CANCELLED, now))
 
     def _cancel_requeued(self) -> None:
         now = time.time()

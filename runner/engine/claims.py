@@ -130,8 +130,11 @@ class Claims:
         return task.entry != self._last_entry and len(self.waiting) < MAX_WAITING
 
     def park(self, attempt: Attempt) -> None:
-        """Wait until the attempt's claims fit; the list stays in plan order."""
+        """Wait until the attempt's claims fit; the list stays in plan order. The first in
+        it reserves its claims at once."""
         bisect.insort(self.waiting, attempt, key=_order)
+        if self.waiting[0] is attempt:
+            self._reserved = self.claim(attempt.task.entry, attempt.number)
 
     def unpark(self, room: Callable[[Attempt], bool]) -> Attempt | None:
         """The first parked attempt that fits and has `room`, its claims taken; None if

@@ -44,7 +44,7 @@ class Admission:
         self._use_spans = use_spans
         self._keys = 0
         self._requeued: deque[Attempt] = deque()
-        self._claims = Claims(plan.job)
+        self._claims = Claims(plan.job, in_flight.cap)
         self._guards = LiveGuards.of(plan.job.admission)
         if self._claims.enabled:
             in_flight.freed = self._claims.give_back
@@ -154,11 +154,7 @@ class Admission:
             self._submit_calls([attempt])
 
     def _admit_calls(self, task: PlannedTask, claim: dict[str, int] | None) -> bool:
-        # A claiming message cannot wait queued behind another (that would hold its claims
-        # before it runs), so a batch of short tasks carries twice the work: workers idle
-        # as rarely as without claims. Tasks not known to be short still go one by one.
-        wanted = self._sizer.size(task.entry)
-        room = self._in_flight.room_for_calls(2 * wanted if claim and wanted > 1 else wanted)
+        room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
         if room <= 0:
             return False
         self._claims.take(self._keys + 1, claim)  # held by the batch or span, see claims

@@ -8,6 +8,11 @@ spans keep working when every task claims something (a message never mixes entri
 then, so its tasks claim alike). A claim comes back when its message's last task is
 done with, whatever its status; a retry waiting for its delay holds nothing.
 
+No more than `runners` messages run at once (the `workers` cap; None where the
+executor does not keep it, on Dask), so a message may wait in flight behind others as
+long as the `runners` largest claims in flight fit together: the pool's queue then
+stays as full as without claims, and what runs never claims more than the limits.
+
 Among ready tasks, plan order, with two exceptions:
 
 - a task whose claims do not fit is parked in `waiting` (a short list, in plan order),
@@ -25,6 +30,7 @@ Without any claim in the job, `enabled` is False and admission never calls in he
 from __future__ import annotations
 
 import bisect
+import heapq
 import os
 from collections.abc import Callable
 
@@ -72,7 +78,8 @@ class Claims:
     """The budget of a run: what is free of each limit, what each message in flight
     holds, and the tasks parked until their claims fit."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, runners: int | None = None) -> None:
+        self.runners = runners
         self._claims = entry_claims(job)
         self.enabled = any(self._claims)
         self.waiting: list[Attempt] = []
@@ -108,8 +115,18 @@ class Claims:
     def fits(self, claim: dict[str, int]) -> bool:
         """Whether the claim fits in what is free beyond the reservation."""
         free, reserved = self._free, self._reserved
-        return all(amount + reserved.get(name, 0) <= free[name]
+        if self.runners is None or len(self._held) < self.runners:  # all may run at once
+            return all(amount + reserved.get(name, 0) <= free[name]
+                       for name, amount in claim.items())
+        return all(self._busiest(name, amount) + reserved.get(name, 0) <= self.limits[name]
                    for name, amount in claim.items())
+
+    def _busiest(self, name: str, amount: int) -> int:
+        """The most of `name` that can be claimed at once with this claim in flight too:
+        the sum of its `runners` largest claims."""
+        amounts = [held.get(name, 0) for held in self._held.values()]
+        amounts.append(amount)
+        return sum(heapq.nlargest(self.runners or len(amounts), amounts))
 
     def take(self, key: int, claim: dict[str, int] | None) -> None:
         """The message under `key` holds the claim until `give_back(key)`."""

@@ -132,3 +132,20 @@ def test_live_guards_hold_while_the_machine_is_short_and_say_why_once() -> None:
                             f"{show_amount('memory', psutil.virtual_memory().total + 1)}")
     roomy = LiveGuards(1, 1_000_000.0, said.append)
     assert not roomy.holding() and len(said) == 1
+
+
+def test_messages_may_wait_in_flight_when_no_more_can_run_at_once(
+        job: Callable[..., Job]) -> None:
+    """With two runners, three messages claiming 2 CPUs of 4 may be in flight: no more
+    than two of them run at once. A larger claim must fit with the largest others."""
+    loaded = job(MERGED)  # entry 1 claims cpus 2 and db 1, of cpus 8 and db 3
+    two, unbounded = Claims(loaded, runners=2), Claims(loaded)
+    for claims in (two, unbounded):
+        claims.take(1, {"cpus": 4})
+        claims.take(2, {"cpus": 4})
+    assert two.fits({"cpus": 4}) and not unbounded.fits({"cpus": 1})
+    two.take(3, {"cpus": 4})
+    assert not two.fits({"cpus": 5})  # it could run beside one of the 4s: 9 > 8
+    two.give_back(1)
+    two.give_back(2)
+    assert two.fits({"cpus": 4}) and not two.fits({"cpus": 5})

@@ -15,6 +15,7 @@ on the machine that runs the job: the engine refuses it when the run starts.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pydantic_core import PydanticCustomError
@@ -23,6 +24,7 @@ from runner.jobfile.spec import Job
 from runner.jobfile.values import parse_size
 
 BUILTIN_RESOURCES = ("cpus", "memory")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -57,7 +59,7 @@ def claim_problems(values: dict[str, Any]) -> list[Problem]:
     """Unknown counters, claims above explicit limits, `escalate` of unclaimed resources."""
     raw_limits = _mapping(values.get("limits"))
     limits = _amounts(raw_limits)
-    known = sorted({*BUILTIN_RESOURCES, *raw_limits})
+    known = sorted({*BUILTIN_RESOURCES, *map(str, raw_limits)})
     defaults = _mapping(values.get("defaults"))
     base = _mapping(defaults.get("resources"))
     problems = _claim_problems(base, ("defaults", "resources"), known, limits)
@@ -85,7 +87,8 @@ def _claim_problems(claims: dict[str, Any], where: tuple[str | int, ...], known:
     problems: list[Problem] = []
     for name, raw in claims.items():
         if name not in known:
-            problems.append(((*where, name), _unknown(str(name), known)))
+            if _NAME.fullmatch(str(name)):  # the schema refuses any other name itself
+                problems.append(((*where, name), _unknown(str(name), known)))
             continue
         amount = _amount(name, raw)
         limit = limits.get(name)
@@ -99,7 +102,7 @@ def _claim_problems(claims: dict[str, Any], where: tuple[str | int, ...], known:
 
 def _unknown(name: str, known: list[str]) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f'; did you mean "{close[0]}"?' if close else ""
+    hint = f'; did you mean "{close[0]}"?' if close else "."
     return (f'unknown resource "{name}"{hint} A task claims cpus, memory or a counter that '
             f"`limits` declares (here: {', '.join(known)})")
 
@@ -109,7 +112,7 @@ def _escalate_problems(escalate: object, where: tuple[str | int, ...],
     if not isinstance(escalate, dict):
         return []
     return [((*where, name), f'escalates "{name}", which {unclaimed}; claim it '
-             f"in `resources` (claimed here: {', '.join(sorted(claimed)) or 'nothing'})")
+             f"in `resources` (claimed here: {', '.join(sorted(map(str, claimed))) or 'nothing'})")
             for name in escalate if name not in claimed]
 
 

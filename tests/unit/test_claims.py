@@ -149,3 +149,14 @@ def test_messages_may_wait_in_flight_when_no_more_can_run_at_once(
     two.give_back(1)
     two.give_back(2)
     assert two.fits({"cpus": 4}) and not two.fits({"cpus": 5})
+
+
+def test_an_unknown_counter_without_a_near_name_and_a_bad_name_say_it_once(
+        problems: Problems) -> None:
+    text = ("version: 1\ntasks:\n  - name: a\n    command: x\n"
+            "    resources: {zzz: 1, 9lives: 1}\n")
+    found = problems(text)
+    assert found[0] == ('5:22: tasks[0].resources.zzz: unknown resource "zzz". A task claims '
+                        "cpus, memory or a counter that `limits` declares (here: cpus, memory)")
+    assert len(found) == 2 and found[1].startswith(
+        "5:33: tasks[0].resources.9lives: expected a name of letters")

@@ -271,6 +271,29 @@ def commands(ctx: Context) -> Table:
                            "every runner run's journal verified")
 
 
+# ---- claims ----------------------------------------------------------------------------
+
+RUNNER_PLAIN = "runner run, no claims (pool, 2 workers, --quiet)"
+RUNNER_CLAIMS = "runner run, each task claims cpus: 1 of limits.cpus: 2"
+
+
+def claims(ctx: Context) -> Table:
+    """The callables workload with a claim on every task: what the accounting costs."""
+    n = ctx.settings.callables
+    plain = _write_job(ctx, "plain", CALL_TASK, n)
+    claiming = _write_job(ctx, "claiming", CALL_TASK + "    resources: {cpus: 1}\n", n)
+    claiming.write_text(claiming.read_text().replace("\ntasks:", "\nlimits: {cpus: 2}\ntasks:"))
+    approaches = [_runner_timed(ctx, RUNNER_PLAIN, plain, n, squared_in_worker),
+                  _runner_timed(ctx, RUNNER_CLAIMS, claiming, n, squared_in_worker)]
+    rows = alternate(approaches, ctx.settings.rounds, ctx.work, ctx.settings.timeout)
+    check(rows[RUNNER_CLAIMS], _ratio(rows[RUNNER_CLAIMS].median, rows[RUNNER_PLAIN].median),
+          1.2)
+    return Table(f"claims: {n:,} tasks f(i) = i*i, with and without claims", "s",
+                 "this ÷ no claims", list(rows.values()),
+                 [f"medians of {ctx.settings.rounds} round(s), alternated; every run's "
+                  "output verified"])
+
+
 # ---- latency ---------------------------------------------------------------------------
 
 RUNNER_DEMO = "runner run jobs/demo.yml --quiet (10 × sleep 1 s, pool of 4)"
@@ -384,6 +407,7 @@ WORKLOADS: dict[str, Callable[[Context], Table]] = {
     "callables": callables,
     "dask": dask,
     "commands": commands,
+    "claims": claims,
     "latency": latency,
     "memory": memory,
     "startup": startup,

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--output PATH]
 
-Workloads (see `_workloads.py`): callables, dask, commands, latency, memory, startup, logs;
-(`_results.py`) results; (`_pipelines.py`) pipeline, pipeline-memory, pipeline-overlap.
+Workloads (see `_workloads.py`): callables, dask, commands, claims, latency, memory, startup,
+logs; (`_results.py`) results; (`_pipelines.py`) pipeline, pipeline-memory, pipeline-overlap.
 Everything is generated in a temp dir; approaches alternate round by round in
 one invocation and the tables show medians, ratios and the targets the
 README's "Speed" section lists. Tables go to stdout as Markdown, progress to stderr,

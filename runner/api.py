@@ -100,6 +100,7 @@ def run(
     same file, or be left out. `only` holds `--only` patterns (see runner.selection): the
     selected tasks and what they need are the run, the rest are not part of it; `order`
     is the console's: `plan` (task order) or `finish` (as tasks end)."""
+    from runner.engine.claims import check_fits
     from runner.engine.engine import Engine, EngineOptions
     from runner.journal import logfiles
     from runner.plan import Plan
@@ -112,6 +113,7 @@ def run(
     job = plan.job  # its glob and lines axes read: workers render from the same values
     for notice in plan.notices:
         print(notice, file=sys.stderr, flush=True)
+    check_fits(job)
     run_id = new_run_id()
     workers = job.workers or default_workers()
     fdbudget.ensure(job, workers)

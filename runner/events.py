@@ -182,6 +182,8 @@ class TaskStarted(NamedTuple):
     outcome: Outcome | None = None
     """Set when the start is announced together with the end (a task too quick to be
     seen running): the journal reuses its fragments."""
+    claims: dict[str, int] | None = None
+    """What the attempt claims of `limits`, when it claims anything."""
 
 
 class TaskFinished(NamedTuple):
@@ -204,6 +206,7 @@ class TaskFinished(NamedTuple):
     retry_in: float | None = None
     logs: tuple[str, str] | None = None
     """With `logs:`, the paths of the attempt's whole stdout and stderr files."""
+    claims: dict[str, int] | None = None
 
 
 class SpanFinished(NamedTuple):

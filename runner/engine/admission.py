@@ -7,6 +7,10 @@ to about BATCH_SECONDS of work, or as spans of consecutive plan tasks that a wor
 renders itself (when runner.engine.spans says so). An attempt requeued after
 someone else's crash goes before the plan's next task. Attempt keys are numbered
 here, retries' too, so that every attempt of a run has its own.
+
+Claims (runner.engine.claims) and the live guards (runner.engine.guards) are consulted
+here and kept there: a task starts only when its claims fit and the guards let it; one
+that cannot start yet is parked there, in plan order, and goes first once it can.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from collections import deque
 from collections.abc import Callable
 
 from runner.engine.attempts import Attempt, BatchSizer, InFlight
+from runner.engine.claims import Claims
+from runner.engine.guards import LiveGuards
 from runner.engine.needs import Ready
 from runner.engine.spans import SpanInFlight
 from runner.executors.base import Executor
@@ -47,11 +53,25 @@ class Admission:
         self._logs = logs
         self._keys = 0
         self._requeued: deque[Attempt] = deque()
+        self._claims = Claims(plan.job, in_flight.cap)
+        self._guards = LiveGuards.of(plan.job.admission)
+        if self._claims.enabled:
+            in_flight.freed = self._claims.give_back
 
     @property
     def pending(self) -> bool:
         """Work not handed out yet: requeued attempts, or tasks left in the plan."""
-        return bool(self._requeued) or not self._plan_done
+        return bool(self._requeued) or not self._plan_done or bool(self._claims.waiting)
+
+    @property
+    def claims_of(self) -> Callable[[int, int], dict[str, int]] | None:
+        """What attempt n of a task of entry e claims; None when no task claims anything."""
+        return self._claims.claim if self._claims.enabled else None
+
+    @property
+    def held(self) -> bool:
+        """The live guards hold new starts back (the engine asks again on its tick)."""
+        return self._guards is not None and self._guards.held
 
     @property
     def unadmitted(self) -> int:
@@ -91,20 +111,32 @@ class Admission:
     def admit(self) -> None:
         """Hand out work while there is room, until the plan is done or this is closed
         (a stop; which may come while handing out, from a command that cannot start)."""
+        if self._guards is not None and self._guards.holding():
+            return
         while not self._closed:
             if self._requeued:
                 if not self._admit_requeued():
                     return
                 continue
+            if self._claims.waiting and (parked := self._claims.unpark(self._room)):
+                self._send(parked)
+                continue
             task = self._peek()
             if task is None:
                 return
-            if task.call is None:
+            claim = self._claims.claim(task.entry) if self._claims.enabled else None
+            if claim and not self._claims.fits(claim):
+                if not self._claims.may_park(task):
+                    return
+                self._cursor.take()
+                self._claims.park(self._new_attempt(task))
+            elif task.call is None:
                 if not self._in_flight.room_for_command():
                     return
                 self._cursor.take()
-                self.submit(self._new_attempt(task))
-            elif not self._admit_calls(task):
+                self._claims.take(self._keys + 1, claim)
+                self._send(self._new_attempt(task))
+            elif not self._admit_calls(task, claim):
                 return
 
     def new_key(self) -> int:
@@ -120,7 +152,23 @@ class Admission:
         self._requeued.clear()
         return taken
 
+    def take_parked(self) -> list[Attempt]:
+        """The attempts waiting for their claims or the live guards, handed back to be
+        cancelled: on a stop they never start, like the plan's tasks not handed out."""
+        return self._claims.take_waiting()
+
     def submit(self, attempt: Attempt) -> None:
+        """Send a retry or a requeued attempt, or park it until its claims fit and the
+        live guards let it start."""
+        claim = self._claims.claim(attempt.task.entry, attempt.number)
+        if (self._guards is not None and self._guards.holding()) \
+                or not self._claims.fits(claim):
+            self._claims.park(attempt)
+            return
+        self._claims.take(attempt.key, claim)
+        self._send(attempt)
+
+    def _send(self, attempt: Attempt) -> None:
         task = attempt.task
         if task.call is None:
             assert task.command is not None
@@ -131,10 +179,11 @@ class Admission:
         else:
             self._submit_calls([attempt])
 
-    def _admit_calls(self, task: PlannedTask) -> bool:
+    def _admit_calls(self, task: PlannedTask, claim: dict[str, int] | None) -> bool:
         room = self._in_flight.room_for_calls(self._sizer.size(task.entry))
         if room <= 0:
             return False
+        self._claims.take(self._keys + 1, claim)  # held by the batch or span, see claims
         if self._use_spans and room > 1 and (self._ready is None
                                              or self._ready.spannable(task.entry)):
             span = self._cursor.take_span(room, self._keys + 1, self._admitted)
@@ -150,7 +199,8 @@ class Admission:
             if len(attempts) >= room:
                 break
             following = self._peek()
-            if following is None or following.call is None:
+            if following is None or following.call is None or (
+                    self._claims.enabled and following.entry != task.entry):
                 break
             if following.entry != task.entry and self._sizer.size(following.entry) == 1:
                 break  # a task of an entry not known to be short goes alone
@@ -168,6 +218,11 @@ class Admission:
         self._requeued.popleft()
         self.submit(attempt)
         return True
+
+    def _room(self, attempt: Attempt) -> bool:
+        if attempt.task.call is None:
+            return self._in_flight.room_for_command()
+        return self._in_flight.room_for_calls(1) > 0
 
     def _peek(self) -> PlannedTask | None:
         """The next task to hand out (rendered), skipping those a resume says are done

@@ -16,7 +16,7 @@ them run). While no command is in flight, calls keep their places untouched.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -89,6 +89,9 @@ class InFlight:
         self._batch_of: dict[int, int] = {}
         self._batch_left: dict[int, int] = {}
         self.spans: dict[int, SpanInFlight] = {}
+        self.freed: Callable[[int], None] | None = None
+        """Told the key of each message (command, batch, span) whose last task is done
+        with, when set (runner.engine.claims gives back what it held)."""
 
     @property
     def busy(self) -> bool:
@@ -136,6 +139,8 @@ class InFlight:
         if not flight.left:
             del self.spans[first]
             self.batches -= 1
+            if self.freed is not None:
+                self.freed(first)
 
     def remove(self, attempt: Attempt) -> None:
         """The attempt's outcome is handled (or it goes back to the queue)."""
@@ -146,6 +151,8 @@ class InFlight:
             return
         if attempt.task.call is None:
             self.commands -= 1
+            if self.freed is not None:
+                self.freed(attempt.key)
             return
         self.calls -= 1
         batch = self._batch_of.pop(attempt.key)
@@ -155,6 +162,8 @@ class InFlight:
         else:
             del self._batch_left[batch]
             self.batches -= 1
+            if self.freed is not None:
+                self.freed(batch)
 
     def hold(self, retry: Attempt) -> None:
         """A retry waiting for its delay keeps its task's place."""

@@ -113,6 +113,7 @@ class Engine:
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip, only=options.only,
                                     use_spans=use_spans, logs=options.logs, ready=self._ready)
+        self.record.claims = self._admission.claims_of
 
     # -- the run ---------------------------------------------------------------
 
@@ -301,6 +302,8 @@ class Engine:
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
                 self._stop_attempt(attempt, TaskStatus.TIMEOUT)
+        if self._admission.held:  # the live guards: nothing may end to ask again
+            self._admission.admit()
         self._ticker = self.loop.call_later(TICK, self._tick)
 
     def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:
@@ -366,6 +369,8 @@ class Engine:
         for placeholder in list(self._in_flight.retrying.values()):
             self._in_flight.release(placeholder.key)
             self._final(placeholder, verdicts.synthetic(placeholder, TaskStatus.CANCELLED, now))
+        for parked in self._admission.take_parked():
+            self._final(parked, verdicts.synthetic(parked, TaskStatus.CANCELLED, now))
 
     def _cancel_requeued(self) -> None:
         now = time.time()

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from runner.engine.attempts import Attempt
 from runner.errors import ExitCode
@@ -42,6 +42,8 @@ class Recorder:
         self.total = total
         self.counts = {status.value: 0 for status in TaskStatus}
         self.logs = logs
+        self.claims: Callable[[int, int], dict[str, int]] | None = None
+        """What attempt n of a task of entry e claims, when the job claims anything."""
 
     def job_started(self, started: float) -> None:
         event = JobStarted(started, self.job.job_name, self.run_id, os.getpid(),
@@ -54,15 +56,17 @@ class Recorder:
         """The attempt's start: as seen running, or (a quick one) told with its end."""
         attempt.announced = True
         task, seen = attempt.task, attempt.running
+        claims = self.claims(task.entry, attempt.number) if self.claims else None
         if seen is None:
             assert outcome is not None
             event = TaskStarted(outcome.started, task.id, task.name, task.index, task.values,
                                 self._number(attempt), outcome.pid, outcome.ppid,
-                                outcome.process_name, outcome.host, task.spec_hash, outcome)
+                                outcome.process_name, outcome.host, task.spec_hash, outcome,
+                                claims)
         else:
             event = TaskStarted(seen.started, task.id, task.name, task.index, task.values,
                                 self._number(attempt), seen.pid, seen.ppid, seen.process_name,
-                                seen.host, task.spec_hash)
+                                seen.host, task.spec_hash, None, claims)
         for sink in self.sinks:
             sink.task_started(event)
 
@@ -73,7 +77,8 @@ class Recorder:
             outcome, kept = self.logs.finish(task.id, self._number(attempt), outcome)
         event = TaskFinished(outcome.finished, task.id, task.name, task.index, task.values,
                              attempt.seq, self._number(attempt), retry_in is None, outcome,
-                             task.spec_hash, retry_in, kept)
+                             task.spec_hash, retry_in, kept,
+                             self.claims(task.entry, attempt.number) if self.claims else None)
         for sink in self.sinks:
             sink.task_finished(event)
         if retry_in is None:

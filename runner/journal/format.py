@@ -129,7 +129,8 @@ def started_line(event: TaskStarted, pid_created: float | None = None) -> str:
         where_text += f',"pid_created":{"null" if pid_created is None else repr(pid_created)}'
         started = encode(iso(event.ts))
     ident = _ident(event.task, event.name, event.index, event.values)
-    return _started(ident, event.attempt, where_text, started, event.spec_hash)
+    return _started(ident, event.attempt, where_text, started, event.spec_hash,
+                    claims_text(event.claims))
 
 
 def finished_line(event: TaskFinished) -> str:
@@ -140,15 +141,21 @@ def finished_line(event: TaskFinished) -> str:
         retry += f',"stdout_path":{encode(event.logs[0])},"stderr_path":{encode(event.logs[1])}'
     ident = _ident(event.task, event.name, event.index, event.values)
     return _finished(ident, event.attempt, event.final, str.__str__(event.outcome.status),
-                     fragments, event.spec_hash, retry)
+                     fragments, event.spec_hash, retry + claims_text(event.claims))
 
 
-def first_try_lines(task: PlannedTask, fragments: Fragments) -> str:
+def first_try_lines(task: PlannedTask, fragments: Fragments, claims: str = "") -> str:
     """Both lines of a task that ended ok at its first attempt, as a worker running a span
-    writes them (with the same text `started_line` and `finished_line` would give)."""
+    writes them (with the same text `started_line` and `finished_line` would give);
+    `claims` is the entry's `claims_text`."""
     ident = _ident(task.id, task.name, task.index, task.values)
-    return (_started(ident, 1, fragments.where, fragments.started, task.spec_hash)
-            + _finished(ident, 1, True, "ok", fragments, task.spec_hash, ""))
+    return (_started(ident, 1, fragments.where, fragments.started, task.spec_hash, claims)
+            + _finished(ident, 1, True, "ok", fragments, task.spec_hash, claims))
+
+
+def claims_text(claims: dict[str, int] | None) -> str:
+    """`,"claims":{"memory":1024}`: what an attempt claims; nothing when it claims nothing."""
+    return f',"claims":{encode(claims)}' if claims else ""
 
 
 def job_finished_line(event: JobFinished) -> str:
@@ -174,9 +181,10 @@ def _scalar(value: Any) -> str:
     return str(value) if kind is int else text(value) if kind is str else encode(value)
 
 
-def _started(ident: str, attempt: int, where_text: str, started: str, spec_hash: str) -> str:
+def _started(ident: str, attempt: int, where_text: str, started: str, spec_hash: str,
+             claims: str = "") -> str:
     return (f'{{"event":"task_started","ts":{started},{ident},"attempt":{attempt},'
-            f'{where_text},"spec_hash":"{spec_hash}"}}\n')
+            f'{where_text},"spec_hash":"{spec_hash}"{claims}}}\n')
 
 
 def _finished(ident: str, attempt: int, final: bool, status: str, fragments: Fragments,

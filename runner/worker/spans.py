@@ -6,7 +6,8 @@ journal lines only.
 from __future__ import annotations
 
 from runner.events import Outcome, SpanOutcome, TaskStatus
-from runner.journal.format import first_try_lines
+from runner.jobfile.claims import entry_claims
+from runner.journal.format import claims_text, first_try_lines
 from runner.plan import Plan, Span
 from runner.worker.child import State, run_one
 from runner.worker.work import Work
@@ -22,6 +23,7 @@ def run_span(span: Span) -> SpanOutcome:
     if State.plan is None:
         State.plan = Plan(State.job)
     entry = State.plan.entries[span.entry]
+    claims = claims_text(entry_claims(State.plan.job)[span.entry])
     lines: list[str] = []
     others: list[Outcome] = []
     slots, done, seconds = State.slots, 0, 0.0
@@ -37,5 +39,6 @@ def run_span(span: Span) -> SpanOutcome:
         if outcome.status is not TaskStatus.OK:
             others.append(outcome)
         else:
-            lines.append(first_try_lines(task, outcome.journal))  # type: ignore[arg-type]
+            lines.append(first_try_lines(task, outcome.journal,  # type: ignore[arg-type]
+                                         claims))
     return SpanOutcome(span.key, done, done - len(others), "".join(lines), others, seconds)

@@ -38,7 +38,7 @@ workers: 2
 on_failure: {on_failure}
 tasks:
   - {{name: bad, call: steps:fail}}
-  - {{name: hold, call: steps:nap, args: [1.0]}}
+  - {{name: hold, call: steps:nap, args: [{hold}]}}
   - {{name: "w-{{{{ i }}}}", call: steps:double, args: ["{{{{ i }}}}"], foreach: {{i: [1, 2, 3]}},
      needs: [hold]}}
   - name: cleanup
@@ -66,7 +66,10 @@ def test_on_failure_and_the_cleanup_under_always(job_runner: JobRunner, executor
                                                  on_failure: str, cleanup: object,
                                                  w_status: str | None) -> None:
     runner = more_steps(job_runner)
-    done = runner.run(runner.write(STOPPING.format(executor=executor, on_failure=on_failure)))
+    # under abort, hold must still run when bad fails, however slow the machine is
+    hold = 60.0 if on_failure == "abort" else 1.0
+    done = runner.run(runner.write(STOPPING.format(executor=executor, on_failure=on_failure,
+                                                   hold=hold)))
     assert done.returncode == 1, done.stderr
     final = done.final()
     assert final["bad"]["status"] == "failed"

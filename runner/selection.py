@@ -17,7 +17,6 @@ hands tasks out, and skips the rest without a record: they are not part of the r
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from fnmatch import fnmatchcase
@@ -25,6 +24,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from runner.errors import UsageError
+from runner.jobfile.needs import VARIABLE, normalised
 from runner.jobfile.spec import Need
 from runner.jobfile.template import as_text, compile_value, names_in
 from runner.plan import Entry, Plan, PlannedTask
@@ -33,14 +33,6 @@ TAG = "tag:"
 SUGGESTED_FROM = 200
 """Names of each entry looked at for a did-you-mean (its first ones): a million-task
 entry is not read whole to suggest a name."""
-
-_SPACES = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-def normalised(name: str) -> str:
-    """An entry's name as written, spaces inside `{{ }}` made canonical."""
-    return _SPACES.sub(r"{{ \1 }}", name)
-
 
 class Choice:
     """What one entry contributes to the run: all of it, the tasks whose name matches a
@@ -196,7 +188,7 @@ class NeedItem(NamedTuple):
     def named(self, values: dict[str, Any]) -> str:
         """What the item names for a task with these values: bound variables filled in
         (`convert-a`), free ones as written (`thumb-{{ f }}`: all of them)."""
-        return _SPACES.sub(lambda m: as_text(values[m.group(1)]) if m.group(1) in self.bound
+        return VARIABLE.sub(lambda m: as_text(values[m.group(1)]) if m.group(1) in self.bound
                            else m.group(0), self.name)
 
 

@@ -10,15 +10,12 @@ from one task, a fan-in over the other axes), the `as` variable and the dependen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-from runner.errors import UsageError
+from runner.jobfile.needs import normalised
 from runner.jobfile.spec import CallTask, CommandTask, Job, Need
 from runner.jobfile.template import names_in
-
-_SPACED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 class Edge(NamedTuple):
@@ -31,23 +28,15 @@ class Edge(NamedTuple):
 
 def edges(job: Job) -> list[Edge]:
     """Every `needs` item of every entry, in file order."""
-    by_name = {_normal(task.name): i for i, task in enumerate(job.tasks)}
+    by_name = {normalised(task.name): i for i, task in enumerate(job.tasks)}
     found: list[Edge] = []
     for target, task in enumerate(job.tasks):
-        for j, item in enumerate(task.needs or []):
+        for item in task.needs or []:
             name = item.task if isinstance(item, Need) else item
-            source = by_name.get(_normal(name))
-            if source is None:
-                raise UsageError(f'{job.source or job.job_name}: tasks[{target}].needs[{j}]: '
-                                 f'"{name}" names no entry')
+            source = by_name[normalised(name)]  # the loader has refused any other
             alias = item.as_ if isinstance(item, Need) else None
             found.append(Edge(source, target, _label(job.tasks[source], task, name, alias)))
     return found
-
-
-def _normal(name: str) -> str:
-    """A name as written, with the spaces inside `{{ }}` made the same everywhere."""
-    return _SPACED.sub(r"{{ \1 }}", name)
 
 
 def _label(needed: CallTask | CommandTask, needing: CallTask | CommandTask, item: str,

@@ -19,7 +19,8 @@ from typing import Any, NamedTuple
 from runner.jobfile.template import as_text, names_in
 
 RESERVED = frozenset({"index", "job"})
-_SPACED = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+"""A `{{ name }}` in a `needs` item, however it is spaced."""
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -35,7 +36,7 @@ class NeedRef(NamedTuple):
 
 def normalised(name: str) -> str:
     """A name with every `{{ x }}` written the same way, so spacing does not matter."""
-    return _SPACED.sub(r"{{ \1 }}", name)
+    return VARIABLE.sub(r"{{ \1 }}", name)
 
 
 def refs(needs: object) -> list[NeedRef]:
@@ -57,7 +58,7 @@ def refs(needs: object) -> list[NeedRef]:
 def bound(name: str, values: dict[str, Any]) -> str:
     """An item as one task needs it: its variables that are the task's own axes take
     the task's values; the others stay, meaning every instance over them."""
-    return _SPACED.sub(lambda m: as_text(values[m.group(1)]) if m.group(1) in values
+    return VARIABLE.sub(lambda m: as_text(values[m.group(1)]) if m.group(1) in values
                        else m.group(0), name)
 
 

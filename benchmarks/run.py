@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--output PATH]
 
-Workloads (see `_workloads.py`): callables, commands, latency, memory, startup.
+Workloads (see `_workloads.py` and `_output.py`): callables, commands, latency, memory,
+startup, output.
 Everything is generated in a temp dir; approaches alternate round by round in
 one invocation and the tables show medians, ratios and the targets the
 README's "Speed" section lists. Tables go to stdout as Markdown, progress to stderr,
@@ -22,8 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _output import output
 from _report import Table, machine, markdown, write_json
-from _workloads import FULL, QUICK, WORKLOADS, Context, Settings
+from _workloads import FULL, QUICK, Context, Settings
+from _workloads import WORKLOADS as LOCAL_WORKLOADS
+
+WORKLOADS = {**LOCAL_WORKLOADS, "output": output}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -32,7 +32,7 @@ def _run_harness(marker: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workload", ["callables", "commands", "memory", "startup"])
+@pytest.mark.parametrize("workload", ["callables", "commands", "memory", "startup", "output"])
 def test_quick_run_prints_a_table_and_writes_json(marker: str, tmp_path: Path,
                                                   workload: str) -> None:
     """`latency` is left out: the seed's demo takes three seconds a round by design."""

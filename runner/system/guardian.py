@@ -27,7 +27,10 @@ import signal
 import sys
 import threading
 import time
-from typing import IO, Any, NoReturn
+
+TYPE_CHECKING = False  # typing (and the re it imports) would double this process's start-up
+if TYPE_CHECKING:
+    from typing import IO, Any, NoReturn
 
 DONE = b"done\n"
 POLL_SECONDS = 0.1

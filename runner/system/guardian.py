@@ -102,13 +102,14 @@ def start(run_id: str, grace: float) -> Guardian:
     posix_spawn) wait until the child has exec'd, which on a busy machine is a wait for
     the scheduler, paid at every start; a plain fork returns at once and the guardian's
     interpreter starts beside the run. With other threads alive, forking is not safe,
-    and `subprocess` does it."""
+    and `subprocess` does it; so it does when the interpreter cannot be executed, to
+    fail the run with the reason rather than run it unguarded."""
     _reap()
     env = {name: value for name, value in os.environ.items() if name != MARKER_ENV}
     home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     argv = [sys.executable, "-I", "-S", "-c", BOOT.format(sep=os.pathsep), NAME,
             run_id, str(os.getpid()), str(grace), os.pathsep.join([home, *sys.path])]
-    if hasattr(os, "fork") and threading.active_count() == 1:
+    if hasattr(os, "fork") and threading.active_count() == 1 and os.access(argv[0], os.X_OK):
         read, write = os.pipe()
         # Blocked until the guardian ignores them: a Ctrl-C landing between the fork and
         # the new session must not end it before it has begun.

@@ -26,7 +26,7 @@ LIMIT = 1.25
 def _console_run(ctx: Context, name: str, job: Path, count: int, terminal: bool) -> Approach:
     """`runner run JOB --journal TMP` printing every task: to a file, or to a pty."""
     def journal(round_: int) -> Path:
-        return ctx.work / f"{name[:12].replace(' ', '-')}-{round_}.jsonl"
+        return ctx.work / f"console-{int(terminal)}-{round_}.jsonl"
 
     def printed(round_: int) -> Path:
         return ctx.work / f"printed-{int(terminal)}-{round_}.txt"

@@ -30,7 +30,8 @@ import time
 
 TYPE_CHECKING = False  # typing (and the re it imports) would double this process's start-up
 if TYPE_CHECKING:
-    from typing import IO, Any, NoReturn
+    import subprocess
+    from typing import Any, NoReturn
 
 DONE = b"done\n"
 POLL_SECONDS = 0.1
@@ -41,30 +42,29 @@ MARKER_ENV = "RUNNER_RUN_ID"
 """Same as `runner.system.procs.RUN_MARKER_ENV`, spelled out so starting costs no psutil import."""
 
 
-_STOPS = frozenset(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                  if hasattr(signal, name))
-"""What stops a runner; the guardian ignores them all."""
-
-
 class Guardian:
     """The runner's handle on its guardian: `close()` once the run has ended normally."""
 
-    def __init__(self, pid: int, pipe: IO[bytes]) -> None:
-        self.pid = pid
-        self._pipe = pipe
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def close(self) -> None:
         """Tell the guardian the run ended on its own. Not waiting for it to exit: on a
         short run it may still be starting its interpreter, and the runner need not
-        wait for that (the "done" stays in the pipe for it to read). It is reaped by a
-        later start or close, or by init once the runner has exited."""
-        if not self._pipe.closed:
+        wait for that (the "done" stays in the pipe for it to read). Popen reaps it
+        later, or init does once the runner has exited."""
+        stdin = self.process.stdin
+        if stdin is not None:
             try:
-                self._pipe.write(DONE)
-                self._pipe.close()
+                stdin.write(DONE)
+                stdin.close()
             except OSError:  # it died already (someone killed it)
-                self._pipe.close()
-        _reap()
+                pass
+        self.process.poll()
 
     def __enter__(self) -> Guardian:
         return self
@@ -73,84 +73,25 @@ class Guardian:
         self.close()
 
 
-_unreaped: set[int] = set()
-
-
-def _reap() -> None:
-    """Collect the exit status of guardians that have ended, so a program that runs many
-    jobs keeps no zombies."""
-    for pid in list(_unreaped):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # reaped elsewhere (a subreaper's sweep)
-            done = pid
-        if done:
-            _unreaped.discard(pid)
-
-
 BOOT = ("import sys; sys.path[:0] = sys.argv.pop().split({sep!r}); "
         "from runner.system.guardian import serve; serve(sys.argv[2:])")
 """What the guardian's interpreter runs: `python -I -S -c BOOT runner.system.guardian RUN_ID
-PID GRACE PATHS`. Without `site` it starts in a fraction of the time; PATHS (the runner's
-own import path, the folder holding `runner` first) is all it needs."""
+PID GRACE PATHS`. Without `site` (and without typing, see TYPE_CHECKING above) it
+starts in half the time; PATHS (the runner's own import path, the folder holding
+`runner` first) is all it needs, and only to clean up."""
 
 
 def start(run_id: str, grace: float) -> Guardian:
-    """Launch the guardian of `run_id`; it stops the run's processes if this process dies.
+    """Launch the guardian of `run_id`; it stops the run's processes if this process dies."""
+    import subprocess
 
-    Forked and exec'd by hand when this process has a single thread: `subprocess` (and
-    posix_spawn) wait until the child has exec'd, which on a busy machine is a wait for
-    the scheduler, paid at every start; a plain fork returns at once and the guardian's
-    interpreter starts beside the run. With other threads alive, forking is not safe,
-    and `subprocess` does it; so it does when the interpreter cannot be executed, to
-    fail the run with the reason rather than run it unguarded."""
-    _reap()
     env = {name: value for name, value in os.environ.items() if name != MARKER_ENV}
     home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     argv = [sys.executable, "-I", "-S", "-c", BOOT.format(sep=os.pathsep), NAME,
             run_id, str(os.getpid()), str(grace), os.pathsep.join([home, *sys.path])]
-    if hasattr(os, "fork") and threading.active_count() == 1 and os.access(argv[0], os.X_OK):
-        read, write = os.pipe()
-        # Blocked until the guardian ignores them: a Ctrl-C landing between the fork and
-        # the new session must not end it before it has begun.
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-        try:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child execs or exits at once
-                _exec(argv, env, read)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        os.close(read)
-        _unreaped.add(pid)
-        return Guardian(pid, os.fdopen(write, "wb", buffering=0))
-    import subprocess
-
     process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    assert process.stdin is not None
-    return Guardian(process.pid, process.stdin)
-
-
-def _exec(argv: list[str], env: dict[str, str], read: int) -> NoReturn:
-    """In the forked child: its own session, the pipe as stdin, nothing else open, then
-    the guardian's interpreter. Never returns to the runner's code."""
-    try:
-        os.setsid()
-        os.dup2(read, 0)
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 1)
-        os.dup2(null, 2)
-        os.closerange(3, _max_fd())
-        os.execve(argv[0], argv, env)
-    finally:
-        os._exit(127)
-
-
-def _max_fd() -> int:
-    try:
-        return int(os.sysconf("SC_OPEN_MAX"))
-    except (ValueError, OSError):
-        return 65536
+    return Guardian(process)
 
 
 class _Family:
@@ -217,10 +158,9 @@ def _clean_up(run_id: str, grace: float, family: _Family) -> None:
 
 def main(argv: list[str]) -> int:
     run_id, runner_pid, grace = argv[0], int(argv[1]), float(argv[2])
-    for signum in _STOPS:
-        signal.signal(signum, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):  # blocked by `start` until now
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     family = _Family(runner_pid)
     if not _wait_for_runner(runner_pid, family):
         _clean_up(run_id, grace, family)

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--output PATH]
 
-Workloads (see `_workloads.py`): callables, dask, commands, claims, latency, memory, startup,
-logs; (`_results.py`) results; (`_pipelines.py`) pipeline, pipeline-memory, pipeline-overlap.
+Workloads (see `_workloads.py` and `_output.py`): callables, dask, commands, claims,
+latency, memory, startup, logs, output; (`_results.py`) results; (`_pipelines.py`) pipeline,
+pipeline-memory, pipeline-overlap.
 Everything is generated in a temp dir; approaches alternate round by round in
 one invocation and the tables show medians, ratios and the targets the
 README's "Speed" section lists. Tables go to stdout as Markdown, progress to stderr,
@@ -23,13 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _output import output
 from _pipelines import PIPELINE_WORKLOADS
 from _report import Table, machine, markdown, write_json
 from _results import results
 from _workloads import FULL, QUICK, Context, Settings
 from _workloads import WORKLOADS as BASE_WORKLOADS
 
-WORKLOADS = {**BASE_WORKLOADS, "results": results, **PIPELINE_WORKLOADS}
+WORKLOADS = {**BASE_WORKLOADS, "results": results, "output": output, **PIPELINE_WORKLOADS}
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

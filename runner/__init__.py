@@ -7,13 +7,14 @@ modules (multiprocessing, psutil, the engine) are imported on first use, so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from runner.version import __version__
 
 __all__ = ["Job", "RunResult", "__version__", "load", "run"]
 
+TYPE_CHECKING = False  # not typing's: the guardian imports this package, and typing costs it
 if TYPE_CHECKING:
+    from typing import Any
+
     from runner.api import RunResult, run
     from runner.jobfile.loader import load
     from runner.jobfile.spec import Job

@@ -153,7 +153,7 @@ def run(
         from runner.worker import capture
 
         with registry.register(run_id, job.job_name, journal_path, job.executor, workers), \
-                guardian.start(run_id, job.shutdown.grace), _marked_environment(run_id), \
+                guardian.start(run_id, job.shutdown.grace) as watch, _marked_environment(run_id), \
                 capture.run_folder(run_id) as capture_folder:
             try:
                 engine = Engine(job, plan, total, sinks,
@@ -163,9 +163,9 @@ def run(
                                               received=received))
                 finished = engine.run()
             except BaseException:  # a broken run's workers go before their capture folder
-                procs.end_leftovers(run_id, 0.0)
+                procs.end_leftovers(run_id, 0.0, spare=watch.pid)
                 raise
-            _end_leftovers(run_id, job.shutdown.grace)
+            _end_leftovers(run_id, job.shutdown.grace, watch.pid)
     except OSError as exc:
         if exc.errno not in (errno.EMFILE, errno.ENFILE):
             raise
@@ -254,11 +254,12 @@ def _display(journal: Path | None, quiet: bool, order: str = "plan") -> list[Sin
     return [*sinks, printer]
 
 
-def _end_leftovers(run_id: str, grace: float) -> None:
-    """Nothing a run started outlives it: what its tasks left behind is ended now."""
+def _end_leftovers(run_id: str, grace: float, guardian: int) -> None:
+    """Nothing a run started outlives it: what its tasks left behind is ended now (the
+    guardian aside: it ends itself)."""
     from runner.system import procs
 
-    ended = procs.end_leftovers(run_id, min(grace, 2.0))
+    ended = procs.end_leftovers(run_id, min(grace, 2.0), spare=guardian)
     if ended:
         print(f"runner: ended {len(ended)} leftover process(es) of this run: "
               f"{', '.join(map(str, ended))}", file=sys.stderr)

@@ -12,6 +12,7 @@ raises can break the pool on its way back.
 from __future__ import annotations
 
 import signal
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -134,6 +135,11 @@ class Outcome(NamedTuple):
     where it ran; None when they are still to be made."""
 
 
+OkRow = tuple[int, str, str, int, int, float, "str | None", str, str]
+"""A task of a span that ended ok at its first attempt, as a console prints it: its offset
+in the span, task id, name, pid, ppid, seconds, result (JSON text), stdout, stderr."""
+
+
 class SpanOutcome(NamedTuple):
     """What a worker sends back for a span (consecutive tasks it rendered itself): the
     ones that ended ok only as their journal lines and a count, since nothing is left to
@@ -146,6 +152,8 @@ class SpanOutcome(NamedTuple):
     lines: str
     others: list[Outcome]
     seconds: float
+    rows: Sequence[OkRow] = ()
+    """A row per ok task, when a sink prints each task (runner.engine.spans.rows_wanted)."""
 
 
 def amend(outcome: Outcome, **changes: object) -> Outcome:
@@ -218,6 +226,10 @@ class SpanFinished(NamedTuple):
     ts: float
     tasks: int
     lines: str
+    seq: int = 0
+    """The `seq` of the span's first task: a row's task has `seq + offset`."""
+    rows: Sequence[OkRow] = ()
+    """Its tasks as rows, when a sink asked for them (see Sink.span_rows)."""
 
 
 class StopRequested(NamedTuple):
@@ -257,6 +269,9 @@ class Sink:
     accepts_spans = False
     """True when the sink takes a SpanFinished in place of each task's TaskStarted and
     TaskFinished (for tasks that ended ok at their first attempt)."""
+
+    span_rows = False
+    """True when the sink prints each task: span workers then send a row per ok task."""
 
     def job_started(self, event: JobStarted) -> None:
         pass

@@ -104,7 +104,8 @@ class Engine:
         self._limit_failures = failure_threshold(job.max_failures, total)
         me = psutil.Process()
         worker = WorkerSetup(options.run_id, me.pid, me.create_time(), str(job.folder),
-                             job=job if use_spans else None, capture=options.capture)
+                             job=job if use_spans else None, capture=options.capture,
+                             rows=use_spans and spans.rows_wanted(sinks))
         self._calls, self._commands = open_executors(ExecutorSetup(
             job.executor, workers, options.start_method, job.max_tasks_per_worker,
             worker, self.loop, self, job.dask.address, job.dask.upload))
@@ -180,7 +181,7 @@ class Engine:
         if span is None:
             return
         self._admission.learn(span.entry, reply.seconds, reply.done)
-        self.record.span(reply.ok, reply.lines)
+        self.record.span(reply.ok, reply.lines, span.seq, reply.rows)
         if self._ready is not None:
             self._ready.span_ended(span, reply.done, {o.key for o in reply.others})
             self._skip_ready(self._ready)

@@ -19,6 +19,7 @@ from runner.errors import ExitCode
 from runner.events import (
     JobFinished,
     JobStarted,
+    OkRow,
     Outcome,
     Sink,
     SpanFinished,
@@ -90,9 +91,9 @@ class Recorder:
             return attempt.number
         return self.logs.number(attempt.task.id, attempt.number)
 
-    def span(self, count: int, lines: str) -> None:
+    def span(self, count: int, lines: str, seq: int, rows: Sequence[OkRow]) -> None:
         self.counts[TaskStatus.OK] += count
-        event = SpanFinished(time.time(), count, lines)
+        event = SpanFinished(time.time(), count, lines, seq, rows)
         for sink in self.sinks:
             sink.span_finished(event)
 

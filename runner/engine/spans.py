@@ -26,8 +26,8 @@ def enabled(job: Job, capabilities: Capabilities, skip: frozenset[str],
             sinks: Sequence[Sink]) -> bool:
     """Whether a run sends spans. Only when nothing needs its tasks one by one:
 
-    - every sink says `accepts_spans` (the journal and the progress bar do, the console
-      only when quiet, the API's collector never: it keeps every task's record);
+    - every sink says `accepts_spans` (the journal, the progress bar and the console
+      do, the API's collector never: it keeps every task's record);
     - the executor's workers can render the plan (`Capabilities.spans`: pool, mp-pool);
     - the mode is async (sync runs one task at a time);
     - workers are not recycled (`max_tasks_per_worker` sends one task per message, so a
@@ -37,6 +37,12 @@ def enabled(job: Job, capabilities: Capabilities, skip: frozenset[str],
     """
     return (capabilities.spans and job.mode != "sync" and job.max_tasks_per_worker is None
             and not skip and job.logs is None and all(sink.accepts_spans for sink in sinks))
+
+
+def rows_wanted(sinks: Sequence[Sink]) -> bool:
+    """Whether span workers send a row per ok task: only for a sink that prints each task
+    (the console, not quiet); a quiet run pays nothing for them."""
+    return any(sink.span_rows for sink in sinks)
 
 
 class SpanInFlight:

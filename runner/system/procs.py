@@ -208,12 +208,13 @@ def become_subreaper() -> bool:
         return False
 
 
-def end_leftovers(run_id: str, grace: float) -> list[int]:
+def end_leftovers(run_id: str, grace: float, spare: int = 0) -> list[int]:
     """After a run: end whatever it started that is still alive (a daemon a task forked
     off, which left its task's process tree and group) and return their PIDs. Found by
     the run's marker, and, when this process is a subreaper, as orphans handed back to
-    it; their exit status is collected so no zombie stays."""
-    leftovers = [p for p in _suspects(run_id) if not _is_infrastructure(p)]
+    it; their exit status is collected so no zombie stays. `spare` is the run's guardian,
+    known by its PID rather than by what its command line says."""
+    leftovers = [p for p in _suspects(run_id) if p.pid != spare and not _is_infrastructure(p)]
     if not leftovers:
         return []
     members = forest(leftovers)

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -49,7 +48,7 @@ MAX_STOP_GRACE = 7 * 24 * 3600.0
 def new_run_id() -> str:
     """12 lowercase hex characters, never all digits, so a run id is never read as a PID."""
     while True:
-        candidate = secrets.token_hex(6)
+        candidate = os.urandom(6).hex()  # what secrets.token_hex does, without its imports
         if not candidate.isdigit():
             return candidate
 

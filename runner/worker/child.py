@@ -59,6 +59,7 @@ class State:
     name: str = ""
     job: Any = None
     plan: Any = None
+    rows: bool = False  # spans send a row per ok task (see runner.engine.spans.rows_wanted)
     capture: str | None = None  # the run's capture folder, removed here if the runner dies
     adopted: tuple[str, str | None] | None = None  # (run id, folder), by `adopt`
 
@@ -74,6 +75,7 @@ def setup(config: WorkerSetup) -> None:
     adopt(config.run_id, config.folder)
     State.max_tasks = config.max_tasks
     State.job = config.job
+    State.rows = config.rows
     if config.slots is not None:
         _claim_slot(config.slots, config.slots_lock, config.generation)
         if config.capture is not None:

@@ -5,7 +5,7 @@ journal lines only.
 
 from __future__ import annotations
 
-from runner.events import Outcome, SpanOutcome, TaskStatus
+from runner.events import OkRow, Outcome, SpanOutcome, TaskStatus
 from runner.jobfile.claims import entry_claims
 from runner.journal.format import claims_text, first_try_lines
 from runner.plan import Plan, Span
@@ -19,13 +19,16 @@ def run_span(span: Span) -> SpanOutcome:
 
     This is what makes a hundred thousand trivial tasks cheap: the runner renders,
     pickles and journals nothing per task that ended ok; it adds up a count and writes
-    text. Stops early, like `run_batch`, when the runner closed the pool."""
+    text (and, for a console that prints each task, a compact row per task, which it
+    formats without building events). Stops early, like `run_batch`, when the runner
+    closed the pool."""
     if State.plan is None:
         State.plan = Plan(State.job)
     entry = State.plan.entries[span.entry]
     claims = claims_text(entry_claims(State.plan.job)[span.entry])
     lines: list[str] = []
     others: list[Outcome] = []
+    rows: list[OkRow] | None = [] if State.rows else None
     slots, done, seconds = State.slots, 0, 0.0
     for i in range(span.size):
         if slots is not None and slots[State.closed_flag]:
@@ -35,10 +38,15 @@ def run_span(span: Span) -> SpanOutcome:
         outcome = run_one(Work(key, task.call, task.args, task.kwargs, task.env, task.cwd,
                                task.name))
         done += 1
-        seconds += outcome.finished - outcome.started
+        took = outcome.finished - outcome.started
+        seconds += took
         if outcome.status is not TaskStatus.OK:
             others.append(outcome)
-        else:
-            lines.append(first_try_lines(task, outcome.journal,  # type: ignore[arg-type]
-                                         claims))
-    return SpanOutcome(span.key, done, done - len(others), "".join(lines), others, seconds)
+            continue
+        lines.append(first_try_lines(task, outcome.journal,  # type: ignore[arg-type]
+                                     claims))
+        if rows is not None:
+            rows.append((i, task.id, task.name, outcome.pid, outcome.ppid, took,
+                         outcome.result, outcome.stdout, outcome.stderr))
+    return SpanOutcome(span.key, done, done - len(others), "".join(lines), others, seconds,
+                       rows or ())

@@ -37,6 +37,8 @@ class WorkerSetup(NamedTuple):
     """The Job, for workers that render spans of the plan themselves (see runner.engine.spans)."""
     capture: str | None = None
     """The run's private folder where workers keep their output (every local executor)."""
+    rows: bool = False
+    """Whether span workers send a row per ok task, for a console that prints each one."""
 
 
 class CommandWork(NamedTuple):

@@ -33,7 +33,7 @@ def _run_harness(marker: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workload", ["callables", "commands", "memory", "startup", "pipeline",
-                                      "pipeline-memory"])
+                                      "pipeline-memory", "output"])
 def test_quick_run_prints_a_table_and_writes_json(marker: str, tmp_path: Path,
                                                   workload: str) -> None:
     """`latency` and `pipeline-overlap` are left out: they take seconds a round by design."""

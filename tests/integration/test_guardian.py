@@ -124,6 +124,25 @@ def test_guardian_has_its_own_session_ignores_stop_signals_and_carries_no_marker
     assert watch.process.wait(5) == 0
 
 
+def test_guardian_holds_nothing_of_the_runner_open() -> None:
+    """It must not keep the runner's files open (a journal's lock, the registry record,
+    a pipe someone waits on): only its stdin pipe, /dev/null, and what its own
+    interpreter opens."""
+    kept = open(os.devnull, "rb")  # noqa: SIM115 - held open on purpose
+    os.set_inheritable(kept.fileno(), True)
+    try:
+        with guardian.start(uuid.uuid4().hex[:12], 1.0) as watch:
+            wait_until_listening(watch)
+            names = {int(fd): os.readlink(f"/proc/{watch.pid}/fd/{fd}")
+                     for fd in os.listdir(f"/proc/{watch.pid}/fd")}
+            assert guardian.NAME in psutil.Process(watch.pid).cmdline()
+        assert kept.fileno() not in names or names[kept.fileno()] != os.devnull
+        assert {names[0][:5], names[1], names[2]} == {"pipe:", os.devnull}
+        assert watch.process.wait(5) == 0
+    finally:
+        kept.close()
+
+
 def wait_until_listening(watch: guardian.Guardian) -> None:
     """Its stdin reader thread starts after its signal dispositions are set."""
     deadline = time.monotonic() + 10

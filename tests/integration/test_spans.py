@@ -1,11 +1,12 @@
-"""Spans: with nothing to print per task (`--quiet`), workers render, run and journal
-runs of consecutive tasks themselves. Every guarantee must hold on that path too:
-each task recorded exactly once, failures and crashes attributed to their own task,
-timeouts enforced, retries run, and stops accounted for."""
+"""Spans: workers render, run and journal runs of consecutive tasks themselves (the
+console, when it prints each task, gets a compact row per ok task). Every guarantee
+must hold on that path too: each task recorded exactly once, failures and crashes
+attributed to their own task, timeouts enforced, retries run, and stops accounted for."""
 
 from __future__ import annotations
 
 import collections
+import re
 import signal
 import time
 from pathlib import Path
@@ -29,6 +30,10 @@ def f(i, fail_every=0, crash_at=-1, hang_at=-1):
         time.sleep(60)
     return i * i
 """
+
+
+ONE_BY_ONE = ("--set", "max_tasks_per_worker=1000000")
+"""Turns spans off (a worker's limit needs one task per message), nothing else."""
 
 
 def _job(runner: JobRunner, executor: str, count: int, **kwargs: Any) -> Path:
@@ -80,7 +85,7 @@ def test_failures_crashes_and_timeouts_fall_on_their_own_task(job_runner: JobRun
 def test_the_span_path_and_the_task_path_journal_the_same(job_runner: JobRunner) -> None:
     job = _job(job_runner, "pool", 300)
     quiet = job_runner.run(job, "--quiet", journal=job_runner.folder / "quiet.jsonl")
-    loud = job_runner.run(job, journal=job_runner.folder / "loud.jsonl")
+    loud = job_runner.run(job, *ONE_BY_ONE, journal=job_runner.folder / "loud.jsonl")
     keys = ("task", "name", "index", "attempt", "final", "status", "result", "spec_hash")
 
     def shape(done: Finished) -> list[tuple[Any, ...]]:
@@ -89,6 +94,26 @@ def test_the_span_path_and_the_task_path_journal_the_same(job_runner: JobRunner)
     assert shape(quiet) == shape(loud)
     assert {tuple(sorted(e)) for e in quiet.events("task_finished")} == \
            {tuple(sorted(e)) for e in loud.events("task_finished")}
+
+
+def _task_lines(done: Finished) -> list[str]:
+    """The console's task lines without what differs from run to run (PIDs, seconds)."""
+    return [re.sub(r"  pid \d+ ppid \d+  \d+\.\d\ds", "", line)
+            for line in done.stdout.splitlines() if line[:1] in "✓✗☠⏱"]
+
+
+def test_the_console_prints_every_task_in_order_from_spans(job_runner: JobRunner) -> None:
+    """The default console (stdout piped) takes spans: its lines are those of the
+    one-by-one path, every task once, in plan order, failures in their places."""
+    job = _job(job_runner, "pool", 3000, fail_every=997)
+    spanned = job_runner.run(job, journal=job_runner.folder / "spanned.jsonl")
+    single = job_runner.run(job, *ONE_BY_ONE, journal=job_runner.folder / "single.jsonl")
+    assert spanned.returncode == single.returncode == 1, spanned.stderr
+    lines = _task_lines(spanned)
+    assert lines == _task_lines(single)
+    assert [line.split()[2] for line in lines] == [f"t[i={i}]" for i in range(3000)]
+    assert [i for i, line in enumerate(lines) if line.startswith("✗")] == [997, 1994, 2991]
+    assert "out of order" not in spanned.stdout
 
 
 def test_retries_of_span_tasks(job_runner: JobRunner) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from runner.jobfile import inherit
 from runner.jobfile.spec import CallTask, CommandTask, Job, TaskDefaults
 from runner.jobfile.template import Constant, Renderer, as_text, compile_value, names_in
 from runner.jobfile.values import task_count
@@ -148,6 +149,10 @@ class Entry:
         self.count = task_count(task.foreach)
         self.call = task.call if isinstance(task, CallTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
+        self.resources = inherit.resources(task, job.defaults)
+        self.retry_on = inherit.retry_on(task, job.defaults)
+        self.ok_exit_codes = frozenset(
+            task.ok_exit_codes or () if isinstance(task, CommandTask) else ())
         raw = _templates(task, job.defaults)
         self.uses_index = any(name == "index" for _, name in names_in(raw))
         where = None if raw["cwd"] is None else str(folder / raw["cwd"])

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 
 import psutil
 
-from runner.engine import spans, verdicts
+from runner.engine import failure_rules, spans, verdicts
 from runner.engine.admission import Admission
 from runner.engine.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.engine.recorder import Recorder
 from runner.engine.signals import SignalCatcher
 from runner.engine.stopping import failure_threshold, stop_event
+from runner.engine.usage import Usage
 from runner.events import (
     JobFinished,
     Outcome,
@@ -49,7 +50,7 @@ from runner.system.loop import Loop, Timer
 from runner.system.procs import signal_number
 from runner.worker.work import WorkerSetup
 
-FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
+FAILURES = failure_rules.FAILURES
 _OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
 TICK = 0.05
 MAX_REQUEUES = 5
@@ -83,6 +84,10 @@ class Engine:
         sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
             not caps.batches or job.max_tasks_per_worker is not None))
         self._spans = spans.Spans(plan, self._in_flight)
+        self._entries = plan.entries
+        # on dask the workers' processes are not this machine's to sample
+        self._usage = Usage(plan, enabled=not caps.commands_on_workers)
+        self._abort_cause: str | None = None
         self._failures = 0
         self._stopping: str | None = None
         self._stopped_by: str | None = None
@@ -152,6 +157,8 @@ class Engine:
         self._admission.admit()
 
     def _record_ok(self, attempt: Attempt, outcome: Outcome) -> None:
+        if self._usage.peaks:
+            outcome = self._usage.settle(outcome)
         if not attempt.announced:
             self.record.started(attempt, outcome)
         self.record.ended(attempt, outcome)
@@ -213,26 +220,40 @@ class Engine:
     # -- concluding an attempt --------------------------------------------------
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
+        entry = self._entries[attempt.task.entry]
+        outcome = self._usage.settle(outcome)
+        if attempt.stop_reason is None:
+            outcome = failure_rules.judged(outcome, entry)
         status = outcome.status
         if attempt.stop_reason is not None and status is not _CANCELLED:  # cut: never ok
-            outcome = amend(outcome, status=attempt.stop_reason, error=verdicts.stop_error(
-                attempt, outcome, signame=self.job.shutdown.signal, grace=self._grace,
+            signame = self.job.shutdown.signal
+            outcome = amend(outcome, status=attempt.stop_reason, error=self._usage.exceeded(
+                attempt.key, signame, self._grace) or verdicts.stop_error(
+                attempt, outcome, signame=signame, grace=self._grace,
                 cause=self._stop_cause(), kill_all=self._kill_all))
         if not attempt.announced and outcome.status is not _CANCELLED:
             self.record.started(attempt, outcome)
         attempt.move(AttemptState.DONE)
         self._in_flight.remove(attempt)
         task = attempt.task
-        if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
+        aborts = self.job.abort_on is not None and failure_rules.matches(self.job.abort_on,
+                                                                         outcome)
+        if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping \
+                and not aborts and failure_rules.retried(entry, outcome):
             delay = min(task.retry_delay * 2 ** (attempt.number - 1), MAX_SECONDS)
             self.record.ended(attempt, outcome, delay)
             self._schedule_retry(attempt, delay)
         else:
             self._final(attempt, outcome)
+            if aborts and self._abort_cause is None:
+                self._abort_cause = (f"abort_on matched by {task.name} "
+                                     f"({failure_rules.describe(outcome)})")
+                self._stop("abort")
 
     def _stop_cause(self) -> str:
         signalled = signal_name(self._signalled) if self._signalled else "a signal"
-        causes = {"abort": "on_failure: abort", "signal": f"{signalled} to the runner"}
+        causes = {"abort": self._abort_cause or "on_failure: abort",
+                  "signal": f"{signalled} to the runner"}
         return causes.get(self._stopping or "", self._stopping or "a stop")
 
     def _final(self, attempt: Attempt, outcome: Outcome) -> None:
@@ -258,6 +279,7 @@ class Engine:
 
     def _tick(self) -> None:
         now = time.time()
+        running = []
         for seen in [seen for executor in self._executors for seen in executor.running()]:
             attempt = self._in_flight.attempts.get(seen.key)
             if attempt is None and self._spans.needs_attempt(seen.key, bool(self._stopping)):
@@ -273,6 +295,10 @@ class Engine:
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
                 self._stop_attempt(attempt, TaskStatus.TIMEOUT)
+            if attempt.state is AttemptState.RUNNING:
+                running.append((attempt, seen))
+        for attempt in self._usage.sample(now, running):  # over its memory claim
+            self._stop_attempt(attempt, TaskStatus.FAILED)
         self._ticker = self.loop.call_later(TICK, self._tick)
 
     def _stop_attempt(self, attempt: Attempt, reason: TaskStatus) -> None:
@@ -361,7 +387,8 @@ class Engine:
         running = len({seen.key for executor in self._executors for seen in executor.running()})
         queued = max(len(self._in_flight) - running, 0) + self._admission.unadmitted
         event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
-                           running=running, queued=queued, now=now, interrupt=interrupt)
+                           running=running, queued=queued, now=now, interrupt=interrupt,
+                           cause=self._abort_cause)
         if not now:
             self._stopped_by = ", then ".join(filter(None, (self._stopped_by, event.cause)))
         self.record.stopping(event)

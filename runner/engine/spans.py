@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from runner.engine.attempts import Attempt, AttemptState, InFlight
 from runner.events import Sink, SpanOutcome
 from runner.executors.base import Capabilities
+from runner.jobfile.inherit import memory_claim
 from runner.jobfile.spec import Job
 from runner.plan import Plan, Span
 
@@ -76,7 +77,9 @@ class Spans:
         flight = self._in_flight.span_of(key)
         if flight is None:
             return False
-        return stopping or self._plan.entries[flight.span.entry].timeout is not None
+        entry = self._plan.entries[flight.span.entry]
+        return stopping or entry.timeout is not None or (
+            self._plan.job.enforce_memory and memory_claim(entry.resources) is not None)
 
     def settle(self, reply: SpanOutcome) -> Span | None:
         """The reply's ok tasks are done with: their places are free, and those that were

@@ -31,7 +31,7 @@ from runner.events import (
     spawn_error,
 )
 from runner.executors.base import ExecutorSetup, Running
-from runner.system import procs
+from runner.system import procs, usage
 from runner.worker.tails import Tail
 from runner.worker.work import CommandWork, command_argv
 
@@ -150,10 +150,12 @@ class CommandExecutor:
             status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
         else:
             status, error = command_status(code, command.child.pid, command.name)
+        peak_rss, cpu_time = usage.reaped(command.child.usage)
         return Outcome(command.work.key, status, command.started, finished, command.child.pid,
                        os.getpid(), command.name, self._host,
                        exit_code=None if code == procs.LOST_STATUS else code, error=error,
-                       stdout=command.stdout.text(), stderr=command.stderr.text())
+                       stdout=command.stdout.text(), stderr=command.stderr.text(),
+                       peak_rss=peak_rss, cpu_time=cpu_time)
 
     def close(self) -> None:
         """Nothing waits in a queue here: every submitted attempt starts at once."""

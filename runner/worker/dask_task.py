@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple
 
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
-from runner.system import procs
+from runner.system import procs, usage
 from runner.worker import child as worker
 from runner.worker.child import run_one
 from runner.worker.tails import read_tail
@@ -142,12 +142,15 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
             code, why = spawn_error(argv[0], exc, f" on {_Process.host}")
             return amend(_failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
         _announce(here, run, work.key, popen.pid, os.getpid(), name, started)
-        code = popen.wait()
+        child = procs.Child(popen.pid, popen)
+        code = child.wait()
         procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
         stdout, stderr = _tail(out), _tail(err)
     status, error = command_status(code, popen.pid, name)
+    peak_rss, cpu_time = usage.reaped(child.usage)
     return Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(), name,
-                   _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr)
+                   _Process.host, exit_code=code, error=error, stdout=stdout, stderr=stderr,
+                   peak_rss=peak_rss, cpu_time=cpu_time)
 
 
 def _tail(file: IO[bytes]) -> str:

@@ -12,6 +12,7 @@ these problems together with the schema's, whatever else is wrong.
 
 from __future__ import annotations
 
+from runner.jobfile import failure_checks
 from runner.jobfile.template import names_in, shell_problem
 
 BUILTIN_TEMPLATE_NAMES = frozenset({"index", "job"})
@@ -32,6 +33,7 @@ def semantic_problems(values: object) -> list[Problem]:
         return []
     problems = _unknown_templates(values.get("defaults"), ("defaults",), BUILTIN_TEMPLATE_NAMES)
     problems += _unknown_templates(values.get("journal"), ("journal",), JOURNAL_TEMPLATE_NAMES)
+    problems += failure_checks.problems(values)
     tasks = values.get("tasks")
     if not isinstance(tasks, list):
         return problems

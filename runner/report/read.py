@@ -50,6 +50,8 @@ class Attempt(NamedTuple):
     process_name: str
     error_type: str = ""
     message: str = ""
+    peak_rss: int = 0
+    cpu_time: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -71,6 +73,9 @@ class Worker:
     process_name: str
     attempts: int = 0
     busy: float = 0.0
+    cpu_time: float = 0.0
+    peak_rss: int = 0
+    """The largest of its attempts' peaks."""
 
 
 @dataclass
@@ -109,6 +114,8 @@ class Run:
             worker = self.workers[key] = Worker(attempt.process_name)
         worker.attempts += 1
         worker.busy += attempt.duration
+        worker.cpu_time += attempt.cpu_time
+        worker.peak_rss = max(worker.peak_rss, attempt.peak_rss)
 
     @property
     def start(self) -> float:
@@ -139,6 +146,7 @@ class Digest:
         self.failures: list[Attempt] = []
         self.failures_total = 0
         self._slowest: list[tuple[float, int, Attempt]] = []
+        self._largest: list[tuple[int, int, Attempt]] = []
         self._seq = itertools.count()
         self.events = 0
         self.skipped = 0
@@ -166,6 +174,10 @@ class Digest:
 
     def slowest(self) -> list[Attempt]:
         return [entry[2] for entry in sorted(self._slowest, key=lambda e: (-e[0], e[1]))]
+
+    def largest(self) -> list[Attempt]:
+        """The attempts that held the most memory, largest first (those that held any)."""
+        return [entry[2] for entry in sorted(self._largest, key=lambda e: (-e[0], e[1]))]
 
     def bars_by_run(self) -> dict[int, list[Attempt]]:
         by_run: dict[int, list[Attempt]] = {run.index: [] for run in self.runs}
@@ -212,11 +224,17 @@ class Digest:
             self.bars.append(attempt)
         else:
             self.bars_dropped += 1
-        entry = (attempt.duration, next(self._seq), attempt)
-        if len(self._slowest) < SLOWEST:
-            heapq.heappush(self._slowest, entry)
-        else:
-            heapq.heappushpop(self._slowest, entry)
+        _top(self._slowest, (attempt.duration, next(self._seq), attempt))
+        if attempt.peak_rss:
+            _top(self._largest, (attempt.peak_rss, next(self._seq), attempt))
+
+
+def _top(heap: list[Any], entry: tuple[Any, int, Attempt]) -> None:
+    """Keep the `SLOWEST` greatest entries."""
+    if len(heap) < SLOWEST:
+        heapq.heappush(heap, entry)
+    else:
+        heapq.heappushpop(heap, entry)
 
 
 def _time(record: dict[str, Any], key: str) -> float:
@@ -230,7 +248,8 @@ def _time(record: dict[str, Any], key: str) -> float:
     return moment.timestamp()
 
 
-def _typed(record: dict[str, Any], key: str, kind: type[Any], default: Any = None) -> Any:
+def _typed(record: dict[str, Any], key: str, kind: type[Any] | tuple[type[Any], ...],
+           default: Any = None) -> Any:
     value = record.get(key, default)
     if not isinstance(value, kind):
         raise _Bad(key)
@@ -253,7 +272,9 @@ def _attempt(record: dict[str, Any], run: int) -> Attempt:
     return Attempt(run, name, _typed(record, "attempt", int),
                    status, _time(record, "started"), _time(record, "finished"),
                    _typed(record, "pid", int), _typed(record, "host", str, ""),
-                   _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS])
+                   _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS],
+                   _typed(record, "peak_rss", int, 0), float(_typed(record, "cpu_time",
+                                                                    (int, float), 0.0)))
 
 
 def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:

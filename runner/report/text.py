@@ -23,6 +23,14 @@ def seconds(value: float) -> str:
     return f"{int(minutes // 60)}h{int(minutes % 60):02d}m"
 
 
+def size(value: int) -> str:
+    """Bytes, in the largest binary unit that keeps a digit before the point."""
+    for unit, amount in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= amount:
+            return f"{value / amount:.1f} {unit}"
+    return f"{value} B"
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
@@ -50,7 +58,9 @@ def sections(summary: dict[str, Any]) -> list[Section]:
     failures = [[str(f["run"]), f["task"], str(f["attempt"]), f["status"], f["error_type"],
                  _one_line(f["message"])] for f in summary["failures"][:FAILURES_SHOWN]]
     slowest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], seconds(s["duration"]),
-                str(s["pid"]), s["host"]] for s in summary["slowest"]]
+                seconds(s["cpu_time"]), str(s["pid"]), s["host"]] for s in summary["slowest"]]
+    largest = [[str(s["run"]), s["task"], str(s["attempt"]), s["status"], size(s["peak_rss"]),
+                seconds(s["cpu_time"]), str(s["pid"])] for s in summary["largest"]]
     return [
         Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "tasks", "ok",
                          "retries", "exit"], runs, "rllllrrrrl"),
@@ -59,10 +69,12 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         Section(_counts_title(len(numbered)), ["status", "tasks"], counts, "lr"),
         Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
                 ["#", "task", "attempt", "status", "error", "message"], failures, "rlrlll"),
-        Section("Slowest attempts", ["#", "task", "attempt", "status", "duration", "pid", "host"],
-                slowest, "rlrlrrl"),
-        Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation"],
-                _worker_rows(summary), "rrllrrr"),
+        Section("Slowest attempts", ["#", "task", "attempt", "status", "duration", "cpu", "pid",
+                                     "host"], slowest, "rlrlrrrl"),
+        Section("Most memory (peak_rss: set memory claims from these)",
+                ["#", "task", "attempt", "status", "peak", "cpu", "pid"], largest, "rlrlrrr"),
+        Section("Workers", ["#", "pid", "host", "process", "attempts", "busy", "utilisation",
+                            "cpu", "peak"], _worker_rows(summary), "rrllrrrrr"),
     ]
 
 
@@ -82,10 +94,12 @@ def _worker_rows(summary: dict[str, Any]) -> list[list[str]]:
     for number, run in enumerate(summary["runs"], 1):
         usage = run["worker_usage"]
         rows += [[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
-                  str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"])]
+                  str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"]),
+                  seconds(w["cpu_time"]), size(w["peak_rss"])]
                  for w in usage[:WORKERS_SHOWN]]
         if len(usage) > WORKERS_SHOWN:
-            rows.append([str(number), "", "", f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])
+            rows.append([str(number), "", "", f"... {len(usage) - WORKERS_SHOWN} more", "", "", "",
+                         "", ""])
     return rows
 
 

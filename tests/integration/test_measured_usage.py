@@ -61,21 +61,31 @@ tasks:
 """
 
 PY = "python3"
+SCRIPTS = {
+    "hold.py": "import usetasks\nusetasks.hold(int(__import__('sys').argv[1]))\n",
+    "spin.py": "import usetasks\nusetasks.spin(0.5)\n",
+    "hog.py": "import usetasks\nusetasks.bounded()\nusetasks.hold(300, 60)\n",
+}
 COMMANDS = f"""
 version: 1
 workers: 2
 tasks:
   - name: hold
-    command: ["{PY}", "-c", "b = bytearray({BIG} << 20)"]
+    command: ["{PY}", "hold.py", "{BIG}"]
   - name: spin
-    command: ["{PY}", "-c", "import time\\ne = time.process_time() + 0.5\\nwhile time.process_time() < e: pass"]
+    command: ["{PY}", "spin.py"]
   - name: trivial
     command: ["true"]
 """
 
 
+def _write_tasks(job_runner: JobRunner) -> None:
+    for name, text in {"usetasks.py": TASKS, **SCRIPTS}.items():
+        (job_runner.folder / name).write_text(text)
+
+
 def _usage(job_runner: JobRunner, text: str) -> dict[str, dict[str, object]]:
-    (job_runner.folder / "usetasks.py").write_text(TASKS)
+    _write_tasks(job_runner)
     finished = job_runner.run(job_runner.write(text))
     assert finished.returncode == 0, finished.stderr
     records = {e["name"]: e for e in finished.events("task_finished")}
@@ -121,7 +131,7 @@ tasks:
     args: [300, 60]
   - name: hog-command
     resources: {{memory: 64MiB}}
-    command: ["{py}", "-c", "import resource, time\\nresource.setrlimit(resource.RLIMIT_AS, (2 << 30, resource.RLIM_INFINITY))\\nb = bytearray(300 << 20)\\ntime.sleep(60)"]
+    command: ["{py}", "hog.py"]
   - name: within
     resources: {{memory: 1GiB}}
     call: usetasks:hold
@@ -133,7 +143,8 @@ tasks:
 @pytest.mark.parametrize("executor", ["pool", "process"])
 def test_enforce_memory_stops_a_task_over_its_claim(job_runner: JobRunner, executor: str,
                                                     start_method: str) -> None:
-    (job_runner.folder / "usetasks.py").write_text(
+    _write_tasks(job_runner)
+    (job_runner.folder / "usetasks.py").write_text(  # the callable bounds itself too
         TASKS.replace("def hold(mib, seconds=0.0):\n", "def hold(mib, seconds=0.0):\n"
                       "    bounded()\n"))
     finished = job_runner.run(job_runner.write(ENFORCED.format(

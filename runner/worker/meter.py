@@ -1,9 +1,11 @@
 """What one attempt costs in a worker that runs many: the CPU time the worker (and the
 children it reaped) used during the attempt, and the memory the attempt added.
 
-A pool worker runs thousands of trivial calls a second, so an attempt is measured with
-one `getrusage` call at its end (the end of one attempt is the start of the next), and a
-second one for the children it waited for when it lasted long enough to have any.
+A pool worker runs thousands of trivial calls a second, where one system call more per
+call is a fifth of its cost. So an attempt is measured with one `getrusage` call at its
+end (the end of one attempt is the start of the next), a second one for the children
+it waited for when it lasted long enough to have any, and none at all when it took
+less than a millisecond (see `SHORT`).
 Memory comes from the kernel's high-water mark of the worker's resident set: an attempt
 added what the mark rose by.
 After an attempt that raised it, the mark is reset to the worker's current size (Linux,
@@ -35,8 +37,14 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 FRESH_AFTER = 0.01
 """Seconds between two attempts after which the counters are read again at the start:
 closer than that, the end of one attempt is the start of the next (half the calls)."""
-CHILD_SECONDS = 0.0005
-"""Shorter attempts cannot have started a process and waited for it to end."""
+SHORT = 0.001
+"""Attempts shorter than this (wall clock) are not read one by one: such an attempt is
+charged its wall time as CPU time (it ran on one thread for that long at most), since a
+system call would cost a trivial call a fifth of its time. Nor can it have started a
+process and waited for it to end."""
+READ_EVERY = 0.01
+"""Seconds of short attempts after which the counters are read anyway, so the next
+attempt that is read alone is charged only for itself."""
 
 
 class _Mark:
@@ -46,6 +54,9 @@ class _Mark:
     cpu = 0.0
     children = 0.0
     ended = 0.0
+    read = 0.0
+    owed = 0.0
+    """Wall seconds of short attempts since the last reading, already charged as CPU."""
     mark = 0
     from_status = False
     """Read the mark from /proc/self/status: `ru_maxrss` reports one this process never
@@ -99,23 +110,30 @@ def start(now: float) -> int:
     me, children = _getrusage(_SELF), _getrusage(_CHILDREN)
     _Mark.cpu = me.ru_utime + me.ru_stime
     _Mark.children = children.ru_utime + children.ru_stime
+    _Mark.read, _Mark.owed = now, 0.0
     return _Mark.mark
 
 
 def stop(started: float, now: float) -> tuple[int, float]:
     """The attempt that began at `started` ended `now`: (bytes it added at its peak, CPU
-    seconds it used). The children it waited for are asked about only if it lasted long
-    enough to have started and waited for one."""
+    seconds it used). A short attempt is charged its wall time (see `SHORT`); the memory
+    it added is found at the next reading."""
+    wall = now - started
+    _Mark.ended = now
     if _getrusage is None:
         return 0, 0.0
+    if wall < SHORT and now - _Mark.read < READ_EVERY:
+        _Mark.owed += wall
+        return 0, wall
     me = _getrusage(_SELF)
     cpu = me.ru_utime + me.ru_stime
-    used, _Mark.cpu, _Mark.ended = cpu - _Mark.cpu, cpu, now
+    used, _Mark.cpu, _Mark.read = cpu - _Mark.cpu - _Mark.owed, cpu, now
+    _Mark.owed = 0.0
     mark = int(me.ru_maxrss) * _KIB if not _Mark.from_status else peak_of_process()
     added = mark - _Mark.mark if mark > _Mark.mark else 0
     if added:
         _reset_mark()
-    if now - started >= CHILD_SECONDS:
+    if wall >= SHORT:
         children = _getrusage(_CHILDREN)
         reaped = children.ru_utime + children.ru_stime
         reaped, _Mark.children = reaped - _Mark.children, reaped

@@ -236,8 +236,7 @@ class Engine:
         attempt.move(AttemptState.DONE)
         self._in_flight.remove(attempt)
         task = attempt.task
-        aborts = self.job.abort_on is not None and failure_rules.matches(self.job.abort_on,
-                                                                         outcome)
+        aborts = failure_rules.aborts(self.job.abort_on, outcome)
         if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping \
                 and not aborts and failure_rules.retried(entry, outcome):
             delay = min(task.retry_delay * 2 ** (attempt.number - 1), MAX_SECONDS)
@@ -246,8 +245,7 @@ class Engine:
         else:
             self._final(attempt, outcome)
             if aborts and self._abort_cause is None:
-                self._abort_cause = (f"abort_on matched by {task.name} "
-                                     f"({failure_rules.describe(outcome)})")
+                self._abort_cause = failure_rules.abort_cause(task.name, outcome)
                 self._stop("abort")
 
     def _stop_cause(self) -> str:

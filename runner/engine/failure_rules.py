@@ -31,6 +31,11 @@ def retried(entry: Entry, outcome: Outcome) -> bool:
     return entry.retry_on is None or matches(entry.retry_on, outcome)
 
 
+def aborts(rule: FailureRule | None, outcome: Outcome) -> bool:
+    """Whether the job's `abort_on` ends the run at this attempt."""
+    return rule is not None and matches(rule, outcome)
+
+
 def matches(rule: FailureRule, outcome: Outcome) -> bool:
     """Whether a failed attempt is one the rule names."""
     if outcome.status not in FAILURES:
@@ -52,12 +57,12 @@ def kinds(outcome: Outcome) -> tuple[str, ...]:
     return (outcome.error.type,) if outcome.error is not None else ()
 
 
-def describe(outcome: Outcome) -> str:
-    """What about the attempt a rule matched, in a few words."""
+def abort_cause(task: str, outcome: Outcome) -> str:
+    """Why the run stops: the task and what about its attempt `abort_on` matched."""
     error: ErrorInfo | None = outcome.error
     what = f"{outcome.status.value}"
     if outcome.exit_code is not None:
         what += f", exit code {outcome.exit_code}"
     if error is not None:
         what += f", {error.type}"
-    return what
+    return f"abort_on matched by {task} ({what})"

@@ -176,6 +176,7 @@ class Engine:
             other = self._attempt(outcome.key)
             if other is not None:
                 self._conclude(other, outcome)
+        self._usage.forget(reply.key, reply.done)  # its ok tasks measured themselves
         self._admission.admit()
 
     def _attempt(self, key: int) -> Attempt | None:

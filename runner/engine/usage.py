@@ -60,6 +60,12 @@ class Usage:
         peak = self.peaks.pop(outcome.key, 0)
         return amend(outcome, peak_rss=peak) if peak > outcome.peak_rss else outcome
 
+    def forget(self, first: int, count: int) -> None:
+        """Drop what was sampled of the attempts keyed `first` to `first + count - 1`."""
+        if self.peaks:
+            for key in [key for key in self.peaks if first <= key < first + count]:
+                del self.peaks[key]
+
     def exceeded(self, key: int, signame: str, grace: float) -> ErrorInfo | None:
         """The error of an attempt stopped for its memory, naming its peak and its claim."""
         found = self._exceeded.pop(key, None)

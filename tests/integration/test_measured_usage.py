@@ -42,6 +42,10 @@ def spin(seconds):
 
 def trivial():
     return 1
+
+
+def hold_at(i, big_at):
+    return hold(300, 60) if i == big_at else hold(0)
 '''
 
 CALLS = """
@@ -159,3 +163,30 @@ def test_enforce_memory_stops_a_task_over_its_claim(job_runner: JobRunner, execu
         assert "64.0 MiB" in record["error"]["message"]  # the claim, named
         assert record["peak_rss"] > 64 * MIB
     assert records["within"]["status"] == "ok"
+
+
+def test_enforce_memory_reaches_tasks_sent_in_spans(job_runner: JobRunner) -> None:
+    """Quiet, a pool worker runs a span of tasks it renders itself: the one over its
+    claim is still stopped, and the others end ok."""
+    _write_tasks(job_runner)
+    (job_runner.folder / "usetasks.py").write_text(
+        TASKS.replace("def hold(mib, seconds=0.0):\n", "def hold(mib, seconds=0.0):\n"
+                      "    bounded()\n"))
+    job = job_runner.write("""
+version: 1
+workers: 1
+enforce_memory: true
+shutdown: {grace: 1s}
+defaults: {resources: {memory: 64MiB}}
+tasks:
+  - name: "t-{{ index }}"
+    call: usetasks:hold_at
+    args: ["{{ i }}", 11]
+    foreach: {i: {range: [0, 14]}}
+""")
+    finished = job_runner.run(job, "--quiet", timeout=120)
+    assert finished.returncode == 1, finished.stderr
+    final = {e["name"]: e for e in finished.events("task_finished") if e["final"]}
+    assert final["t-11"]["error"]["type"] == "MemoryLimit"
+    assert [n for n, e in final.items() if e["status"] == "ok"] == [
+        f"t-{i}" for i in range(14) if i != 11]

@@ -133,6 +133,14 @@ class Outcome(NamedTuple):
     journal: tuple[str, str, str, str] | None = None
     """The attempt's journal record as JSON fragments (runner.journal.format.Fragments), made
     where it ran; None when they are still to be made."""
+    peak_rss: int = 0
+    """Bytes: the most memory the attempt's processes held at once, as measured (0 when
+    nothing was measured)."""
+    cpu_time: float = 0.0
+    """Seconds of CPU (user + system) the attempt's processes used."""
+    kinds: tuple[str, ...] = ()
+    """A callable's exception: the names of its class and every base (the MRO), so a
+    failure rule can match a base class without importing anything."""
 
 
 OkRow = tuple[int, str, str, int, int, float, "str | None", str, str]

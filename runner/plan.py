@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from runner.inputs import expand, sequences
+from runner.jobfile import inherit
 from runner.jobfile.spec import CallTask, CommandTask, Job, TaskDefaults
 from runner.jobfile.template import Constant, Renderer, as_text, compile_value, names_in
 from runner.jobfile.values import task_count
@@ -159,6 +160,10 @@ class Entry:
         self.condition = task.if_
         self.result = task.result if isinstance(task, CommandTask) else None
         self.timeout, self.retries, self.retry_delay = _limits(task, job.defaults)
+        self.claims = inherit.claims(task, job.defaults)
+        self.retry_on = inherit.retry_on(task, job.defaults)
+        self.ok_exit_codes = frozenset(
+            task.ok_exit_codes or () if isinstance(task, CommandTask) else ())
         raw = _templates(task, job.defaults)
         self.uses_index = any(name == "index" for _, name in names_in(raw))
         where = None if raw["cwd"] is None else str(folder / raw["cwd"])

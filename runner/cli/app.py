@@ -285,8 +285,7 @@ def results(
 ) -> None:
     """One row per task, its final attempt (the latest across resumed runs): task, name,
     one column per foreach axis, status, result, exit_code, attempts, duration, pid,
-    host, peak_rss, cpu_time (these two stay empty until they are measured). Tasks
-    never handed out are not rows."""
+    host, peak_rss (bytes), cpu_time (seconds). Tasks never handed out are not rows."""
     from runner.report.results import results_command
 
     raise typer.Exit(results_command(journal, format_.value, status or []))

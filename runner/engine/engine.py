@@ -25,12 +25,14 @@ from dataclasses import dataclass
 
 import psutil
 
-from runner.engine import needs, spans, verdicts
+from runner.engine import failure_rules, needs, spans, verdicts
 from runner.engine.admission import Admission
 from runner.engine.attempts import Attempt, AttemptState, BatchSizer, InFlight
 from runner.engine.recorder import Recorder
+from runner.engine.shutdown import ShutdownPolicy
 from runner.engine.signals import SignalCatcher
-from runner.engine.stopping import failure_threshold, stop_event
+from runner.engine.stopping import failure_threshold
+from runner.engine.usage import Usage
 from runner.events import (
     JobFinished,
     Outcome,
@@ -38,7 +40,6 @@ from runner.events import (
     SpanOutcome,
     TaskStatus,
     amend,
-    signal_name,
 )
 from runner.executors.base import Executor, ExecutorSetup, Loss
 from runner.executors.kinds import capabilities, open_executors
@@ -50,7 +51,7 @@ from runner.system.loop import Loop, Timer
 from runner.system.procs import signal_number
 from runner.worker.work import WorkerSetup
 
-FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})
+FAILURES = failure_rules.FAILURES
 _OK, _CANCELLED = TaskStatus.OK, TaskStatus.CANCELLED
 TICK = 0.05
 MAX_REQUEUES = 5
@@ -74,7 +75,7 @@ class EngineOptions:
     """Results recorded ok by the run resumed, by task id, for the tasks that need them."""
 
 
-class Engine:
+class Engine(ShutdownPolicy):
     def __init__(self, job: Job, plan: Plan, total: int, sinks: Sequence[Sink],
                  options: EngineOptions) -> None:
         self.job = job
@@ -91,6 +92,10 @@ class Engine:
         sizer = BatchSizer(workers=workers, backlog=job.backlog, single=sync or (
             not caps.batches or job.max_tasks_per_worker is not None))
         self._spans = spans.Spans(plan, self._in_flight)
+        self._entries = plan.entries
+        # on dask the workers' processes are not this machine's to sample
+        self._usage = Usage(plan, enabled=not caps.commands_on_workers)
+        self._abort_cause: str | None = None
         self._failures = 0
         self._stopping: str | None = None
         self._stopped_by: str | None = None
@@ -114,7 +119,7 @@ class Engine:
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
                                     commands=self._commands, skip=options.skip, only=options.only,
                                     use_spans=use_spans, logs=options.logs, ready=self._ready)
-        self.record.claims = self._admission.claims_of
+        self.record.claims = self._usage.claims = self._admission.claims_of
 
     # -- the run ---------------------------------------------------------------
 
@@ -169,6 +174,8 @@ class Engine:
         self._admission.admit()
 
     def _record_ok(self, attempt: Attempt, outcome: Outcome) -> None:
+        if self._usage.peaks:
+            outcome = self._usage.settle(outcome)
         if not attempt.announced:
             self.record.started(attempt, outcome)
         self.record.ended(attempt, outcome)
@@ -189,6 +196,7 @@ class Engine:
             other = self._attempt(outcome.key)
             if other is not None:
                 self._conclude(other, outcome)
+        self._usage.forget(reply.key, reply.done)  # its ok tasks measured themselves
         self._admission.admit()
 
     def _attempt(self, key: int) -> Attempt | None:
@@ -233,27 +241,33 @@ class Engine:
     # -- concluding an attempt --------------------------------------------------
 
     def _conclude(self, attempt: Attempt, outcome: Outcome) -> None:
+        entry = self._entries[attempt.task.entry]
+        outcome = self._usage.settle(outcome)
+        if attempt.stop_reason is None:
+            outcome = failure_rules.judged(outcome, entry)
         status = outcome.status
         if attempt.stop_reason is not None and status is not _CANCELLED:  # cut: never ok
-            outcome = amend(outcome, status=attempt.stop_reason, error=verdicts.stop_error(
-                attempt, outcome, signame=self.job.shutdown.signal, grace=self._grace,
+            signame = self.job.shutdown.signal
+            outcome = amend(outcome, status=attempt.stop_reason, error=self._usage.exceeded(
+                attempt.key, signame, self._grace) or verdicts.stop_error(
+                attempt, outcome, signame=signame, grace=self._grace,
                 cause=self._stop_cause(), kill_all=self._kill_all))
         if not attempt.announced and outcome.status is not _CANCELLED:
             self.record.started(attempt, outcome)
         attempt.move(AttemptState.DONE)
         self._in_flight.remove(attempt)
         task = attempt.task
-        if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping:
+        aborts = failure_rules.aborts(self.job.abort_on, outcome)
+        if outcome.status in FAILURES and attempt.number <= task.retries and not self._stopping \
+                and not aborts and failure_rules.retried(entry, outcome):
             delay = min(task.retry_delay * 2 ** (attempt.number - 1), MAX_SECONDS)
             self.record.ended(attempt, outcome, delay)
             self._schedule_retry(attempt, delay)
         else:
             self._final(attempt, outcome)
-
-    def _stop_cause(self) -> str:
-        signalled = signal_name(self._signalled) if self._signalled else "a signal"
-        causes = {"abort": "on_failure: abort", "signal": f"{signalled} to the runner"}
-        return causes.get(self._stopping or "", self._stopping or "a stop")
+            if aborts and self._abort_cause is None:
+                self._abort_cause = failure_rules.abort_cause(task.name, outcome)
+                self._stop("abort")
 
     def _final(self, attempt: Attempt, outcome: Outcome) -> None:
         """Record the task's last word; failures count towards `on_failure`."""
@@ -288,6 +302,7 @@ class Engine:
 
     def _tick(self) -> None:
         now = time.time()
+        running = []
         for seen in [seen for executor in self._executors for seen in executor.running()]:
             attempt = self._in_flight.attempts.get(seen.key)
             if attempt is None and self._spans.needs_attempt(seen.key, bool(self._stopping)):
@@ -303,6 +318,10 @@ class Engine:
             if timeout is not None and attempt.state is AttemptState.RUNNING \
                     and now - seen.started > timeout:
                 self._stop_attempt(attempt, TaskStatus.TIMEOUT)
+            if attempt.state is AttemptState.RUNNING:
+                running.append((attempt, seen))
+        for attempt in self._usage.sample(now, running):  # over its memory claim
+            self._stop_attempt(attempt, TaskStatus.FAILED)
         if self._admission.held:  # the live guards: nothing may end to ask again
             self._admission.admit()
         self._ticker = self.loop.call_later(TICK, self._tick)
@@ -332,76 +351,6 @@ class Engine:
 
     def _executor_for(self, task: PlannedTask) -> Executor:
         return self._commands if task.call is None else self._calls
-
-    # -- stopping: on_failure and signals -----------------------------------------
-
-    def _stop(self, why: str) -> None:
-        """No new work. `stop` lets running tasks finish; `abort` and a signal with
-        `wait: false` stop them; pending work is cancelled unless told to drain it."""
-        if self._stopping is None:  # before cancelling: it counts what is cancelled
-            self._announce_stop(why, interrupt=self._interrupt or self._kill_all)
-            self._stopping = why
-        if not self._admission.closed:  # also when a later signal ends what `stop` kept
-            shared = self._calls is self._commands
-            keep, keep_calls = self._ready.kept(why, shared) if self._ready else (False, False)
-            if not keep:  # else the cleanup under `if: always` still runs
-                self._admission.close()
-            self._cancel_unadmitted(keep)
-            if self._cancel_pending() and not keep_calls:
-                self._calls.close()
-                self._cancel_requeued()
-        interrupt = why == "abort" or (
-            why == "signal" and (self._interrupt or not self.job.shutdown.wait))
-        if interrupt or self._kill_all:
-            for seen in self._calls.running():  # tasks of spans get their Attempts now
-                self._attempt(seen.key)
-            for attempt in list(self._in_flight.attempts.values()):
-                self._stop_attempt(attempt, TaskStatus.INTERRUPTED)
-
-    def _cancel_pending(self) -> bool:
-        return self._stopping != "signal" or self.job.shutdown.cancel_pending
-
-    def _cancel_unadmitted(self, keep_always: bool = False) -> None:
-        """Tasks the plan has not handed out yet are cancelled. They are counted, not
-        journaled one by one, so stopping a million-task run does not write a million lines;
-        a task waiting for its retry gets a `cancelled` record for the attempt it never made."""
-        self.record.cancelled_unjournaled(self._admission.cancel_unadmitted(keep_always))
-        now = time.time()
-        for placeholder in list(self._in_flight.retrying.values()):
-            self._in_flight.release(placeholder.key)
-            self._final(placeholder, verdicts.synthetic(placeholder, TaskStatus.CANCELLED, now))
-        for parked in self._admission.take_parked():
-            self._final(parked, verdicts.synthetic(parked, TaskStatus.CANCELLED, now))
-
-    def _cancel_requeued(self) -> None:
-        now = time.time()
-        for attempt in self._admission.take_requeued():
-            self._final(attempt, verdicts.synthetic(attempt, TaskStatus.CANCELLED, now))
-
-    def _handle_signals(self) -> None:
-        while (caught := self._signals.take()) is not None:
-            signum, request = caught  # `runner kill --now` or `--grace D` says how
-            if self._signalled is None:
-                self._signalled = signum
-                if self._stopping is not None:  # stopping already: say what the signal adds
-                    self._announce_stop("signal")
-            elif not self._kill_all:
-                self._kill_all = True
-                self._announce_stop("signal", now=True)
-            self._kill_all |= request.now
-            if request.grace is not None:
-                self._grace, self._interrupt = request.grace, True
-            self._stop("signal")
-
-    def _announce_stop(self, why: str, *, now: bool = False, interrupt: bool = False) -> None:
-        """Tell the sinks at once what stopping means (see runner.engine.stopping)."""
-        running = len({seen.key for executor in self._executors for seen in executor.running()})
-        queued = max(len(self._in_flight) - running, 0) + self._admission.unadmitted
-        event = stop_event(self.job, why, signalled=self._signalled, failures=self._failures,
-                           running=running, queued=queued, now=now, interrupt=interrupt)
-        if not now:
-            self._stopped_by = ", then ".join(filter(None, (self._stopped_by, event.cause)))
-        self.record.stopping(event)
 
     # -- the end ----------------------------------------------------------------------
 

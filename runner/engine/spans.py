@@ -83,7 +83,9 @@ class Spans:
         flight = self._in_flight.span_of(key)
         if flight is None:
             return False
-        return stopping or self._plan.entries[flight.span.entry].timeout is not None
+        entry = self._plan.entries[flight.span.entry]
+        return stopping or entry.timeout is not None or (
+            self._plan.job.enforce_memory and "memory" in entry.claims)
 
     def settle(self, reply: SpanOutcome) -> Span | None:
         """The reply's ok tasks are done with: their places are free, and those that were

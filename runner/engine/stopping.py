@@ -23,13 +23,15 @@ def failure_threshold(limit: int | float, total: int) -> int:
 
 
 def stop_event(job: Job, why: str, *, signalled: int | None, failures: int, running: int,
-               queued: int, now: bool = False, interrupt: bool = False) -> StopRequested:
+               queued: int, now: bool = False, interrupt: bool = False,
+               cause: str | None = None) -> StopRequested:
     """The announcement of a stop for `why` (`signal`, or the `on_failure` policy that
     `failures` set off); `now` for the second signal, which stops every running task;
     `interrupt` when the signal came with a request to stop running tasks at once
-    (`runner kill --now` or `--grace`) whatever `shutdown.wait` says."""
+    (`runner kill --now` or `--grace`) whatever `shutdown.wait` says; `cause` says why an
+    abort that no count set off happened (an `abort_on` rule)."""
     if why != "signal":
-        cause = f"max_failures reached ({failures} failed), on_failure: {why}"
+        cause = cause or f"max_failures reached ({failures} failed), on_failure: {why}"
         return StopRequested(time.time(), cause, running, queued, cancel_queued=True,
                              stop_running=why != "stop")
     name = signal_name(signalled or signal.SIGTERM)

@@ -52,6 +52,9 @@ class Running(NamedTuple):
     process_name: str
     host: str
     started: float
+    base_rss: int = 0
+    """Bytes the process held before the attempt began, when it runs many attempts (a pool
+    worker): what the attempt adds is counted from there."""
 
 
 class Culprit(NamedTuple):

@@ -33,7 +33,7 @@ from runner.events import (
 )
 from runner.executors.base import ExecutorSetup, Running
 from runner.journal import logfiles
-from runner.system import procs
+from runner.system import procs, usage
 from runner.worker.results import RESULT_BYTES, WholeTail, with_result
 from runner.worker.tails import Tail
 from runner.worker.work import CommandWork, command_argv
@@ -155,10 +155,12 @@ class CommandExecutor:
             status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
         else:
             status, error = command_status(code, command.child.pid, command.name)
+        peak_rss, cpu_time = usage.reaped(command.child.usage)
         outcome = Outcome(command.work.key, status, command.started, finished,
                           command.child.pid, os.getpid(), command.name, self._host,
                           exit_code=None if code == procs.LOST_STATUS else code, error=error,
-                          stdout=command.stdout.text(), stderr=command.stderr.text())
+                          stdout=command.stdout.text(), stderr=command.stderr.text(),
+                          peak_rss=peak_rss, cpu_time=cpu_time)
         return with_result(outcome, command.work.result, _whole_stdout(command))
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from runner.executors.base import Culprit, Running
 from runner.worker import capture
 from runner.worker.child import (
+    SLOT_BASE,
     SLOT_FIELDS,
     SLOT_GENERATION,
     SLOT_IDLE,
@@ -181,7 +182,8 @@ class SlotTable:
             if row[SLOT_KEY] != SLOT_IDLE:
                 pid = int(row[SLOT_PID])
                 found.append(Running(int(row[SLOT_KEY]), pid, self._parent(pid),
-                                     process_name(generation, pid), self.host, row[SLOT_STARTED]))
+                                     process_name(generation, pid), self.host, row[SLOT_STARTED],
+                                     int(row[SLOT_BASE])))
         return found
 
     def pid_running(self, key: int, generation: int) -> int | None:

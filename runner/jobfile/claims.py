@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import PydanticCustomError
 
-from runner.jobfile.spec import Job
+from runner.jobfile import inherit
 from runner.jobfile.values import parse_size
+
+if TYPE_CHECKING:
+    from runner.jobfile.spec import Job
 
 BUILTIN_RESOURCES = ("cpus", "memory")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -31,9 +34,7 @@ Problem = tuple[tuple[str | int, ...], str]
 
 def entry_claims(job: Job) -> list[dict[str, int]]:
     """Each entry's claims, its own `resources` over the defaults' (per key)."""
-    defaults = job.defaults.resources.amounts() if job.defaults.resources else {}
-    return [{**defaults, **(task.resources.amounts() if task.resources else {})}
-            for task in job.tasks]
+    return [inherit.claims(task, job.defaults) for task in job.tasks]
 
 
 def entry_escalations(job: Job) -> list[dict[str, float]]:

@@ -74,7 +74,8 @@ def where(pid: int, ppid: int, process_name: str, host: str) -> str:
 
 
 def made(where_text: str, started: float, finished: float, result: str | None,
-         exit_code: int | None, error: ErrorInfo | None, stdout: str, stderr: str) -> Fragments:
+         exit_code: int | None, error: ErrorInfo | None, stdout: str, stderr: str,
+         peak_rss: int = 0, cpu_time: float = 0.0) -> Fragments:
     """The fragments from an outcome's fields, before there is an Outcome to hold them
     (a worker builds the Outcome once, with its fragments in it)."""
     tail = f',"duration":{round(finished - started, 6)!r}'
@@ -88,6 +89,7 @@ def made(where_text: str, started: float, finished: float, result: str | None,
         tail += f',"error":{encode(error._asdict())}'
     if result is not None:
         tail += f',"result":{result}'
+    tail += f',"peak_rss":{peak_rss},"cpu_time":{cpu_time:.6f}'
     return Fragments(where_text, f'"{iso(started)}"', f'"{iso(finished)}"', tail)
 
 
@@ -98,7 +100,8 @@ def of(outcome: Outcome) -> Fragments:
         return outcome.journal  # type: ignore[return-value]  # it is a Fragments
     return made(where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host),
                 outcome.started, outcome.finished, outcome.result, outcome.exit_code,
-                outcome.error, outcome.stdout, outcome.stderr)
+                outcome.error, outcome.stdout, outcome.stderr, outcome.peak_rss,
+                outcome.cpu_time)
 
 
 def job_started_line(event: JobStarted, pid_created: float | None, resumes: str | None,

@@ -38,6 +38,7 @@ def summarise(digest: Digest, journal: Path) -> dict[str, Any]:
         "failures": [failure.as_dict() for failure in digest.failures],
         "slowest": [attempt.as_dict() for attempt in digest.slowest()],
         "entries": digest.entries.summary(),
+        "largest": [attempt.as_dict() for attempt in digest.largest()],
         "timeline": {"attempts_drawn": len(digest.bars), "attempts_not_drawn": digest.bars_dropped},
         "ignored": {"torn_bytes": digest.torn_bytes, "skipped_lines": digest.skipped,
                     "first_skipped_line": digest.first_skipped or None},
@@ -80,7 +81,8 @@ def _workers(run: Run, wall: float) -> list[dict[str, Any]]:
         entries.append(("", 0, run.others))
     return [{"host": host, "pid": pid, "process_name": worker.process_name,
              "attempts": worker.attempts, "busy": round(worker.busy, 6),
-             "utilisation": _ratio(worker.busy, wall)} for host, pid, worker in entries]
+             "utilisation": _ratio(worker.busy, wall), "cpu_time": round(worker.cpu_time, 6),
+             "peak_rss": worker.peak_rss} for host, pid, worker in entries]
 
 
 def concurrency(bars: Iterable[Attempt]) -> tuple[int, float]:

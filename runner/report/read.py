@@ -54,6 +54,8 @@ class Attempt(NamedTuple):
     message: str = ""
     entry: str = ""
     """The job file's entry the task came from (see `entries`)."""
+    peak_rss: int = 0
+    cpu_time: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -75,6 +77,9 @@ class Worker:
     process_name: str
     attempts: int = 0
     busy: float = 0.0
+    cpu_time: float = 0.0
+    peak_rss: int = 0
+    """The largest of its attempts' peaks."""
 
 
 @dataclass
@@ -113,6 +118,8 @@ class Run:
             worker = self.workers[key] = Worker(attempt.process_name)
         worker.attempts += 1
         worker.busy += attempt.duration
+        worker.cpu_time += attempt.cpu_time
+        worker.peak_rss = max(worker.peak_rss, attempt.peak_rss)
 
     @property
     def start(self) -> float:
@@ -143,6 +150,7 @@ class Digest:
         self.failures: list[Attempt] = []
         self.failures_total = 0
         self._slowest: list[tuple[float, int, Attempt]] = []
+        self._largest: list[tuple[int, int, Attempt]] = []
         self._seq = itertools.count()
         self.events = 0
         self.skipped = 0
@@ -171,6 +179,10 @@ class Digest:
 
     def slowest(self) -> list[Attempt]:
         return [entry[2] for entry in sorted(self._slowest, key=lambda e: (-e[0], e[1]))]
+
+    def largest(self) -> list[Attempt]:
+        """The attempts that held the most memory, largest first (those that held any)."""
+        return [entry[2] for entry in sorted(self._largest, key=lambda e: (-e[0], e[1]))]
 
     def bars_by_run(self) -> dict[int, list[Attempt]]:
         by_run: dict[int, list[Attempt]] = {run.index: [] for run in self.runs}
@@ -218,11 +230,17 @@ class Digest:
             self.bars.append(attempt)
         else:
             self.bars_dropped += 1
-        entry = (attempt.duration, next(self._seq), attempt)
-        if len(self._slowest) < SLOWEST:
-            heapq.heappush(self._slowest, entry)
-        else:
-            heapq.heappushpop(self._slowest, entry)
+        _top(self._slowest, (attempt.duration, next(self._seq), attempt))
+        if attempt.peak_rss:
+            _top(self._largest, (attempt.peak_rss, next(self._seq), attempt))
+
+
+def _top(heap: list[Any], entry: tuple[Any, int, Attempt]) -> None:
+    """Keep the `SLOWEST` greatest entries."""
+    if len(heap) < SLOWEST:
+        heapq.heappush(heap, entry)
+    else:
+        heapq.heappushpop(heap, entry)
 
 
 def _time(record: dict[str, Any], key: str) -> float:
@@ -236,7 +254,8 @@ def _time(record: dict[str, Any], key: str) -> float:
     return moment.timestamp()
 
 
-def _typed(record: dict[str, Any], key: str, kind: type[Any], default: Any = None) -> Any:
+def _typed(record: dict[str, Any], key: str, kind: type[Any] | tuple[type[Any], ...],
+           default: Any = None) -> Any:
     value = record.get(key, default)
     if not isinstance(value, kind):
         raise _Bad(key)
@@ -266,7 +285,8 @@ def _attempt(record: dict[str, Any], run: int) -> Attempt:
                    status, finished if never else _time(record, "started"), finished,
                    0 if never else _typed(record, "pid", int), _typed(record, "host", str, ""),
                    _typed(record, "process_name", str, ""), error_type, message[:MESSAGE_CHARS],
-                   entry)
+                   entry, _typed(record, "peak_rss", int, 0),
+                   float(_typed(record, "cpu_time", (int, float), 0.0)))
 
 
 def read_journal(path: Path, *, bar_cap: int = BAR_CAP) -> Digest:

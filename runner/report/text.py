@@ -23,6 +23,14 @@ def seconds(value: float) -> str:
     return f"{int(minutes // 60)}h{int(minutes % 60):02d}m"
 
 
+def size(value: int) -> str:
+    """Bytes, in the largest binary unit that keeps a digit before the point."""
+    for unit, amount in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= amount:
+            return f"{value / amount:.1f} {unit}"
+    return f"{value} B"
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
@@ -52,8 +60,11 @@ def sections(summary: dict[str, Any]) -> list[Section]:
                            f["error_type"], _one_line(f["message"])]
                           for f in summary["failures"][:FAILURES_SHOWN]], several)
     slowest = _numbered([[str(s["run"]), s["task"], str(s["attempt"]), s["status"],
-                          seconds(s["duration"]), str(s["pid"]), s["host"]]
+                          seconds(s["duration"]), seconds(s["cpu_time"]), str(s["pid"]), s["host"]]
                          for s in summary["slowest"]], several)
+    largest = _numbered([[str(s["run"]), s["task"], str(s["attempt"]), s["status"],
+                          size(s["peak_rss"]), seconds(s["cpu_time"]), str(s["pid"])]
+                         for s in summary["largest"]], several)
     run = ["run #"] if several else []
     return [
         Section("Runs", ["#", "run", "job", "executor", "mode", "workers", "tasks", "ok",
@@ -64,11 +75,14 @@ def sections(summary: dict[str, Any]) -> list[Section]:
         Section(f"Failures (first {len(failures)} of {summary['failures_total']})",
                 ["#", *run, "task", "attempt", "status", "error", "message"], failures,
                 "r" * (1 + several) + "lrlll"),
-        Section("Slowest attempts", ["#", *run, "task", "attempt", "status", "duration", "pid",
-                                     "host"], slowest, "r" * (1 + several) + "lrlrrl"),
+        Section("Slowest attempts", ["#", *run, "task", "attempt", "status", "duration", "cpu",
+                                     "pid", "host"], slowest, "r" * (1 + several) + "lrlrrrl"),
+        Section("Most memory (peak_rss: set memory claims from these)",
+                ["#", *run, "task", "attempt", "status", "peak", "cpu", "pid"], largest,
+                "r" * (1 + several) + "lrlrrr"),
         Section("Workers", ["#", *run, "pid", "host", "process", "attempts", "busy",
-                            "utilisation"], _worker_rows(summary, several),
-                "r" * (1 + several) + "rllrrr"),
+                            "utilisation", "cpu", "peak"], _worker_rows(summary, several),
+                "r" * (1 + several) + "rllrrrrr"),
         Section(_entries_title(len(numbered)), ["entry", "tasks", "ok", "not ok", "attempts",
                 "task time"], _entry_rows(summary), "lrrrrr"),
     ]
@@ -112,11 +126,12 @@ def _worker_rows(summary: dict[str, Any], several: bool) -> list[list[str]]:
     for number, run in enumerate(summary["runs"], 1):
         usage = run["worker_usage"]
         rows += _numbered([[str(number), str(w["pid"] or ""), w["host"], w["process_name"],
-                            str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"])]
+                            str(w["attempts"]), seconds(w["busy"]), _percent(w["utilisation"]),
+                            seconds(w["cpu_time"]), size(w["peak_rss"])]
                            for w in usage[:WORKERS_SHOWN]], several, start=len(rows) + 1)
         if len(usage) > WORKERS_SHOWN:
             rows.append(["", *([str(number)] if several else []), "", "",
-                         f"... {len(usage) - WORKERS_SHOWN} more", "", "", ""])
+                         f"... {len(usage) - WORKERS_SHOWN} more", "", "", "", "", ""])
     return rows
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import psutil
 
@@ -326,38 +327,41 @@ LOST_STATUS = -(1 << 16)
 
 
 class Child:
-    """A program started by `spawn`: its PID, and its exit code once it has ended."""
+    """A program started by `spawn`: its PID, and once it has ended its exit code and the
+    kernel's account of what it and the children it waited for used (`usage`)."""
 
     def __init__(self, pid: int, popen: subprocess.Popen[bytes] | None = None) -> None:
         self.pid = pid
         self._popen = popen
         self.returncode: int | None = None
+        self.usage: Any = None
+        """A `resource.struct_rusage` once reaped where the platform has `wait4`."""
 
     def poll(self) -> int | None:
         """The exit code (minus the signal number if a signal ended it), reaping the child;
         None while it runs."""
         if self.returncode is None:
-            if self._popen is not None:
-                self.returncode = self._popen.poll()
-            else:
-                try:
-                    pid, status = os.waitpid(self.pid, os.WNOHANG)
-                except ChildProcessError:  # reaped by someone else: ended, status unknown
-                    self.returncode = LOST_STATUS
-                    return self.returncode
-                if pid:
-                    self.returncode = os.waitstatus_to_exitcode(status)
+            self._reap(os.WNOHANG)
         return self.returncode
 
     def wait(self) -> int:
-        while self.poll() is None:
-            if self._popen is not None:
-                self._popen.wait()
-            else:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, 0)
-        assert self.returncode is not None
+        while self.returncode is None:
+            self._reap(0)
         return self.returncode
+
+    def _reap(self, options: int) -> None:
+        try:
+            if hasattr(os, "wait4"):
+                pid, status, usage = os.wait4(self.pid, options)
+            else:
+                (pid, status), usage = os.waitpid(self.pid, options), None
+        except ChildProcessError:  # reaped by someone else: ended, status unknown
+            self.returncode = LOST_STATUS
+            return
+        if pid:
+            self.returncode, self.usage = os.waitstatus_to_exitcode(status), usage
+            if self._popen is not None:  # reaped here: its Popen must not wait for it
+                self._popen.returncode = self.returncode
 
 
 _STDIN_NULL = (getattr(os, "POSIX_SPAWN_OPEN", 0), 0, os.devnull, os.O_RDONLY, 0)

@@ -79,9 +79,7 @@ def error_of(exc: BaseException) -> ErrorInfo:
     """The exception as a record: its type named as code would import it (the runner's
     own `ResultNotJSON` by its bare name, which does not depend on where it is defined)."""
     kind = type(exc)
-    name = kind.__qualname__
-    if kind.__module__ != "builtins" and kind is not ResultNotJSON:
-        name = f"{kind.__module__}.{name}"
+    name = _name(kind)
     try:
         message = str(exc)
     except Exception:  # an exception whose __str__ fails still fails only its task
@@ -91,6 +89,18 @@ def error_of(exc: BaseException) -> ErrorInfo:
     except Exception:
         text = ""
     return ErrorInfo(name, message, text[-TAIL_BYTES:])
+
+
+def kinds_of(exc: BaseException) -> tuple[str, ...]:
+    """The names of the exception's class and its bases, as `error_of` names a class, so a
+    failure rule matches a base class in the runner without importing anything."""
+    return tuple(_name(kind) for kind in type(exc).__mro__ if kind is not object)
+
+
+def _name(kind: type) -> str:
+    if kind.__module__ == "builtins" or kind is ResultNotJSON:
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 _Saved = tuple[str | None, dict[str, str | None]]

@@ -29,11 +29,11 @@ from typing import Any
 from runner.events import Outcome, TaskStatus
 from runner.journal import format
 from runner.system import procs
-from runner.worker import calling, capture
+from runner.worker import calling, capture, meter
 from runner.worker.work import Work, WorkerSetup
 
-SLOT_FIELDS = 5
-SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION = range(SLOT_FIELDS)
+SLOT_FIELDS = 6
+SLOT_PID, SLOT_KEY, SLOT_STARTED, SLOT_TERMINATED, SLOT_GENERATION, SLOT_BASE = range(SLOT_FIELDS)
 SLOT_IDLE = -1.0
 """A row's key field while its worker runs no attempt."""
 WATCHDOG_INTERVAL = 0.25
@@ -241,10 +241,13 @@ def run_one(work: Work) -> Outcome:
     """Run one attempt; never raises."""
     slots, base = State.slots, State.slot
     started = time.time()
+    mark = meter.start(started)
     if slots is not None:
         slots[base + SLOT_STARTED] = started
+        slots[base + SLOT_BASE] = mark
         slots[base + SLOT_KEY] = float(work.key)
     status, result, exit_code, error = TaskStatus.OK, None, None, None
+    kinds: tuple[str, ...] = ()
     saved = lent = kept = None
     try:
         lent = capture.lend()
@@ -256,15 +259,16 @@ def run_one(work: Work) -> Outcome:
     except SystemExit as exc:
         exit_code = calling.exit_code_of(exc.code)
         if exit_code:
-            status, error = TaskStatus.FAILED, calling.error_of(exc)
+            status, error, kinds = TaskStatus.FAILED, calling.error_of(exc), calling.kinds_of(exc)
     except BaseException as exc:  # a task's failure is a value, KeyboardInterrupt included
-        status, error = TaskStatus.FAILED, calling.error_of(exc)
+        status, error, kinds = TaskStatus.FAILED, calling.error_of(exc), calling.kinds_of(exc)
     finally:
         if os.getpid() != State.pid:
             os._exit(0)  # a task forked and its child came back here: it must not go on
         if saved is not None:
             calling.leave(saved)
         calling.end_leftovers()
+        peak_rss, cpu_time = meter.stop(started, time.time())
         out, err = capture.take() if kept is None else capture.release(kept)
         capture.give_back(lent)
         if slots is not None:
@@ -276,7 +280,7 @@ def run_one(work: Work) -> Outcome:
     return Outcome(work.key, status, started, finished, State.pid, os.getppid(), State.name,
                    State.host, result, exit_code, error, out, err,
                    format.made(State.where, started, finished, result, exit_code, error, out,
-                               err))
+                               err, peak_rss, cpu_time), peak_rss, cpu_time, kinds)
 
 
 def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
@@ -284,7 +288,7 @@ def process_main(config: WorkerSetup, work: Work, connection: Any) -> None:
     if config.capture is not None:
         capture.redirect(config.capture, attempt_name(work.key))
     setup(config)
-    outcome = run_one(work)
+    outcome = meter.whole_process(run_one(work))
     try:
         connection.send(outcome)
     finally:

@@ -31,7 +31,7 @@ from typing import IO, Any, BinaryIO, NamedTuple
 from runner.errors import LogsError
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend, command_status, spawn_error
 from runner.journal import logfiles
-from runner.system import procs
+from runner.system import procs, usage
 from runner.worker import child as worker
 from runner.worker.child import run_one
 from runner.worker.results import read_capped, with_result
@@ -182,14 +182,17 @@ def _run_command(work: CommandWork, run: DaskRun, here: Any) -> Outcome:
             code, why = spawn_error(argv[0], exc, f" on {_Process.host}")
             return amend(failed(work.key, why, 0, os.getpid(), ""), exit_code=code)
         announce(here, run, work.key, popen.pid, os.getpid(), name, started)
-        code = popen.wait()
+        child = procs.Child(popen.pid, popen)
+        code = child.wait()
         procs.killpg(popen.pid, signal.SIGKILL)  # a task ends with its processes
         stdout, stderr = _tail(out), _tail(err)
         whole = read_capped(out) if work.result is not None else b""
     status, error = command_status(code, popen.pid, name)
+    peak_rss, cpu_time = usage.reaped(child.usage)
     return with_result(Outcome(work.key, status, started, time.time(), popen.pid, os.getpid(),
                                name, _Process.host, exit_code=code, error=error, stdout=stdout,
-                               stderr=stderr), work.result, whole)
+                               stderr=stderr, peak_rss=peak_rss, cpu_time=cpu_time),
+                       work.result, whole)
 
 
 def _outputs(work: CommandWork) -> tuple[IO[bytes], IO[bytes]]:

@@ -230,3 +230,22 @@ def test_memory_stays_flat_as_the_journal_grows(tmp_path: Path) -> None:
 
     small, large = peak(2_000), peak(20_000)
     assert large < small * 1.3 + 64 * 1024, (small, large)
+
+
+def test_measured_usage_per_task_and_per_worker(journal: JournalWriter) -> None:
+    """`peak_rss` and `cpu_time` are shown per attempt (the largest first) and summed or
+    maxed per worker; a journal written before they were measured reads as zeros."""
+    journal.job_started()
+    journal.attempt("small", 0, 1, pid=11, peak_rss=1 << 20, cpu_time=0.25)
+    journal.attempt("big", 1, 2, pid=11, peak_rss=300 << 20, cpu_time=0.75)
+    journal.attempt("older", 0, 1, pid=12)
+    summary = summary_of(journal.job_finished(2.0).write())
+    assert [(s["task"], s["peak_rss"]) for s in summary["largest"]] == [
+        ("big", 300 << 20), ("small", 1 << 20)]
+    usage = {w["pid"]: w for w in summary["runs"][0]["worker_usage"]}
+    assert (usage[11]["cpu_time"], usage[11]["peak_rss"]) == (1.0, 300 << 20)
+    assert (usage[12]["cpu_time"], usage[12]["peak_rss"]) == (0.0, 0)
+    from runner.report.text import plain, sections
+
+    text = plain(sections(summary))
+    assert "Most memory" in text and "300.0 MiB" in text

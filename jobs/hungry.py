@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -11,8 +10,8 @@ def crunch(megabytes: int, tries_short: int = 1) -> int:
     """Fill a buffer of `megabytes` MiB and return a checksum of it. The first
     `tries_short` attempts of a run raise MemoryError, as a task given too little memory
     would, so that the run shows a retry claiming more (counted in a file named by the
-    runner's pid, removed by the attempt that succeeds)."""
-    tally = Path(tempfile.gettempdir(), f"runner-resources-example-{os.getppid()}")
+    runner's pid beside this module, removed by the attempt that succeeds)."""
+    tally = Path(__file__).with_name(f".hungry-tries-{os.getppid()}")
     tries = int(tally.read_text()) if tally.exists() else 0
     if tries < tries_short:
         tally.write_text(str(tries + 1))

@@ -22,17 +22,33 @@ _PROC = "/proc"
 
 def reaped(usage: Any) -> tuple[int, float]:
     """(peak bytes, CPU seconds) of a reaped child and the children it waited for, from its
-    `resource.struct_rusage` (None: nothing known). Linux carries the size of the
-    process that called exec into its `ru_maxrss`, and for a command that process is the
-    runner, so the peak counts only when it is above the runner's own."""
+    `resource.struct_rusage` (None: nothing known). Linux carries the high-water mark of
+    the memory the process had when it called exec into its `ru_maxrss`, and a command
+    is spawned sharing the runner's memory until its exec, so the peak counts only when
+    it is above the runner's own mark."""
     if usage is None:
         return 0, 0.0
-    import resource
-
     peak = int(usage.ru_maxrss) * _KIB
-    if peak <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB:
+    if peak <= peak_of_process():
         peak = 0  # unknown: sampling says what it saw
     return peak, usage.ru_utime + usage.ru_stime
+
+
+def peak_of_process() -> int:
+    """This process's own high-water mark in bytes (VmHWM) where /proc has it, else
+    `ru_maxrss` (which on Linux may be a mark this process inherited through exec)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # no rusage on this platform
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * _KIB
 
 
 def tree_rss(roots: Iterable[int]) -> dict[int, int]:

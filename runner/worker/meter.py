@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.events import Outcome, amend
+from runner.system.usage import peak_of_process
 
 try:
     import resource
@@ -61,19 +62,6 @@ class _Mark:
     from_status = False
     """Read the mark from /proc/self/status: `ru_maxrss` reports one this process never
     reached (a spawned process's starts at its parent's size)."""
-
-
-def peak_of_process() -> int:
-    """This process's own high-water mark in bytes (VmHWM) where /proc has it, else
-    `ru_maxrss`."""
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return int(_getrusage(_SELF).ru_maxrss) * _KIB if _getrusage is not None else 0
 
 
 def _mark(usage: Any) -> int:

@@ -6,9 +6,13 @@ the machine stays safe). The `marker` fixture proves no process outlives a run."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 
-from tests.conftest import START_METHODS, JobRunner
+from tests.conftest import RUNNER, START_METHODS, JobRunner
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -190,3 +194,30 @@ tasks:
     assert final["t-11"]["error"]["type"] == "MemoryLimit"
     assert [n for n, e in final.items() if e["status"] == "ok"] == [
         f"t-{i}" for i in range(14) if i != 11]
+
+
+BLOATED = """
+import os, sys
+block = bytearray(400 << 20)  # every page touched: the mark rises to 400 MiB
+del block
+os.execv(sys.argv[1], sys.argv[1:])  # the runner inherits the mark in its ru_maxrss
+"""
+
+
+def test_a_command_is_measured_when_the_runner_inherited_a_high_mark(
+        job_runner: JobRunner) -> None:
+    """A runner started by a big process (an IDE, a test runner) reports a large
+    `ru_maxrss` of its own; a command's peak is still told from the runner's."""
+    _write_tasks(job_runner)
+    (job_runner.folder / "bloated.py").write_text(BLOATED)
+    job = job_runner.write(COMMANDS)
+    journal = job_runner.folder / "journal.jsonl"
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "bloated.py", RUNNER, "run", str(job), "--journal", str(journal)],
+        cwd=job_runner.folder, env=job_runner.env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    finished = job_runner.finish(process, began, journal=journal)
+    assert finished.returncode == 0, finished.stderr
+    records = {e["name"]: e for e in finished.events("task_finished")}
+    assert records["hold"]["peak_rss"] >= AT_LEAST  # type: ignore[operator]

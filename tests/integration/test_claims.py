@@ -97,7 +97,8 @@ def test_a_big_claim_lets_others_by_and_is_not_starved(job_runner: JobRunner) ->
     first_ended = min(_interval(job_runner, f"first-{i}")[1] for i in range(3))
     assert big_began >= first_ended - 0.05  # it waited for CPUs (clocks of two processes)
     assert all(_interval(job_runner, f"other-{i}")[0] < big_began for i in range(2))
-    assert all(_interval(job_runner, f"later-{i}")[0] >= big_began for i in range(6))
+    # admitted after big, they may still reach their first line a moment before it does
+    assert all(_interval(job_runner, f"later-{i}")[0] >= big_began - 0.1 for i in range(6))
 
 
 RETURNED_JOB = """

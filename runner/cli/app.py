@@ -86,11 +86,19 @@ def _root(
     """Run the tasks of a YAML job file on processes, pools or a Dask cluster."""
 
 
+def ascii_int(text: str) -> int:
+    """An integer option: ASCII digits only (`int()` also reads "١" and "１" as 1)."""
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        raise typer.BadParameter(f"expected a whole number in ASCII digits, got {text!r}")
+    return int(text)
+
+
 @app.command()
 def run(
     job_file: Annotated[Path, typer.Argument(metavar="JOB.yml", help="The job file.")],
     workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        help="Processes at once.")] = None,
+        metavar="N", parser=ascii_int, help="Processes at once.")] = None,
     mode: Annotated[Optional[ModeChoice], typer.Option(  # noqa: UP045
         help="sync or async submission.")] = None,
     executor: Annotated[Optional[ExecutorChoice], typer.Option(  # noqa: UP045
@@ -296,7 +304,8 @@ def logs(
     journal: Annotated[Path, typer.Argument(metavar="JOURNAL", help="A run's journal.")],
     task: Annotated[str, typer.Argument(metavar="TASK", help="A task's name or id.")],
     attempt: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        "--attempt", metavar="N", min=1, help="This attempt (default: the latest).")] = None,
+        "--attempt", metavar="N", parser=ascii_int,
+        help="This attempt (default: the latest).")] = None,
 ) -> None:
     """Print what a task wrote: its whole stdout and stderr when the run kept them
     (`logs:`), else the tails the journal holds, under its status, PID and attempt."""

@@ -200,6 +200,9 @@ def test_attempts_continue_across_resume_and_runner_logs_finds_them(
     assert "run 1\n" in first_attempt and "ZeroDivisionError" in first_attempt
     missing = _logs(job_runner, "once7", "--attempt", "5")
     assert missing.returncode == 2 and b"attempts: 1, 2" in missing.stderr
+    for odd in ("0", "-1", "9" * 40, "١"):  # no such attempt, or not a number: one line
+        refused = _logs(job_runner, "once7", "--attempt", odd)
+        assert refused.returncode == 2 and b"Traceback" not in refused.stderr, odd
     unknown = _logs(job_runner, "onse7")
     assert unknown.returncode == 2
     assert unknown.stderr.decode().count("\n") == 1

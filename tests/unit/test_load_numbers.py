@@ -84,3 +84,31 @@ def test_digits_other_than_ascii_are_not_numbers(problems: Problems, text: str) 
     line = f'{field}: "{text}"' if field == "max_failures" else f'{field}: "{text}"}}'
     found = problems(f"version: 1\n{line}\n{TASK}")
     assert len(found) == 1 and f'"{text}" (a string)' in found[0], found
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ('"١GiB"', "expected a size like"),
+    ('"４GiB"', "expected a size like"),
+    ('"4 GiB"', "expected a size like"),
+    ('"4gib"', "expected a size like"),
+    ("-1", "expected a size like"),
+    ("true", "expected a size like"),
+    ('"9999999TiB"', "expected a size like"),
+    (str(2**62 + 1), "expected a size like"),
+])
+def test_sizes_are_strict_and_bounded(problems: Problems, value: str, expected: str) -> None:
+    """A size is ASCII digits and a known unit, at most 4 EiB: nothing else reads as bytes."""
+    found = problems(f"version: 1\nlimits: {{memory: {value}}}\n{TASK}")
+    assert len(found) == 1 and found[0].startswith("2:") and expected in found[0], found
+
+
+@pytest.mark.parametrize(("claim", "expected"), [
+    ("gpu: -1", "must be at least 0"),
+    ("gpu: 1000000001", "must be at most 1000000000"),
+    ("gpu: 1.5", "integer"),
+    ('gpu: "1"', "integer"),
+])
+def test_counts_are_whole_numbers_within_bounds(problems: Problems, claim: str,
+                                                expected: str) -> None:
+    found = problems(f"version: 1\nlimits: {{{claim}}}\n{TASK}")
+    assert len(found) == 1 and expected in found[0], found

@@ -117,7 +117,9 @@ class Engine(ShutdownPolicy):
         # one executor may run both kinds (dask): asked once
         self._executors = tuple({id(e): e for e in (self._calls, self._commands)}.values())
         self._admission = Admission(plan, total, self._in_flight, sizer, calls=self._calls,
-                                    commands=self._commands, skip=options.skip, only=options.only,
+                                    commands=self._commands, skip=options.skip,
+                                    # the ready source has settled what --only leaves out
+                                    only=options.only if self._ready is None else None,
                                     use_spans=use_spans, logs=options.logs, ready=self._ready)
         self.record.claims = self._usage.claims = self._admission.claims_of
 

@@ -148,23 +148,26 @@ def _cycle_problems(edges: dict[int, list[tuple[int, tuple[str | int, ...]]]],
                     tasks: list[Any]) -> list[Problem]:
     """Each cycle once, at the item that closes it, named in full: `a -> b -> a`."""
     state: dict[int, int] = {}  # 1 on the path, 2 done
-    path: list[int] = []
     problems: list[Problem] = []
-
-    def visit(node: int) -> None:
-        state[node] = 1
-        path.append(node)
-        for target, where in edges.get(node, []):
+    for start in list(edges):  # depth first, with a stack: a chain may be any length
+        if start in state:
+            continue
+        state[start] = 1
+        path = [start]
+        stack = [iter(edges.get(start, []))]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                state[path.pop()] = 2
+                continue
+            target, where = step
             if state.get(target) == 1:
                 cycle = [*path[path.index(target):], target]
                 named = " -> ".join(str(tasks[k]["name"]) for k in cycle)
                 problems.append((where, f"needs form a cycle: {named}"))
             elif target not in state:
-                visit(target)
-        path.pop()
-        state[node] = 2
-
-    for node in list(edges):
-        if node not in state:
-            visit(node)
+                state[target] = 1
+                path.append(target)
+                stack.append(iter(edges.get(target, [])))
     return problems

@@ -97,3 +97,14 @@ def test_a_need_naming_two_tasks_that_differ_only_in_spacing_is_refused(
 """)
     assert found == ['5:34: tasks[2].needs[0]: needs "a-{{ x }}", which names several tasks '
                      "(their names differ only in spaces inside {{ }})"]
+
+
+def test_a_chain_longer_than_pythons_recursion_is_checked(problems: Problems) -> None:
+    """Entry k needs entry k+1 for 3,000 entries, and the last needs the first: one cycle,
+    named, and no RecursionError on the way."""
+    count = 3000
+    entries = "".join(f"  - {{name: t{k}, call: m:f, needs: [t{(k + 1) % count}]}}\n"
+                      for k in range(count))
+    found = problems(HEAD + entries)
+    assert len(found) == 1 and "needs form a cycle: t0 -> t1 -> t2 ->" in found[0]
+    assert found[0].endswith(f"t{count - 1} -> t0")

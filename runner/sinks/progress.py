@@ -122,7 +122,8 @@ class Progress(Sink):
     def __init__(self, stream: TextIO | None = None) -> None:
         self._console = RichConsole(file=stream or sys.stdout)
         self._bar = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[counts]}"), _Rate(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(),
             console=self._console, redirect_stdout=False, redirect_stderr=False)

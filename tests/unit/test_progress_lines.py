@@ -96,3 +96,18 @@ def test_held_lines_go_out_on_a_later_flush(monkeypatch: pytest.MonkeyPatch) -> 
         assert "second\n" in buffer.getvalue()
     finally:
         progress.close()
+
+
+def test_a_job_name_that_looks_like_markup_is_shown_as_written() -> None:
+    """The bar shows the job's name and the stop's cause as text: `[/x]` in a name is
+    not a closing tag (rich raised MarkupError, and the run ended as a bug)."""
+    buffer = io.StringIO()
+    progress = Progress(buffer)
+    progress.job_started(JobStarted(0.0, "demo [/x] [bold]", "abcdefabcdef", 1, "h", "pool",
+                                    2, "async", 3, None))
+    try:
+        progress.stopping(StopRequested(0.0, "SIGINT [/y]", 1, 0, False, False))
+        progress.job_finished(JobFinished(0.0, {"ok": 3}, 0, 1.0, None))
+    finally:
+        progress.close()
+    assert "demo [/x] [bold]" in buffer.getvalue()

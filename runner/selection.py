@@ -24,7 +24,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from runner.errors import UsageError
-from runner.jobfile.needs import VARIABLE, normalised
+from runner.jobfile.needs import bound, normalised
 from runner.jobfile.spec import Need
 from runner.jobfile.template import as_text, compile_value, names_in
 from runner.plan import Entry, Plan, PlannedTask
@@ -188,8 +188,7 @@ class NeedItem(NamedTuple):
     def named(self, values: dict[str, Any]) -> str:
         """What the item names for a task with these values: bound variables filled in
         (`convert-a`), free ones as written (`thumb-{{ f }}`: all of them)."""
-        return VARIABLE.sub(lambda m: as_text(values[m.group(1)]) if m.group(1) in self.bound
-                           else m.group(0), self.name)
+        return bound(self.name, values)
 
 
 def needs_items(plan: Plan, position: int) -> list[NeedItem]:

@@ -220,7 +220,9 @@ def graph(
     from runner.jobfile.graph import FORMATS
     from runner.jobfile.loader import load
 
-    typer.echo(FORMATS[format_.value](load(job_file)), nl=False)
+    job = load(job_file)
+    _started_up()
+    typer.echo(FORMATS[format_.value](job), nl=False)
 
 
 @app.command()
@@ -273,6 +275,7 @@ def report(
     """Summarise a journal: counts, failures, slowest tasks, per-worker use, a timeline."""
     from runner.report.digest import report_command
 
+    _started_up()
     raise typer.Exit(report_command(journal, html=html, as_json=json_))
 
 
@@ -296,6 +299,7 @@ def results(
     host, peak_rss (bytes), cpu_time (seconds). Tasks never handed out are not rows."""
     from runner.report.results import results_command
 
+    _started_up()
     raise typer.Exit(results_command(journal, format_.value, status or []))
 
 
@@ -311,6 +315,7 @@ def logs(
     (`logs:`), else the tails the journal holds, under its status, PID and attempt."""
     from runner.report.logs import logs_command
 
+    _started_up()
     raise typer.Exit(logs_command(journal, task, attempt))
 
 
@@ -318,7 +323,8 @@ def _started_up() -> None:
     """Start-up builds the job file's models: thousands of objects, none of them garbage,
     which the collector would walk several times over (a third of `runner validate`'s own
     time). So it stays off until the job is loaded; then everything alive is frozen out
-    of its sight for good (forked workers share those pages, too) and it resumes."""
+    of its sight for good (forked workers share those pages, too) and it resumes.
+    Commands that read journals turn it on before they start reading."""
     gc.freeze()
     gc.enable()
 

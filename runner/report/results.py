@@ -32,7 +32,6 @@ from runner.report.read import STATUSES, no_events
 HEAD = ("task", "name")
 TAIL = ("status", "result", "exit_code", "attempts", "duration", "pid", "host", "peak_rss",
         "cpu_time")
-FORMATS = ("csv", "jsonl", "json")
 
 _FINISHED = FINISHED_PREFIX.encode()
 _JOB_STARTED = b'{"event":"job_started"'
@@ -205,7 +204,7 @@ def _row(record: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
 
 
 def write(rows_: Iterable[dict[str, Any]], header: list[str], kind: str, out: IO[str]) -> None:
-    """The rows in one of FORMATS: CSV with a header (cells that are not text as JSON
+    """The rows as `kind` says: CSV with a header (cells that are not text as JSON
     text, the result always), JSON Lines, or one JSON array."""
     if kind == "csv":
         writer = csv.writer(out, lineterminator="\n")

@@ -67,11 +67,13 @@ def tree_rss(roots: Iterable[int]) -> dict[int, int]:
     for root in wanted:
         if root not in table:
             continue
-        total, stack = 0, [root]
-        while stack:
+        total, stack, seen = 0, [root], {root}
+        while stack:  # `seen`: a PID reused while the table was read may loop the tree
             pid = stack.pop()
             total += table[pid][1]
-            stack.extend(children.get(pid, ()))
+            below = [child for child in children.get(pid, ()) if child not in seen]
+            seen.update(below)
+            stack.extend(below)
         sizes[root] = total
     return sizes
 

@@ -117,7 +117,7 @@ def stop(started: float, now: float) -> tuple[int, float]:
     cpu = me.ru_utime + me.ru_stime
     used, _Mark.cpu, _Mark.read = cpu - _Mark.cpu - _Mark.owed, cpu, now
     _Mark.owed = 0.0
-    mark = int(me.ru_maxrss) * _KIB if not _Mark.from_status else peak_of_process()
+    mark = _mark(me)
     added = mark - _Mark.mark if mark > _Mark.mark else 0
     if added:
         _reset_mark()

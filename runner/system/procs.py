@@ -290,7 +290,8 @@ def same_process(pid: int, create_time: float) -> psutil.Process | None:
         process = psutil.Process(pid)
     except psutil.Error:
         return None
-    return process if abs(process.create_time() - create_time) < 0.01 else None
+    # two readings of one process's create time may differ by the boot time's second
+    return process if abs(process.create_time() - create_time) < CREATE_TIME_SLACK else None
 
 
 def holds_open(process: psutil.Process, path: os.PathLike[str] | str) -> bool:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from typing import Any
 
     from runner.api import RunResult, run
+    from runner.jobfile.job import Job
     from runner.jobfile.loader import load
-    from runner.jobfile.spec import Job
 
 
 def __getattr__(name: str) -> Any:
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return load
     if name == "Job":
-        from runner.jobfile.spec import Job
+        from runner.jobfile.job import Job
 
         return Job
     if name in ("run", "RunResult"):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from runner.errors import ExitCode, RunnerError, UsageError
 from runner.events import Sink, TaskFinished
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.sinks.collector import Collector
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic_core import PydanticCustomError
 
 from runner.errors import UsageError
-from runner.jobfile.spec import CallTask, CommandTask, Job
+from runner.jobfile.job import CallTask, CommandTask, Job
 from runner.jobfile.values import Foreach, InputAxis, countable, shorten, task_count
 
 MAX_VALUE_CHARS = 4096
@@ -47,7 +47,7 @@ def expand(job: Job) -> tuple[Job, list[str]]:
     notices: list[str] = []
     tasks = [_expand_task(job, i, task, notices) for i, task in enumerate(job.tasks)]
     _fits(_where(job), "the job", sum(task_count(task.foreach) for task in tasks))
-    return job.model_copy(update={"tasks": tasks}), notices
+    return job.replace(tasks=tasks), notices
 
 
 def sequences(foreach: Foreach | None) -> list[tuple[str, Sequence[Any]]]:
@@ -73,7 +73,7 @@ def _expand_task(job: Job, i: int, task: CallTask | CommandTask,
                 notices.append(f'runner: tasks[{i}] "{task.name}": {_empty(axis)}, so it '
                                "has no tasks")
     _fits(f"{_where(job)}: tasks[{i}].foreach", "this foreach", task_count(foreach))
-    return task.model_copy(update={"foreach": foreach})
+    return task.replace(foreach=foreach)
 
 
 def _where(job: Job) -> str:

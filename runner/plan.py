@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from runner.inputs import expand, sequences
 from runner.jobfile import inherit
-from runner.jobfile.spec import CallTask, CommandTask, Job, TaskDefaults
+from runner.jobfile.job import CallTask, CommandTask, Job, TaskDefaults
 from runner.jobfile.template import Constant, Renderer, as_text, compile_value, names_in
 from runner.jobfile.values import task_count
 from runner.system import envseal

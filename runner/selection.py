@@ -24,8 +24,8 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from runner.errors import UsageError
+from runner.jobfile.job import Need
 from runner.jobfile.needs import bound, normalised
-from runner.jobfile.spec import Need
 from runner.jobfile.template import as_text, compile_value, names_in
 from runner.plan import Entry, Plan, PlannedTask
 

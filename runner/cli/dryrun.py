@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import typer
 
 from runner.events import shown_name
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.plan import Plan, PlannedTask
 from runner.selection import Selection, needs_items
 from runner.system.envseal import keyed

@@ -39,7 +39,7 @@ import psutil
 from runner.engine.attempts import Attempt
 from runner.errors import UsageError
 from runner.jobfile.claims import entry_claims, entry_escalations, show_amount
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.plan import PlannedTask
 
 MAX_WAITING = 64

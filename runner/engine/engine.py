@@ -43,7 +43,7 @@ from runner.events import (
 )
 from runner.executors.base import Executor, ExecutorSetup, Loss
 from runner.executors.kinds import capabilities, open_executors
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.jobfile.values import MAX_SECONDS
 from runner.journal.logfiles import Logs
 from runner.plan import Plan, PlannedTask

@@ -12,7 +12,7 @@ exception's whole MRO, so nothing is imported here; the runner's own error types
 from __future__ import annotations
 
 from runner.events import ErrorInfo, Outcome, TaskStatus, amend
-from runner.jobfile.spec import FailureRule
+from runner.jobfile.job import FailureRule
 from runner.plan import Entry
 
 FAILURES = frozenset({TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CRASHED})

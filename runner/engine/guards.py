@@ -20,7 +20,7 @@ from collections.abc import Callable
 import psutil
 
 from runner.jobfile.claims import show_amount
-from runner.jobfile.spec import Admission
+from runner.jobfile.job import Admission
 
 CHECK_EVERY = 0.5
 SAY_EVERY = 5.0

@@ -29,7 +29,7 @@ from runner.events import (
     TaskStatus,
     signal_name,
 )
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.journal.logfiles import Logs
 
 

@@ -19,7 +19,7 @@ from runner.engine.signals import SignalCatcher
 from runner.engine.stopping import stop_event
 from runner.events import Outcome, TaskStatus, signal_name
 from runner.executors.base import Executor
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 
 if TYPE_CHECKING:
     from runner.engine.admission import Admission

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from runner.engine.attempts import Attempt, AttemptState, InFlight
 from runner.events import Sink, SpanOutcome
 from runner.executors.base import Capabilities
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.plan import Plan, Span
 
 

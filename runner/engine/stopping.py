@@ -12,7 +12,7 @@ import signal
 import time
 
 from runner.events import StopRequested, signal_name
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 
 
 def failure_threshold(limit: int | float, total: int) -> int:

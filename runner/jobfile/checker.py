@@ -6,13 +6,10 @@ every installed package. So the core schema those models generate is saved
 once per runner, pydantic-core, Python and model source in the user's cache
 folder, with each model class and each function (all of them from `values`) by
 name, and what only serialization and the JSON Schema use left out. Loaded,
-its classes are either the models themselves (`runner run`: real `Job`
-objects, while the models' own validators stay unbuilt) or a plain stand-in
-(`runner validate`, which needs only the problems and so never imports
-pydantic's model machinery). Once something has built a model's own
-validator, pydantic-core uses it in place of the cached schema for that class,
-to the same effect. A missing, stale or unreadable cache is rebuilt from the
-models; one that cannot be written only makes the next start slower.
+its classes are the plain classes of `job` named as the models are, so that
+neither `runner run` nor `runner validate` imports pydantic's model machinery.
+A missing, stale or unreadable cache is rebuilt from the models; one that
+cannot be written only makes the next start slower.
 """
 
 from __future__ import annotations
@@ -25,23 +22,14 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, cast
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
-from runner.jobfile import values
+from runner.jobfile import job, values
 from runner.jobfile.diagnose import Fields
+from runner.jobfile.job import Part
 from runner.version import __version__
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-
-class Checked:
-    """What the validator of `runner validate` builds where a model would be."""
-
-    def model_post_init(self, context: Any, /) -> None:
-        """Called where a model would set up its private attributes; there are none."""
 
 
 class NotCacheable(TypeError):
@@ -51,21 +39,20 @@ class NotCacheable(TypeError):
 
 @dataclass(frozen=True)
 class JobChecker:
-    """`validate(values)` raises the `ValidationError` that `Job.model_validate` would."""
+    """`validate(values)` raises the `ValidationError` that the models would raise."""
 
     validate: Callable[[Any], Any]
     fields: Fields
 
 
-def job_checker(*, models: bool, cache_dir: Path | None = None) -> JobChecker:
-    """The cached validator, or one built from the models (and saved) when there is none.
-    With `models` it builds `Job` objects, without it `Checked` stand-ins."""
-    names = _MODELS if models else _STAND_INS
+def job_checker(cache_dir: Path | None = None) -> JobChecker:
+    """The cached validator, or one built from the models (and saved) when there is none;
+    either builds the classes of `job`."""
     path = _cache_file(cache_dir or _default_cache_dir())
     if path is not None:
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
-            return _checker(_decode(saved["schema"], names), saved["fields"])
+            return _checker(_decode(saved["schema"]), saved["fields"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError, SchemaError):
             pass  # rebuilt and saved again below
     from runner.jobfile.spec import MODEL_FIELDS, Job
@@ -73,18 +60,33 @@ def job_checker(*, models: bool, cache_dir: Path | None = None) -> JobChecker:
     Job.model_rebuild()  # the models defer building their schemas until asked
     try:
         encoded = {"schema": _encode(Job.__pydantic_core_schema__), "fields": MODEL_FIELDS}
-    except NotCacheable:
-        return models_checker()
+    except NotCacheable:  # validated as it is, with the models' classes swapped
+        schema = _encode(Job.__pydantic_core_schema__, keep_unnamed=True)
+        return _checker(_decode(schema), MODEL_FIELDS)
     if path is not None:
         _save(path, json.dumps(encoded, separators=(",", ":")))
-    return _checker(_decode(encoded["schema"], names), MODEL_FIELDS)
+    return _checker(_decode(encoded["schema"]), MODEL_FIELDS)
 
 
 def models_checker() -> JobChecker:
-    """The models' own validator, as a library user calling `Job.model_validate` gets."""
+    """The models' own validator, what they build turned into the classes of `job`:
+    what the cached one is held equal to."""
     from runner.jobfile.spec import MODEL_FIELDS, Job
 
-    return JobChecker(Job.model_validate, MODEL_FIELDS)
+    return JobChecker(lambda values: _as_parts(Job.model_validate(values)), MODEL_FIELDS)
+
+
+def _as_parts(value: Any) -> Any:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        fields = {name: _as_parts(getattr(value, name)) for name in type(value).model_fields}
+        return _part(type(value).__name__).of(fields, value.__pydantic_extra__)
+    if isinstance(value, list):
+        return [_as_parts(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_parts(v) for k, v in value.items()}
+    return value
 
 
 def _checker(schema: Any, fields: dict[str, Any]) -> JobChecker:
@@ -92,29 +94,7 @@ def _checker(schema: Any, fields: dict[str, Any]) -> JobChecker:
     return JobChecker(validator.validate_python, {k: tuple(v) for k, v in fields.items()})
 
 
-class _Names(NamedTuple):
-    """What the names in a saved schema stand for: a model class, and a model's default
-    (all its fields at their defaults)."""
-
-    model: Callable[[str], type]
-    default: Callable[[str], Any]
-
-
-def _model(name: str) -> type[BaseModel]:
-    from pydantic import BaseModel
-
-    from runner.jobfile import spec
-
-    found = getattr(spec, name)
-    assert isinstance(found, type) and issubclass(found, BaseModel)
-    return found
-
-
-_MODELS = _Names(_model, lambda name: _model(name).model_construct())
-_STAND_INS = _Names(lambda name: Checked, lambda name: Checked())
-
-
-_SOURCES = ("spec.py", "values.py", "checker.py")
+_SOURCES = ("spec.py", "values.py", "checker.py", "job.py")
 
 
 def _default_cache_dir() -> Path | None:
@@ -143,40 +123,53 @@ def _cache_file(folder: Path | None) -> Path | None:
 _UNCHECKED = frozenset({"serialization", "metadata"})
 
 
-def _encode(node: Any) -> Any:
+def _encode(node: Any, *, keep_unnamed: bool = False) -> Any:
     """Core schema -> JSON: model classes and `values` functions by name, serialization
-    and metadata dropped."""
+    and metadata dropped. With `keep_unnamed`, what has no name stays as it is."""
     from pydantic import BaseModel
 
+    def inner(child: Any) -> Any:
+        return _encode(child, keep_unnamed=keep_unnamed)
+
     if isinstance(node, dict):
-        return {k: _encode(v) for k, v in node.items() if k not in _UNCHECKED}
+        return {k: inner(v) for k, v in node.items() if k not in _UNCHECKED}
     if isinstance(node, (list, tuple)):
-        return [_encode(v) for v in node]
+        return [inner(v) for v in node]
     if node is None or isinstance(node, (str, int, float, bool)):
         return node
     if isinstance(node, type) and issubclass(node, BaseModel):
         return {"$class": node.__name__}
     if isinstance(node, BaseModel) and node == type(node).model_construct():
-        return {"$default": type(node).__name__}
+        fields = {name: getattr(node, name) for name in type(node).model_fields}
+        return {"$default": type(node).__name__, "fields": inner(fields),
+                "extra": inner(node.__pydantic_extra__)}
     name = getattr(node, "__qualname__", "")
     if getattr(node, "__module__", None) == values.__name__ and getattr(values, name, None) is node:
         return {"$function": name}
+    if keep_unnamed:
+        return node
     raise NotCacheable(f"cannot save {node!r} in the schema cache")
 
 
-def _decode(node: Any, names: _Names) -> Any:
+def _decode(node: Any) -> Any:
+    """JSON -> core schema: names back to the classes of `job` and `values` functions."""
     if isinstance(node, dict):
-        if len(node) == 1:
-            if "$class" in node:
-                return names.model(node["$class"])
-            if "$default" in node:
-                return names.default(node["$default"])
-            if "$function" in node:
-                return getattr(values, node["$function"])
-        return {k: _decode(v, names) for k, v in node.items()}
+        if "$class" in node:
+            return _part(node["$class"])
+        if "$default" in node:
+            return _part(node["$default"]).of(_decode(node["fields"]), _decode(node["extra"]))
+        if "$function" in node:
+            return getattr(values, node["$function"])
+        return {k: _decode(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_decode(v, names) for v in node]
+        return [_decode(v) for v in node]
     return node
+
+
+def _part(name: str) -> type[Part]:
+    found = getattr(job, name)
+    assert isinstance(found, type) and issubclass(found, Part)
+    return found
 
 
 def _save(path: Path, text: str) -> None:

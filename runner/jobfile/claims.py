@@ -24,7 +24,7 @@ from runner.jobfile import inherit
 from runner.jobfile.values import parse_size
 
 if TYPE_CHECKING:
-    from runner.jobfile.spec import Job
+    from runner.jobfile.job import Job
 
 BUILTIN_RESOURCES = ("cpus", "memory")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

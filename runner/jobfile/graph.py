@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from runner.jobfile.job import CallTask, CommandTask, Job, Need
 from runner.jobfile.needs import normalised
-from runner.jobfile.spec import CallTask, CommandTask, Job, Need
 from runner.jobfile.template import names_in
 
 

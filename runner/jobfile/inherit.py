@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from runner.jobfile.spec import CallTask, CommandTask, FailureRule, TaskDefaults
+    from runner.jobfile.job import CallTask, CommandTask, FailureRule, TaskDefaults
 
 
 def claims(task: CallTask | CommandTask, defaults: TaskDefaults) -> dict[str, int]:

@@ -1,9 +1,9 @@
 """Job file -> `Job`: read the file, parse it safely, apply `--set`, validate.
 
-Flow: **loader** (file -> text) -> yamlsafe (text -> values + positions) -> spec
+Flow: **loader** (file -> text) -> yamlsafe (text -> values + positions) -> checker
 (values -> Job) -> plan. The loader runs those steps and gathers their
-problems, so that every problem of a file is reported at once. `check` runs
-the same steps with the cached validator of `checker` in place of the models.
+problems, so that every problem of a file is reported at once, validating with
+the cached schema of `checker`, which builds the plain classes of `job`.
 
 The size limit is enforced while reading: at most limit+1 bytes are read,
 since FIFOs and /dev/zero lie about their size. The module is `loader`, not
@@ -30,7 +30,7 @@ from runner.jobfile.values import shorten, show_value
 from runner.jobfile.yamlsafe import DEFAULT_LIMITS, Limits, parse
 
 if TYPE_CHECKING:
-    from runner.jobfile.spec import Job
+    from runner.jobfile.job import Job
 
 _OVERRIDE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -47,7 +47,7 @@ def load(
     `checker` defaults to the cached validator (see `checker`)."""
     source = Path(path)
     values, positions, problems = _parsed(source, overrides, environ, limits)
-    job: Job = _checked(values, positions, problems, checker or job_checker(models=True))
+    job: Job = _checked(values, positions, problems, checker or job_checker())
     return job.with_source(source)
 
 
@@ -59,11 +59,10 @@ def check(
     limits: Limits = DEFAULT_LIMITS,
     checker: JobChecker | None = None,
 ) -> tuple[dict[str, Any], Positions]:
-    """`load` for `runner validate`: the same problems, found without importing the
-    models; the file's values and where each of them is. `checker` defaults to the
-    cached validator with stand-in classes."""
+    """`load` for `runner validate`: the same problems; the file's values and where
+    each of them is. `checker` defaults to the cached validator."""
     values, positions, problems = _parsed(Path(path), overrides, environ, limits)
-    _checked(values, positions, problems, checker or job_checker(models=False))
+    _checked(values, positions, problems, checker or job_checker())
     assert isinstance(values, dict)
     return values, positions
 

@@ -1,6 +1,8 @@
 """The job file's schema: frozen pydantic models, the single source of the JSON Schema.
 
-Flow: yamlsafe (YAML text -> plain values) -> **spec** (values -> `Job`) -> plan.
+Flow: yamlsafe (YAML text -> plain values) -> checker (values -> `Job`, by the
+schema of **spec**) -> plan. A run never defines these models: `checker` caches
+their core schema, which builds the plain classes of `job` in their place.
 
 Every model forbids unknown keys and validates strictly: a YAML scalar that
 only looks like the right type (`workers: "4"`, `workers: true`) is an error,
@@ -13,7 +15,6 @@ Rules across fields, checked even when the schema is not met, are in `rules`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,11 +25,20 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
-    PrivateAttr,
     Tag,
     WithJsonSchema,
 )
 
+from runner.jobfile.job import (
+    Condition,
+    Executor,
+    FailureStatus,
+    Mode,
+    OnFailure,
+    ResultFrom,
+    SignalName,
+    StartMethod,
+)
 from runner.jobfile.values import (
     ARGV_TAG,
     CALL_TAG,
@@ -142,15 +152,7 @@ Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 TagName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 ExceptionName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 ExitCode = Annotated[int, Field(ge=0, le=255)]
-FailureStatus = Literal["failed", "timeout", "crashed"]
-Condition = Literal["success", "failure", "always"]
-ResultFrom = Literal["stdout", "json"]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-SignalName = Literal["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"]
-Executor = Literal["process", "pool", "mp-pool", "dask"]
-Mode = Literal["sync", "async"]
-StartMethod = Literal["auto", "fork", "spawn", "forkserver"]
-OnFailure = Literal["continue", "stop", "abort"]
 
 
 class _Model(BaseModel):
@@ -178,11 +180,6 @@ class Resources(_Model):
 
     cpus: Count | None = None
     memory: Size | None = None
-
-    def amounts(self) -> dict[str, int]:
-        """Every amount named, counters included, by name."""
-        named = {"cpus": self.cpus, "memory": self.memory, **(self.__pydantic_extra__ or {})}
-        return {name: amount for name, amount in named.items() if amount is not None}
 
 
 class Admission(_Model):
@@ -305,7 +302,7 @@ class DaskOptions(_Model):
 
 
 class Job(_Model):
-    """A whole job file. `source` (not a YAML field) is the file it came from."""
+    """A whole job file."""
 
     version: Literal[1]
     name: str | None = Field(default=None, min_length=1)
@@ -329,43 +326,6 @@ class Job(_Model):
     abort_on: FailureRule | None = None
     dask: DaskOptions = DaskOptions.model_construct()
     tasks: Annotated[list[Task], Field(min_length=1), AfterValidator(tasks_fit)]
-
-    _source: Path | None = PrivateAttr(default=None)
-    _env_key: bytes | None = PrivateAttr(default=None)
-
-    @property
-    def source(self) -> Path | None:
-        return self._source
-
-    @property
-    def folder(self) -> Path:
-        """Where relative paths and `module:attribute` imports are resolved."""
-        return self._source.absolute().parent if self._source else Path.cwd()
-
-    @property
-    def job_name(self) -> str:
-        if self.name:
-            return self.name
-        return self._source.stem if self._source else "job"
-
-    def with_source(self, source: Path | None) -> Job:
-        job = self.model_copy()
-        job._source = source
-        return job
-
-    @property
-    def env_key(self) -> bytes | None:
-        """The key of the keyed digests of `env` values in spec hashes (see `envseal`)."""
-        return self._env_key
-
-    def with_env_key(self, key: bytes) -> Job:
-        job = self.model_copy()
-        job._env_key = key
-        return job
-
-    @property
-    def has_env(self) -> bool:
-        return bool(self.defaults.env) or any(task.env for task in self.tasks)
 
 
 MODEL_FIELDS = {

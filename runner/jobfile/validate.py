@@ -29,7 +29,7 @@ def validate_files(paths: list[Path], fmt: str, check_imports: bool) -> int:
     """Validate every file, print the findings, return the exit code (0 or 2)."""
     from runner.jobfile.checker import job_checker
 
-    checker = job_checker(models=False)  # one for every file
+    checker = job_checker()  # one for every file
     problems: list[Diagnostic] = []
     valid: list[tuple[Path, Tasks]] = []
     for path in paths:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from runner.errors import RunnerError
 
 if TYPE_CHECKING:
-    from runner.jobfile.spec import Job
+    from runner.jobfile.job import Job
 
 KEY_FILE = "secret-key"
 KEY_BYTES = 32

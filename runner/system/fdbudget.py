@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from runner.errors import RunnerError
-from runner.jobfile.spec import CallTask, Job
+from runner.jobfile.job import CallTask, Job
 
 PER_CALL_WORKER = {"pool": 2, "mp-pool": 2, "process": 4, "dask": 0}
 """Descriptors the runner holds for each worker running callables, by executor."""

@@ -2,12 +2,11 @@
 
 Problems come back as `line:col: path: message` (the file name dropped, since it
 is always the same tmp file) so that tests can state exact positions briefly.
-`load` validates with the schema cache of `runner.jobfile.checker`; every file is also
-loaded with the models' own validator and checked as `runner validate` checks
-it (`loader.check`), and all three must agree: the same `Job`, or exactly the
-same problems. (Once a process has built the models' validator, pydantic-core
-uses it for `load` too; `check`, whose classes are stand-ins, and the fresh
-interpreters of test_checker.py keep the comparison with the cache honest.)
+`load` validates with the schema cache of `runner.jobfile.checker`, which builds
+the plain classes of `runner.jobfile.job`; every file is also loaded with the
+models' own validator and checked as `runner validate` checks it
+(`loader.check`), and all three must agree: the same `Job`, or exactly the same
+problems.
 """
 
 from __future__ import annotations
@@ -20,8 +19,8 @@ import pytest
 
 from runner.errors import JobFileError
 from runner.jobfile.checker import models_checker
+from runner.jobfile.job import Job
 from runner.jobfile.loader import check, load
-from runner.jobfile.spec import Job
 from runner.jobfile.yamlsafe import DEFAULT_LIMITS, Limits
 
 Problems = Callable[..., list[str]]

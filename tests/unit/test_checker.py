@@ -1,27 +1,31 @@
-"""The schema cache of `runner validate` (runner.jobfile.checker): written once, read back,
-rebuilt when damaged, optional when it cannot be written, and never a reason to
-build the models. That it finds the same problems as the models is checked on
-every file of the loader tests (see conftest.py)."""
+"""The schema cache (runner.jobfile.checker): written once, read back, rebuilt when
+damaged, optional when it cannot be written, and never a reason to build the
+models; the classes of `runner.jobfile.job` it builds mirror the models. That it
+finds the same problems and values as the models is checked on every file of the
+loader tests (see conftest.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from pydantic_core import ValidationError
 
+from runner.jobfile import checker, job, spec
 from runner.jobfile.checker import JobChecker, job_checker
 from tests.conftest import REPO
 
 NONSENSE = {"version": 1, "tasks": [], "workers": "many"}
 
 
-def _stand_ins(folder: Path) -> JobChecker:
-    return job_checker(models=False, cache_dir=folder)
+def _cached(folder: Path) -> JobChecker:
+    return job_checker(cache_dir=folder)
 
 
 def _saved(folder: Path) -> list[Path]:
@@ -30,14 +34,14 @@ def _saved(folder: Path) -> list[Path]:
 
 def test_the_schema_is_saved_once_and_read_back(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
-        _stand_ins(tmp_path).validate(NONSENSE)
+        _cached(tmp_path).validate(NONSENSE)
     [saved] = _saved(tmp_path)
     text = saved.read_text()
     assert '"$function":"parse_duration"' in text and '"$class":"Job"' in text
     content = json.loads(text)
     content["schema"] = {"type": "any"}
     saved.write_text(json.dumps(content))
-    _stand_ins(tmp_path).validate(NONSENSE)  # the saved schema is the one used
+    _cached(tmp_path).validate(NONSENSE)  # the saved schema is the one used
     assert _saved(tmp_path) == [saved]
 
 
@@ -47,11 +51,11 @@ def test_the_schema_is_saved_once_and_read_back(tmp_path: Path) -> None:
     '{"schema": {"$function": "no_such_function"}, "fields": {}}',
 ])
 def test_a_damaged_cache_is_rebuilt(tmp_path: Path, damage: str) -> None:
-    _stand_ins(tmp_path)
+    _cached(tmp_path)
     [saved] = _saved(tmp_path)
     saved.write_text(damage)
     with pytest.raises(ValidationError) as caught:
-        _stand_ins(tmp_path).validate(NONSENSE)
+        _cached(tmp_path).validate(NONSENSE)
     assert {e["loc"] for e in caught.value.errors()} == {("workers",), ("tasks",)}
     assert json.loads(saved.read_text())["fields"]["Job"][0] == "version"
 
@@ -60,26 +64,24 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(ValidationError):
-        _stand_ins(blocker / "runner").validate(NONSENSE)
-    assert _stand_ins(blocker / "runner").validate({"version": 1, "tasks": [
+        _cached(blocker / "runner").validate(NONSENSE)
+    assert _cached(blocker / "runner").validate({"version": 1, "tasks": [
         {"name": "a", "command": "true"}]})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 @pytest.mark.timeout(60)
 def test_run_builds_jobs_from_the_cache_equal_to_the_models(tmp_path: Path) -> None:
-    """In a fresh interpreter, where the models' own validators are not built (once
-    built, pydantic-core would use them in place of the cached schema), every example
-    job loads from the cache equal to what the models make of it."""
+    """In a fresh interpreter, every example job loads from the cache (missing, then
+    there) to the values the models make of it, without importing the models on a hit."""
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from runner.jobfile.checker import models_checker\n"
         "from runner.jobfile.loader import load\n"
-        "from runner.jobfile.spec import Job\n"
         "files = sorted(Path('jobs').glob('*.yml'))\n"
         "cached = [load(f) for f in files]\n"
-        "assert sys.argv[1] == 'miss' or not Job.__pydantic_complete__, 'cache unused'\n"
+        "assert sys.argv[1] == 'miss' or 'pydantic.main' not in sys.modules, 'models built'\n"
+        "from runner.jobfile.checker import models_checker\n"
         "assert cached == [load(f, checker=models_checker()) for f in files]\n"
         "print(len(files))\n"
     )
@@ -89,3 +91,37 @@ def test_run_builds_jobs_from_the_cache_equal_to_the_models(tmp_path: Path) -> N
                               env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
         assert done.returncode == 0, done.stderr
         assert int(done.stdout) >= 10
+
+
+def test_every_model_has_a_class_with_its_fields() -> None:
+    for name, model in vars(spec).items():
+        if isinstance(model, type) and issubclass(model, spec.BaseModel) and \
+                model.__module__ == spec.__name__ and not name.startswith("_"):
+            part = getattr(job, name)
+            annotated = [field for cls in reversed(part.__mro__)
+                         for field in vars(cls).get("__annotations__", {})
+                         if not field.startswith("_")]
+            assert annotated == list(model.model_fields), name
+
+
+def test_the_parts_are_frozen_compare_by_value_and_pickle(tmp_path: Path) -> None:
+    values = {"version": 1, "limits": {"gpu": 2},
+              "tasks": [{"name": "a", "command": "true", "needs": [{"task": "b", "as": "x"}]}]}
+    built = _cached(tmp_path).validate(values)
+    assert isinstance(built, job.Job) and isinstance(built.tasks[0].needs[0], job.Need)
+    assert built.limits.amounts() == {"gpu": 2} and built.shutdown.grace == 10.0
+    with pytest.raises(AttributeError, match="frozen"):
+        built.workers = 3  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(built)) == built == _cached(tmp_path).validate(values)
+    assert built.replace(workers=3) != built and built.replace(workers=3).workers == 3
+    assert built.with_source(tmp_path / "j.yml").job_name == "j" and built.source is None
+
+
+def test_a_schema_the_cache_cannot_name_is_still_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pydantic that put an object of its own in the schema: no cache, same classes."""
+    monkeypatch.setattr(checker, "values", ModuleType("elsewhere"))  # no function named
+    built = _cached(tmp_path).validate({"version": 1, "shutdown": {"grace": "1m"},
+                                        "tasks": [{"name": "a", "command": "true"}]})
+    assert isinstance(built, job.Job) and built.shutdown.grace == 60.0
+    assert _saved(tmp_path) == []

@@ -13,7 +13,7 @@ from runner.engine.attempts import Attempt
 from runner.engine.claims import Claims, machine_limits
 from runner.engine.guards import LiveGuards
 from runner.jobfile.claims import entry_claims, show_amount
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 from runner.plan import Plan
 
 Problems = Callable[..., list[str]]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 
 HEAD = "version: 1\ntasks:\n"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from runner.jobfile.spec import Job
+from runner.jobfile.job import Job
 
 Problems = Callable[..., list[str]]
 Loader = Callable[..., Job]

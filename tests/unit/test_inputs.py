@@ -19,8 +19,8 @@ from runner.inputs import (
     expand,
     glob_values,
 )
+from runner.jobfile.job import Job
 from runner.jobfile.loader import load
-from runner.jobfile.spec import Job
 from runner.plan import Plan
 
 Loader = Callable[..., Job]

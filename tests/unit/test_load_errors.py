@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.jobfile.job import CallTask, Job
 from runner.jobfile.loader import load
-from runner.jobfile.spec import CallTask, Job
 from runner.jobfile.yamlsafe import Limits
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"

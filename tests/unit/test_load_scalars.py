@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from runner.jobfile.job import CallTask, Job
 from runner.jobfile.loader import load
 from runner.jobfile.scalars import resolve_plain
-from runner.jobfile.spec import CallTask, Job
 from runner.jobfile.values import parse_duration
 
 TASK = "tasks:\n  - name: a\n    call: m:f\n"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from runner.jobfile.diagnose import Positions
+from runner.jobfile.job import CallTask, Job
 from runner.jobfile.loader import apply_overrides
-from runner.jobfile.spec import CallTask, Job
 from runner.jobfile.values import InputAxis
 
 HEAD = "version: 1\ntasks:\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runner.jobfile.job import Job
 from runner.jobfile.loader import load
-from runner.jobfile.spec import Job
 from runner.plan import Plan, PlannedTask
 
 HEAD = "version: 1\nname: pj\n"

@@ -4,9 +4,11 @@ Each command imports what it needs when it runs, so `runner --help` and
 `runner validate` never pay for multiprocessing, psutil or the engine. Every
 error the user can act on is a `RunnerError`; `main()` turns it into a message
 on stderr and the exit code the README promises, in one place.
-"""
 
-from __future__ import annotations
+Annotations here are evaluated as the functions are defined (no `from __future__
+import annotations`): typer reads every command's signature as the command line is
+built, and strings would be evaluated twice over for each parameter, on every start.
+"""
 
 import gc
 

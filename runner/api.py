@@ -150,11 +150,10 @@ def run(
         if collector is not None:
             sinks.append(collector)
         from runner.system import guardian, procs, registry
-        from runner.worker import capture
 
         with registry.register(run_id, job.job_name, journal_path, job.executor, workers), \
                 guardian.start(run_id, job.shutdown.grace) as watch, _marked_environment(run_id), \
-                capture.run_folder(run_id) as capture_folder:
+                _capture_folder(plan, run_id) as capture_folder:
             try:
                 engine = Engine(job, plan, total, sinks,
                                 EngineOptions(run_id, workers, job.start_method, skip=skip,
@@ -263,6 +262,16 @@ def _end_leftovers(run_id: str, grace: float, guardian: int) -> None:
     if ended:
         print(f"runner: ended {len(ended)} leftover process(es) of this run: "
               f"{', '.join(map(str, ended))}", file=sys.stderr)
+
+
+def _capture_folder(plan: Plan, run_id: str) -> contextlib.AbstractContextManager[str | None]:
+    """The run's folder of capture files when some entry calls Python (its workers write
+    their output there); a job of commands makes none, nor pays for removing one."""
+    if not any(entry.call is not None for entry in plan.entries):
+        return contextlib.nullcontext()
+    from runner.worker import capture
+
+    return capture.run_folder(run_id)
 
 
 @contextlib.contextmanager

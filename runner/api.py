@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runner.errors import ExitCode, RunnerError, UsageError
 from runner.events import Sink, TaskFinished
 from runner.jobfile.spec import Job
-from runner.sinks.collector import Collector
 
 if TYPE_CHECKING:
     from runner.journal.logfiles import Logs
@@ -124,7 +123,11 @@ def run(
     if only and resume is None:  # refused before a journal is made, if it selects nothing
         selection, total = _select(plan, only, skip)
     sinks: list[Sink] = []
-    collector = Collector() if collect else None
+    collector = None
+    if collect:  # the CLI's runs collect nothing
+        from runner.sinks.collector import Collector
+
+        collector = Collector()
     try:
         if journal_path is not None:
             from runner.sinks.journal import Journal

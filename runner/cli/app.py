@@ -15,6 +15,7 @@ import gc
 gc.disable()  # until the job is loaded: see _started_up()
 
 import contextlib  # noqa: E402
+import copy  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from enum import Enum  # noqa: E402
@@ -336,7 +337,7 @@ def main() -> None:
     `RunnerError` becomes its message on stderr and its exit code, with no traceback;
     anything else is a bug, said in one line (see runner.cli.crash), exit 3."""
     try:
-        app()
+        command_line(sys.argv[1:])()
     except RunnerError as exc:
         typer.echo(str(exc), err=True)
         _leave(int(exc.exit_code))
@@ -347,6 +348,21 @@ def main() -> None:
 
         crash.report(exc, debug=_debug)
         _leave(int(ExitCode.RUNNER_FAILED))
+
+
+def command_line(argv: list[str]) -> typer.Typer:
+    """The app with only the command `argv` names: typer builds every registered
+    command's options before it parses a word, and one command runs. `runner`,
+    `runner --help` and a name that is no command get them all (the root's options are
+    flags, so the first word that is not one names the command)."""
+    name = next((word for word in argv if not word.startswith("-")), None)
+    chosen = [command for command in app.registered_commands
+              if command.callback is not None and command.callback.__name__ == name]
+    if not chosen:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands = chosen
+    return lean
 
 
 EXIT_HANDLERS_WAIT = 10.0

@@ -48,3 +48,23 @@ def test_a_job_that_calls_python_gets_its_capture_folder(tmp_path: Path,
     imported = _imported("run", "calls.yml", "--no-journal", "--quiet", cwd=tmp_path, env=env)
     assert {"runner.worker.capture", "runner.executors.process"} <= imported
     assert not list((tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.parametrize(("argv", "built"), [
+    (["run", "job.yml", "--quiet"], ["run"]),
+    (["--debug", "validate", "run.yml"], ["validate"]),
+    ([], None), (["--help"], None), (["rnu", "job.yml"], None),
+])
+def test_the_command_line_builds_only_the_command_named(argv: list[str],
+                                                        built: list[str] | None) -> None:
+    """typer builds the options of every command it holds before parsing: a run holds
+    only `run`; without a command name (help, a typo) every command is there to list."""
+    from runner.cli.app import app, command_line
+
+    lean = command_line(argv)
+    names = [command.callback.__name__ for command in lean.registered_commands
+             if command.callback is not None]
+    if built is None:
+        assert lean is app and len(names) > 5
+    else:
+        assert names == built and len(app.registered_commands) > 5

@@ -20,6 +20,8 @@ UNUSED = {
     "runner.worker.child", "dask", "distributed",
     # callables' capture folder, made only when some entry calls Python
     "runner.worker.capture", "tempfile",
+    # names of log files are checked with the one pattern that cleans them
+    "string",
     # the progress bar (--quiet, and no terminal), journals, reports, selections
     "rich", "runner.sinks.progress", "runner.sinks.journal", "runner.sinks.jsonlines",
     "runner.sinks.collector", "runner.journal.reader", "runner.journal.resume",

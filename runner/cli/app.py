@@ -5,9 +5,8 @@ Each command imports what it needs when it runs, so `runner --help` and
 error the user can act on is a `RunnerError`; `main()` turns it into a message
 on stderr and the exit code the README promises, in one place.
 
-Annotations here are evaluated as the functions are defined (no `from __future__
-import annotations`): typer reads every command's signature as the command line is
-built, and strings would be evaluated twice over for each parameter, on every start.
+No `from __future__ import annotations`: typer reads the commands' signatures on every
+start, and would evaluate each annotation from its string twice over.
 """
 
 import gc
@@ -15,7 +14,6 @@ import gc
 gc.disable()  # until the job is loaded: see _started_up()
 
 import contextlib  # noqa: E402
-import copy  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from enum import Enum  # noqa: E402
@@ -337,7 +335,9 @@ def main() -> None:
     `RunnerError` becomes its message on stderr and its exit code, with no traceback;
     anything else is a bug, said in one line (see runner.cli.crash), exit 3."""
     try:
-        command_line(sys.argv[1:])()
+        from runner.cli.named import named_command
+
+        named_command(app, sys.argv[1:])()
     except RunnerError as exc:
         typer.echo(str(exc), err=True)
         _leave(int(exc.exit_code))
@@ -348,21 +348,6 @@ def main() -> None:
 
         crash.report(exc, debug=_debug)
         _leave(int(ExitCode.RUNNER_FAILED))
-
-
-def command_line(argv: list[str]) -> typer.Typer:
-    """The app with only the command `argv` names: typer builds every registered
-    command's options before it parses a word, and one command runs. `runner`,
-    `runner --help` and a name that is no command get them all (the root's options are
-    flags, so the first word that is not one names the command)."""
-    name = next((word for word in argv if not word.startswith("-")), None)
-    chosen = [command for command in app.registered_commands
-              if command.callback is not None and command.callback.__name__ == name]
-    if not chosen:
-        return app
-    lean = copy.copy(app)
-    lean.registered_commands = chosen
-    return lean
 
 
 EXIT_HANDLERS_WAIT = 10.0

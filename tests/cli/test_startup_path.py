@@ -61,9 +61,10 @@ def test_the_command_line_builds_only_the_command_named(argv: list[str],
                                                         built: list[str] | None) -> None:
     """typer builds the options of every command it holds before parsing: a run holds
     only `run`; without a command name (help, a typo) every command is there to list."""
-    from runner.cli.app import app, command_line
+    from runner.cli.app import app
+    from runner.cli.named import named_command
 
-    lean = command_line(argv)
+    lean = named_command(app, argv)
     names = [command.callback.__name__ for command in lean.registered_commands
              if command.callback is not None]
     if built is None:

@@ -71,3 +71,13 @@ def test_the_command_line_builds_only_the_command_named(argv: list[str],
         assert lean is app and len(names) > 5
     else:
         assert names == built and len(app.registered_commands) > 5
+
+
+def test_the_commands_annotations_are_objects_not_strings() -> None:
+    """typer reads every built command's signature on each start; annotations kept as
+    strings (`from __future__ import annotations`) are evaluated twice over there."""
+    from runner.cli.app import app
+
+    for command in app.registered_commands:
+        annotations = command.callback.__annotations__ if command.callback else {}
+        assert annotations and not [a for a in annotations.values() if isinstance(a, str)]

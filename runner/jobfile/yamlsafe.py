@@ -40,7 +40,8 @@ _ALLOWED_TAGS = frozenset(
     _YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 )
 # The last branch catches a `${` that is none of the forms, such as `${VAR-x}` or `${1}`.
-_INTERPOLATION = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+# Compiled (and cached by `re`) when a scalar first holds a `$`.
+_INTERPOLATION = r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{"
 
 
 def parse(
@@ -200,7 +201,7 @@ class _Builder:
         keeps its `$VAR` and its `$$` (the shell's PID) for when it runs."""
         if "$" not in text:
             return text
-        return _INTERPOLATION.sub(lambda match: self._substitute(match, at, path), text)
+        return re.sub(_INTERPOLATION, lambda match: self._substitute(match, at, path), text)
 
     def _substitute(self, match: re.Match[str], at: Mark, path: tuple[str | int, ...]) -> str:
         name, default = match.group(1), match.group(2)

@@ -7,16 +7,24 @@ import copy
 
 import typer
 
+ROOT_HELP = ("-h", "--help")
+"""The root's help options (app.py's `help_option_names`): its help lists every command."""
+
 
 def named_command(app: typer.Typer, argv: list[str]) -> typer.Typer:
     """`app` holding only the command `argv` names; `app` itself when it names none
-    (`runner`, `runner --help`, a typo), so every command is there to list or suggest.
-    The root's options are all flags: the first word that is not one names the command."""
-    name = next((word for word in argv if not word.startswith("-")), None)
-    chosen = [command for command in app.registered_commands
-              if command.callback is not None and command.callback.__name__ == name]
-    if not chosen:
-        return app
-    lean = copy.copy(app)
-    lean.registered_commands = chosen
-    return lean
+    (`runner`, `runner --help run`, a typo), so every command is there to list or
+    suggest. The root's options are all flags: the first word that is not one names
+    the command."""
+    for word in argv:
+        if word in ROOT_HELP:
+            break
+        if not word.startswith("-"):
+            chosen = [command for command in app.registered_commands
+                      if command.callback is not None and command.callback.__name__ == word]
+            if chosen:
+                lean = copy.copy(app)
+                lean.registered_commands = chosen
+                return lean
+            break
+    return app

@@ -55,12 +55,13 @@ def test_a_job_that_calls_python_gets_its_capture_folder(tmp_path: Path,
 @pytest.mark.parametrize(("argv", "built"), [
     (["run", "job.yml", "--quiet"], ["run"]),
     (["--debug", "validate", "run.yml"], ["validate"]),
-    ([], None), (["--help"], None), (["rnu", "job.yml"], None),
+    ([], None), (["--help"], None), (["rnu", "job.yml"], None), (["-h", "run"], None),
+    (["--debug", "--help", "validate"], None),
 ])
 def test_the_command_line_builds_only_the_command_named(argv: list[str],
                                                         built: list[str] | None) -> None:
     """typer builds the options of every command it holds before parsing: a run holds
-    only `run`; without a command name (help, a typo) every command is there to list."""
+    only `run`; the root's help and a typo get every command, to list or suggest."""
     from runner.cli.app import app
     from runner.cli.named import named_command
 

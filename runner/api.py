@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from runner.errors import ExitCode, RunnerError, UsageError
 from runner.events import Sink, TaskFinished
 from runner.jobfile.job import Job
-from runner.sinks.collector import Collector
 
 if TYPE_CHECKING:
     from runner.journal.logfiles import Logs
@@ -124,7 +123,11 @@ def run(
     if only and resume is None:  # refused before a journal is made, if it selects nothing
         selection, total = _select(plan, only, skip)
     sinks: list[Sink] = []
-    collector = Collector() if collect else None
+    collector = None
+    if collect:  # the CLI's runs collect nothing
+        from runner.sinks.collector import Collector
+
+        collector = Collector()
     try:
         if journal_path is not None:
             from runner.sinks.journal import Journal
@@ -150,11 +153,10 @@ def run(
         if collector is not None:
             sinks.append(collector)
         from runner.system import guardian, procs, registry
-        from runner.worker import capture
 
         with registry.register(run_id, job.job_name, journal_path, job.executor, workers), \
                 guardian.start(run_id, job.shutdown.grace) as watch, _marked_environment(run_id), \
-                capture.run_folder(run_id) as capture_folder:
+                _capture_folder(plan, run_id) as capture_folder:
             try:
                 engine = Engine(job, plan, total, sinks,
                                 EngineOptions(run_id, workers, job.start_method, skip=skip,
@@ -263,6 +265,16 @@ def _end_leftovers(run_id: str, grace: float, guardian: int) -> None:
     if ended:
         print(f"runner: ended {len(ended)} leftover process(es) of this run: "
               f"{', '.join(map(str, ended))}", file=sys.stderr)
+
+
+def _capture_folder(plan: Plan, run_id: str) -> contextlib.AbstractContextManager[str | None]:
+    """The run's folder of capture files when some entry calls Python (its workers write
+    their output there); a job of commands makes none, nor pays for removing one."""
+    if not any(entry.call is not None for entry in plan.entries):
+        return contextlib.nullcontext()
+    from runner.worker import capture
+
+    return capture.run_folder(run_id)
 
 
 @contextlib.contextmanager

@@ -9,8 +9,8 @@ runner failed, 130/143 interrupted") has exactly one definition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 
 class ExitCode(IntEnum):
@@ -28,8 +28,7 @@ class RunnerError(Exception):
     exit_code: ExitCode = ExitCode.RUNNER_FAILED
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One problem in a job file, located the way editors and CI annotate.
 
     Line 0 means the problem has no place in a file (a `--set` argument)."""

@@ -4,9 +4,10 @@ Each command imports what it needs when it runs, so `runner --help` and
 `runner validate` never pay for multiprocessing, psutil or the engine. Every
 error the user can act on is a `RunnerError`; `main()` turns it into a message
 on stderr and the exit code the README promises, in one place.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations`: typer reads the commands' signatures on every
+start, and would evaluate each annotation from its string twice over.
+"""
 
 import gc
 
@@ -334,7 +335,9 @@ def main() -> None:
     `RunnerError` becomes its message on stderr and its exit code, with no traceback;
     anything else is a bug, said in one line (see runner.cli.crash), exit 3."""
     try:
-        app()
+        from runner.cli.named import named_command
+
+        named_command(app, sys.argv[1:])()
     except RunnerError as exc:
         typer.echo(str(exc), err=True)
         _leave(int(exc.exit_code))

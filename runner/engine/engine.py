@@ -21,7 +21,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import psutil
 
@@ -58,8 +58,7 @@ MAX_REQUEUES = 5
 LOST_AFTER_KILL = 5.0
 
 
-@dataclass(frozen=True)
-class EngineOptions:
+class EngineOptions(NamedTuple):
     run_id: str
     workers: int
     start_method: str = "auto"

@@ -15,7 +15,6 @@ vanished with them (`orphans`); the engine decides what each one means
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from runner.worker.work import WorkerSetup
@@ -101,8 +100,7 @@ class Executor(Protocol):
     def shutdown(self, wait: bool) -> None: ...
 
 
-@dataclass(frozen=True)
-class ExecutorSetup:
+class ExecutorSetup(NamedTuple):
     """Everything an executor needs to start its processes."""
 
     kind: str

@@ -19,7 +19,6 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from runner.engine import verdicts
@@ -41,16 +40,21 @@ from runner.worker.work import CommandWork, command_argv
 _READ_SIZE = 65536
 
 
-@dataclass
 class _Command:
-    work: CommandWork
-    child: procs.Child
-    started: float
-    name: str
-    pipes: dict[int, Tail]
-    pidfd: int | None = None
-    stdout: Tail = field(default_factory=Tail)
-    stderr: Tail = field(default_factory=Tail)
+    """A command running: its work, its process and what it has written so far."""
+
+    __slots__ = ("child", "name", "pidfd", "pipes", "started", "stderr", "stdout", "work")
+
+    def __init__(self, work: CommandWork, child: procs.Child, started: float,
+                 name: str) -> None:
+        self.work = work
+        self.child = child
+        self.started = started
+        self.name = name
+        self.pipes: dict[int, Tail] = {}
+        self.pidfd: int | None = None
+        self.stdout = Tail()
+        self.stderr = Tail()
 
 
 class CommandExecutor:
@@ -84,7 +88,7 @@ class CommandExecutor:
             # this may start the next command at once, with the numbers just freed
             self._setup.listener.finished([_unstarted(work, started, failure)])
             return
-        command = _Command(work, child, started, name, {})
+        command = _Command(work, child, started, name)
         if out_r >= 0:
             if work.result is not None:
                 command.stdout = WholeTail()

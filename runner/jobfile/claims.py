@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from runner.jobfile.job import Job
 
 BUILTIN_RESOURCES = ("cpus", "memory")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # compiled when a job first names a resource
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -88,7 +88,7 @@ def _claim_problems(claims: dict[str, Any], where: tuple[str | int, ...], known:
     problems: list[Problem] = []
     for name, raw in claims.items():
         if name not in known:
-            if _NAME.fullmatch(str(name)):  # the schema refuses any other name itself
+            if re.fullmatch(_NAME, str(name)):  # the schema refuses any other name itself
                 problems.append(((*where, name), _unknown(str(name), known)))
             continue
         amount = _amount(name, raw)

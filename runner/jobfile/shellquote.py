@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 Quoter = Callable[[str], str]
 
@@ -63,12 +62,14 @@ def quoters(literals: Sequence[str], names: Sequence[str]) -> list[Quoter]:
     return found
 
 
-@dataclass
 class _Frame:
     """A quote or a `$(...)` the lexer is inside, with the parentheses open in it."""
 
-    kind: str
-    depth: int = 0
+    __slots__ = ("depth", "kind")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.depth = 0
 
 
 class _Lexer:

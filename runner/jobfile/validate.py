@@ -119,7 +119,7 @@ def _print(problems: list[Diagnostic], valid: list[tuple[Path, Tasks]], fmt: str
     if fmt == "json":
         print(json.dumps({
             "valid": [str(path) for path, _ in valid],
-            "problems": [p.__dict__ for p in problems],
+            "problems": [p._asdict() for p in problems],
         }, indent=2))
     elif fmt == "github":
         for p in problems:

@@ -20,12 +20,12 @@ from pydantic_core import PydanticCustomError
 
 from runner.jobfile.template import as_text
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_DURATION_PART = r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)"  # patterns: compiled when first used
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 FAILURE_SHARE_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
-_SIZE_PARTS = re.compile(r"([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+_SIZE_PARTS = r"([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)"
 _SIZE_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 MAX_BYTES = 2**62
@@ -48,7 +48,7 @@ def parse_duration(value: object) -> float:
         seconds = value if isinstance(value, float) else _int_seconds(value)
     elif isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value):
         seconds = sum(
-            float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(value)
+            float(n) * _DURATION_UNITS[u] for n, u in re.findall(_DURATION_PART, value)
         )
     else:
         raise PydanticCustomError(

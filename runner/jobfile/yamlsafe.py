@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -27,8 +26,7 @@ from runner.jobfile.diagnose import Mark, Positions, format_path
 from runner.jobfile.scalars import resolve_plain
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """How much a job file may ask of the loader."""
 
     max_bytes: int = 1 << 20
@@ -42,7 +40,8 @@ _ALLOWED_TAGS = frozenset(
     _YAML_TAG + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 )
 # The last branch catches a `${` that is none of the forms, such as `${VAR-x}` or `${1}`.
-_INTERPOLATION = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+# Compiled (and cached by `re`) when a scalar first holds a `$`.
+_INTERPOLATION = r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{"
 
 
 def parse(
@@ -81,20 +80,24 @@ def _offset_mark(text: str, offset: int) -> Mark:
     return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
-@dataclass
 class _Frame:
     """A mapping or sequence being built, with the path that leads to it."""
 
-    value: dict[str, Any] | list[Any]
-    path: tuple[str | int, ...]
-    at: Mark
-    anchor: str | None
-    is_key: bool = False
-    size: int = 1
-    key: str | None = None
-    key_at: Mark | None = None
-    expects_key: bool = True
-    merges: list[tuple[dict[str, Any], tuple[str | int, ...]]] = field(default_factory=list)
+    __slots__ = ("anchor", "at", "expects_key", "is_key", "key", "key_at", "merges", "path",
+                 "size", "value")
+
+    def __init__(self, value: dict[str, Any] | list[Any], path: tuple[str | int, ...],
+                 at: Mark, anchor: str | None, is_key: bool = False) -> None:
+        self.value = value
+        self.path = path
+        self.at = at
+        self.anchor = anchor
+        self.is_key = is_key
+        self.size = 1
+        self.key: str | None = None
+        self.key_at: Mark | None = None
+        self.expects_key = True
+        self.merges: list[tuple[dict[str, Any], tuple[str | int, ...]]] = []
 
     def take_key(self, key: str | None, at: Mark) -> None:
         """The next value belongs to `key`; None drops it (the key itself was a problem)."""
@@ -198,7 +201,7 @@ class _Builder:
         keeps its `$VAR` and its `$$` (the shell's PID) for when it runs."""
         if "$" not in text:
             return text
-        return _INTERPOLATION.sub(lambda match: self._substitute(match, at, path), text)
+        return re.sub(_INTERPOLATION, lambda match: self._substitute(match, at, path), text)
 
     def _substitute(self, match: re.Match[str], at: Mark, path: tuple[str | int, ...]) -> str:
         name, default = match.group(1), match.group(2)

@@ -26,7 +26,6 @@ import hashlib
 import os
 import re
 import stat
-import string
 from pathlib import Path
 
 from runner.errors import LogsError
@@ -35,8 +34,7 @@ from runner.journal import files
 from runner.worker.tails import read_tail
 
 SUFFIXES = (".out", ".err")
-_SAFE = frozenset(string.ascii_letters + string.digits + "-_=.,+@")
-_UNSAFE = re.compile(r"[^A-Za-z0-9\-_=.,+@]+")
+_UNSAFE = r"[^A-Za-z0-9\-_=.,+@]+"  # compiled when a run first keeps logs
 _MAX_SAFE = 100
 """Characters of a task id kept in a file name; the rest is told apart by a hash."""
 _HASHED = "~"
@@ -50,9 +48,9 @@ def file_safe(task: str) -> str:
     digits, `-_=.,+@`, not starting with a dot) and it is short; otherwise its safe
     characters (each run of others as one `_`, at most 100) then `~` and a hash of the
     whole id, so two ids never share a name, whatever they differ in."""
-    if len(task) <= _MAX_SAFE and task and not task.startswith(".") and _SAFE.issuperset(task):
+    if len(task) <= _MAX_SAFE and task and task[0] != "." and not re.search(_UNSAFE, task):
         return task
-    cleaned = _UNSAFE.sub("_", task[:_MAX_SAFE]).lstrip(".")
+    cleaned = re.sub(_UNSAFE, "_", task[:_MAX_SAFE]).lstrip(".")
     digest = hashlib.sha256(task.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     return f"{cleaned}{_HASHED}{digest}"
 

@@ -254,14 +254,13 @@ def _process_table() -> dict[int, tuple[int, float]]:
         return {p.pid: (p.info["ppid"], p.info["create_time"] or 0.0)
                 for p in psutil.process_iter(["ppid", "create_time"])}
     table = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                    stat = handle.read()
-                # after "PID (name) ": state, ppid, ... and the start time, 20th
-                fields = stat[stat.rfind(b")") + 2:].split()
-                table[int(entry.name)] = (int(fields[1]), float(fields[19]))
+    for name in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            with open(f"/proc/{name}/stat", "rb", buffering=0) as handle:
+                stat = handle.read(4096)  # < 1 KiB; a buffer per process cost as much again
+            # after "PID (name) ": state, ppid, ... and the start time, 20th
+            fields = stat[stat.rfind(b")") + 2:].split()
+            table[int(name)] = (int(fields[1]), float(fields[19]))
     return table
 
 

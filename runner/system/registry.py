@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -266,8 +266,7 @@ def _unlink_entry(path: Path) -> None:
 # -- stop requests: how `runner kill` tells a runner to stop -----------------------
 
 
-@dataclass(frozen=True)
-class StopRequest:
+class StopRequest(NamedTuple):
     """`now`: SIGKILL the running tasks at once; `grace`: stop them at once with the
     job's stop signal, SIGKILL after this many seconds. Neither: the job's `shutdown`."""
 
@@ -277,7 +276,7 @@ class StopRequest:
 
 def request_stop(run_id: str, request: StopRequest) -> None:
     """Leave a stop request for the runner of `run_id` to read on its next SIGTERM."""
-    fd = write_atomically(runs_dir() / f"{run_id}.stop", json.dumps(asdict(request)))
+    fd = write_atomically(runs_dir() / f"{run_id}.stop", json.dumps(request._asdict()))
     os.close(fd)
 
 

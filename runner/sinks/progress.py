@@ -32,6 +32,7 @@ from runner.events import (
     TaskFinished,
 )
 from runner.sinks.bar import State, render
+from runner.sinks.terminal import Terminal, writer
 
 REFRESH_SECONDS = 0.1
 """How often the bar is redrawn, and waiting task lines written above it, while it is live."""
@@ -82,6 +83,7 @@ class Progress(Sink):
         self._started = 0.0
         self._due = 0.0
         self._samples: deque[tuple[float, int]] = deque()
+        self._terminal: Terminal | None = None
 
     def job_started(self, event: JobStarted) -> None:
         self._job = self._title = event.job
@@ -89,7 +91,8 @@ class Progress(Sink):
         self._started = time.monotonic()
         if self._drawable:
             self.live = True
-            self.out.write(_HIDE_CURSOR)
+            self._terminal = writer(self.out)
+            self._put(_HIDE_CURSOR)
             self._draw()
 
     def task_finished(self, event: TaskFinished) -> None:
@@ -125,10 +128,15 @@ class Progress(Sink):
         """Stop drawing (idempotent): the lines still waiting go out above the final bar,
         which stays on screen, and the terminal gets its cursor back (after an error too)."""
         if self.live:
-            self._draw(finished=True)
             self.live = False
-            self.out.write("\n" + _SHOW_CURSOR)
-            self.out.flush()
+            terminal = self._terminal
+            try:
+                self._draw(finished=True)
+                self._put("\n" + _SHOW_CURSOR)
+            finally:
+                self._terminal = None
+                if terminal is not None:
+                    terminal.close()
 
     def _draw(self, finished: bool = False) -> None:
         """One write: erase the bar, the waiting lines, the bar again."""
@@ -137,9 +145,15 @@ class Progress(Sink):
         text = "".join(pending)
         pending.clear()
         line = render(self._state(now, finished), _columns(self.out), self._color)
-        self.out.write(f"{_ERASE}{text}{line}")
-        self.out.flush()
+        self._put(f"{_ERASE}{text}{line}")
         self._due = now + REFRESH_SECONDS
+
+    def _put(self, text: str) -> None:
+        if self._terminal is not None:
+            self._terminal.write(text)
+        else:
+            self.out.write(text)
+            self.out.flush()
 
     def _state(self, now: float, finished: bool) -> State:
         done = sum(self._counts.values())

@@ -81,13 +81,15 @@ def _eta(state: State) -> str:
 
 
 def _bar(state: State, cells: int) -> list[Piece]:
-    """`━━━━━━╸──────`: the done part thick (green once finished), the rest thin and grey."""
+    """`━━━━━━╸──────`: the done part thick (green once all are done), the rest thin and
+    grey."""
     if state.total <= 0:
         return [("─" * cells, "90")]
     halves = min(2 * cells, 2 * cells * state.done // state.total)
     full, half = divmod(halves, 2)
     done = "━" * full + "╸" * half
-    return [(done, "32" if state.finished else "35"), ("─" * (cells - len(done)), "90")]
+    colour = "32" if state.done >= state.total else "35"
+    return [(done, colour), ("─" * (cells - len(done)), "90")]
 
 
 def clock(seconds: float) -> str:

@@ -84,6 +84,7 @@ class Progress(Sink):
         self._due = 0.0
         self._samples: deque[tuple[float, int]] = deque()
         self._terminal: Terminal | None = None
+        self._finished = False
 
     def job_started(self, event: JobStarted) -> None:
         self._job = self._title = event.job
@@ -112,6 +113,7 @@ class Progress(Sink):
 
     def job_finished(self, event: JobFinished) -> None:
         self._counts = dict(event.counts)
+        self._finished = True
         self.close()
 
     def hurry(self) -> None:
@@ -131,7 +133,7 @@ class Progress(Sink):
             self.live = False
             terminal = self._terminal
             try:
-                self._draw(finished=True)
+                self._draw(self._finished)
                 self._put("\n" + _SHOW_CURSOR)
             finally:
                 self._terminal = None

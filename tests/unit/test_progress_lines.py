@@ -140,3 +140,11 @@ def test_the_bar_says_progress_counts_rate_and_eta() -> None:
     assert render(State("job", 0, 10, {}, 0.0, None), 80, False).endswith(
         " 0/10 -- tasks/s 0:00:00 eta -:--:--")
     assert "\x1b[31m1 failed\x1b[0m" in render(state, 200, color=True)
+
+
+def test_the_bar_turns_green_only_when_every_task_is_done() -> None:
+    stopped = State("job", 5, 10, {"ok": 5}, 3.0, 2.5, finished=True)
+    assert "\x1b[35m━" in render(stopped, 200, color=True)
+    assert render(stopped, 200, color=False).endswith(" eta 0:00:00")
+    done = State("job", 10, 10, {"ok": 10}, 3.0, 2.5, finished=True)
+    assert "\x1b[32m━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━\x1b[0m" in render(done, 200, True)

@@ -148,3 +148,12 @@ def test_the_bar_turns_green_only_when_every_task_is_done() -> None:
     assert render(stopped, 200, color=False).endswith(" eta 0:00:00")
     done = State("job", 10, 10, {"ok": 10}, 3.0, 2.5, finished=True)
     assert "\x1b[32m━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━\x1b[0m" in render(done, 200, True)
+
+
+def test_no_color_keeps_the_bar_and_drops_its_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    buffer = io.StringIO()
+    progress = _started(buffer)
+    progress.job_finished(JobFinished(0.0, {"ok": 3}, 0, 1.0, None))
+    assert "3/3 3 ok" in buffer.getvalue() and "\x1b[2K" in buffer.getvalue()
+    assert not re.search(r"\x1b\[[0-9;]*m", buffer.getvalue())

@@ -2,9 +2,10 @@
 
 A write to a pseudo-terminal returns only once the program reading it (a terminal
 emulator, `script`, tmux) has taken the bytes, a few kilobytes at a time: a hundred
-thousand task lines, seven megabytes, kept the runner blocked in `write` for a sixth of
-a busy machine's run, with its workers waiting for it. Here the runner hands each
-draw's text to a writer thread and goes on; the thread encodes and writes it, in order.
+thousand task lines, seven megabytes, kept the runner blocked in `write` for up to
+a sixth of a busy machine's run, with its workers waiting for it. Here the runner
+hands each draw's text to a writer thread and goes on; the thread encodes and
+writes it, in order.
 At most QUEUED draws wait: past that the runner waits too, so a terminal that reads
 slowly (or is paused with Ctrl-S) holds back the run as a blocking write would, never
 its memory. The thread writes the file descriptor with `os.write`, outside the stream's

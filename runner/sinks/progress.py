@@ -1,39 +1,27 @@
 """A live progress bar for a person at a terminal: done/total, counts by status, rate, ETA.
 
-Only `api.run` imports this module, and only when stdout is a terminal, so
-rich is never loaded for `--help`, `validate`, pipes or `--json`. The
-console's task lines must not tear the bar: the console writes through
-`Progress.lines`, which prints via rich's console, and rich draws them above
-the live bar. The bar is updated once per burst of events (at `flush`), not
-once per task, and redrawn by rich's own refresh thread a few times a second;
-task lines go out together at most ten times a second, since each write redraws
-the bar too (a stop's message goes out at once).
+Only `api.run` imports this module, and only when stdout is a terminal. The bar is
+one screen line at the bottom, drawn by this sink alone: no thread, no layout engine
+(`bar.render` makes the line from numbers). The console writes its task lines through
+`Progress.lines`; while the bar is live they wait, and on the runner's flushes (every
+50 ms or sooner), at most every REFRESH_SECONDS, everything goes out in one write:
+a carriage return and an erase of the bar's line, the task lines waiting, and the bar
+drawn again below them. So the lines land above the bar in the order written, the
+bar moves ten times a second with nothing else to do, and a hundred thousand lines
+cost what they cost in a file, plus ten small writes a second. A stop redraws at once.
 When the job ends the bar is drawn a last time with the run's final counts
-(cancelled tasks included, which are counted without being journaled) and
-left on screen; the console's summary follows below it.
+(cancelled tasks included, which are counted without being journaled) and left on
+screen; the console's summary follows below it. On a terminal that cannot move its
+cursor (`TERM=dumb`) there is no live bar: the lines go out as they come.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections import deque
 from typing import TextIO
-
-from rich.console import Console as RichConsole
-from rich.console import ConsoleOptions, RenderResult
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichProgress
-from rich.progress import Task as RichTask
-from rich.segment import Segment
-from rich.text import Text
 
 from runner.events import (
     JobFinished,
@@ -42,146 +30,153 @@ from runner.events import (
     SpanFinished,
     StopRequested,
     TaskFinished,
-    TaskStatus,
 )
+from runner.sinks.bar import State, render
+from runner.sinks.terminal import Terminal, writer
 
-_STYLES = {
-    TaskStatus.OK.value: "green",
-    TaskStatus.FAILED.value: "red",
-    TaskStatus.TIMEOUT.value: "yellow",
-    TaskStatus.CRASHED.value: "magenta",
-    TaskStatus.INTERRUPTED.value: "cyan",
-    TaskStatus.CANCELLED.value: "dim",
-    TaskStatus.SKIPPED.value: "dim",
-}
-
-
-class _Rate(ProgressColumn):
-    """Tasks per second over rich's recent samples (its speed estimate)."""
-
-    def render(self, task: RichTask) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-- tasks/s" if speed is None else f"{speed:,.1f} tasks/s", style="blue")
-
-
-class _Verbatim:
-    """Text that rich writes as it is. Its own rendering (`Console.out`) measures the
-    width of every character, 27 µs a task line: more than the task, when tasks are
-    trivial. The terminal wraps long lines itself, and the bar's place does not depend
-    on them."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __rich_console__(self, console: RichConsole, options: ConsoleOptions) -> RenderResult:
-        yield Segment(self.text)
-
-
-LINES_SECONDS = 0.1
-"""While the bar is live, task lines are written at most this often: each write redraws
-the bar below them, which costs more than a hundred lines of text."""
+REFRESH_SECONDS = 0.1
+"""How often the bar is redrawn, and waiting task lines written above it, while it is live."""
+RATE_SECONDS = 30.0
+"""The rate (and the ETA) is measured over this last stretch of the run."""
+_ERASE = "\r\x1b[2K"
+_HIDE_CURSOR, _SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 
 
 class _Lines:
-    """A text stream that prints through rich, so the console's lines land above the bar.
-    Lines written while the bar is live are gathered and go out together, on a flush at
-    least LINES_SECONDS after the last (the runner flushes every 50 ms or sooner)."""
+    """The console's stream: text written while the bar is live waits for the next
+    draw; otherwise it goes out at once."""
 
-    def __init__(self, console: RichConsole) -> None:
-        self._console = console
-        self._pending: list[str] = []
-        self._due = 0.0
-        self.live = False
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self.pending: list[str] = []
 
     def write(self, text: str) -> int:
-        self._pending.append(text)
-        if not self.live:
-            self.emit()
+        if self._progress.live:
+            self.pending.append(text)
+        else:
+            self._progress.out.write(text)
         return len(text)
 
     def flush(self) -> None:
-        if self._pending and time.monotonic() >= self._due:
-            self.emit()
-        self._console.file.flush()
+        self._progress.flush()
 
     def hurry(self) -> None:
-        """The next flush writes at once: what follows answers a person (a stop)."""
-        self._due = 0.0
-
-    def emit(self) -> None:
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self._console.print(_Verbatim(text), end="", crop=False)
-            self._due = time.monotonic() + LINES_SECONDS
+        """The next flush draws at once: what follows answers a person (a stop)."""
+        self._progress.hurry()
 
 
 class Progress(Sink):
     """A Sink drawing a live bar; give `lines` to the console as its stream."""
 
+    accepts_spans = True
+
     def __init__(self, stream: TextIO | None = None) -> None:
-        self._console = RichConsole(file=stream or sys.stdout)
-        self._bar = RichProgress(
-            TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"), _Rate(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(),
-            console=self._console, redirect_stdout=False, redirect_stderr=False)
-        self._task: TaskID | None = None
+        self.out = stream or sys.stdout
+        self.live = False
+        self.lines = _Lines(self)
+        self._drawable = os.environ.get("TERM", "") not in ("dumb", "unknown")
+        self._color = not os.environ.get("NO_COLOR")
+        self._title = ""
         self._job = ""
+        self._total = 0
         self._counts: dict[str, int] = {}
-        self._changed = False
-        self.lines = _Lines(self._console)
+        self._started = 0.0
+        self._due = 0.0
+        self._samples: deque[tuple[float, int]] = deque()
+        self._terminal: Terminal | None = None
+        self._finished = False
 
     def job_started(self, event: JobStarted) -> None:
-        self._job = event.job
-        self._task = self._bar.add_task(event.job, total=event.total, counts="")
-        self._bar.start()
-        self.lines.live = True
+        self._job = self._title = event.job
+        self._total = event.total
+        self._started = time.monotonic()
+        if self._drawable:
+            self.live = True
+            self._terminal = writer(self.out)
+            self._put(_HIDE_CURSOR)
+            self._draw()
 
     def task_finished(self, event: TaskFinished) -> None:
         if event.final:
             status = event.outcome.status.value
             self._counts[status] = self._counts.get(status, 0) + 1
-            self._changed = True
-
-    accepts_spans = True
 
     def span_finished(self, event: SpanFinished) -> None:
         self._counts["ok"] = self._counts.get("ok", 0) + event.tasks
-        self._changed = True
 
     def stopping(self, event: StopRequested) -> None:
-        """The bar says it is stopping, redrawn now rather than at rich's next refresh
-        (the console prints the full message above it)."""
-        if self._task is not None:
-            what = "stopping now" if event.now else "stopping"
-            self._bar.update(self._task, description=f"{self._job} ({what}: {event.cause})")
-            self._bar.refresh()
-        self.lines.hurry()
+        """The bar says it is stopping from its next draw, at once (the console prints
+        the full message above it)."""
+        what = "stopping now" if event.now else "stopping"
+        self._title = f"{self._job} ({what}: {event.cause})"
+        self.hurry()
 
     def job_finished(self, event: JobFinished) -> None:
         self._counts = dict(event.counts)
-        self._changed = True
-        self.flush()
+        self._finished = True
         self.close()
 
+    def hurry(self) -> None:
+        self._due = 0.0
+
     def flush(self) -> None:
-        self.lines.flush()
-        if self._changed and self._task is not None:
-            self._changed = False
-            self._bar.update(self._task, completed=sum(self._counts.values()),
-                             counts=counts_markup(self._counts))
+        """Draw if the last draw is REFRESH_SECONDS old (or a stop hurried it)."""
+        if self.live and time.monotonic() >= self._due:
+            self._draw()
+        elif not self.live:
+            self.out.flush()
 
     def close(self) -> None:
-        """Stop drawing (idempotent): lines still gathered go out first, and after an
-        error the terminal must get its cursor back."""
-        self.lines.emit()
-        self.lines.live = False
-        self._bar.stop()
+        """Stop drawing (idempotent): the lines still waiting go out above the final bar,
+        which stays on screen, and the terminal gets its cursor back (after an error too)."""
+        if self.live:
+            self.live = False
+            terminal = self._terminal
+            try:
+                self._draw(self._finished)
+                self._put("\n" + _SHOW_CURSOR)
+            finally:
+                self._terminal = None
+                if terminal is not None:
+                    terminal.close()
+
+    def _draw(self, finished: bool = False) -> None:
+        """One write: erase the bar, the waiting lines, the bar again."""
+        now = time.monotonic()
+        pending = self.lines.pending
+        text = "".join(pending)
+        pending.clear()
+        line = render(self._state(now, finished), _columns(self.out), self._color)
+        self._put(f"{_ERASE}{text}{line}")
+        self._due = now + REFRESH_SECONDS
+
+    def _put(self, text: str) -> None:
+        if self._terminal is not None:
+            self._terminal.write(text)
+        else:
+            self.out.write(text)
+            self.out.flush()
+
+    def _state(self, now: float, finished: bool) -> State:
+        done = sum(self._counts.values())
+        elapsed = now - self._started
+        return State(self._title, done, self._total, self._counts, elapsed,
+                     done / elapsed if finished and elapsed > 0 else self._rate(now, done),
+                     finished)
+
+    def _rate(self, now: float, done: int) -> float | None:
+        """Tasks a second over the last RATE_SECONDS, from a sample per draw."""
+        samples = self._samples
+        samples.append((now, done))
+        while now - samples[0][0] > RATE_SECONDS:
+            samples.popleft()
+        then, done_then = samples[0]
+        return (done - done_then) / (now - then) if now > then and done > done_then else None
 
 
-def counts_markup(counts: dict[str, int]) -> str:
-    """`[green]8 ok[/] [red]1 failed[/]`: the statuses seen so far, in TaskStatus order."""
-    return " ".join(f"[{_STYLES[status.value]}]{counts[status.value]} {status.value}[/]"
-                    for status in TaskStatus if counts.get(status.value))
+def _columns(stream: TextIO) -> int:
+    """The terminal's width now (it may have been resized); 80 when it says none."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80

@@ -60,6 +60,7 @@ class CommandExecutor:
         self._host = socket.gethostname()
         self._base_env = {**os.environ, procs.RUN_MARKER_ENV: setup.worker.run_id}
         self._poll_timer: Any = None
+        self._mark = usage.HighWater()
 
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
@@ -155,7 +156,7 @@ class CommandExecutor:
             status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
         else:
             status, error = command_status(code, command.child.pid, command.name)
-        peak_rss, cpu_time = usage.reaped(command.child.usage)
+        peak_rss, cpu_time = usage.reaped(command.child.usage, self._mark)
         outcome = Outcome(command.work.key, status, command.started, finished,
                           command.child.pid, os.getpid(), command.name, self._host,
                           exit_code=None if code == procs.LOST_STATUS else code, error=error,

@@ -58,10 +58,8 @@ def _depth(process: psutil.Process, root: int) -> int:
 
 def killpg(pgid: int, signum: int) -> None:
     """Signal a process group that may be gone already (or never ours to signal)."""
-    try:  # not contextlib.suppress: this runs once per command
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def outside_group(processes: Iterable[psutil.Process], pgid: int) -> list[psutil.Process]:
@@ -367,7 +365,6 @@ class Child:
                 self._popen.returncode = self.returncode
 
 
-_POSIX_SPAWN = hasattr(os, "posix_spawn") and sys.platform.startswith("linux")
 _STDIN_NULL = (getattr(os, "POSIX_SPAWN_OPEN", 0), 0, os.devnull, os.O_RDONLY, 0)
 _RESTORED_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
 """Python ignores these; a program expects them at their defaults (`yes | head` must end
@@ -392,7 +389,7 @@ def spawn(argv: list[str], env: dict[str, str], cwd: str | None, stdout: int,
     descriptors. `posix_spawnp` (a vfork on Linux) costs a fraction of `subprocess.Popen`;
     Popen remains for what posix_spawn cannot do here: a working directory, or a platform
     without it."""
-    if cwd is None and _POSIX_SPAWN:
+    if cwd is None and hasattr(os, "posix_spawn") and sys.platform.startswith("linux"):
         actions = [_STDIN_NULL, (os.POSIX_SPAWN_DUP2, stdout, 1),
                    (os.POSIX_SPAWN_DUP2, stderr, 2)]
         program = _program(argv[0], env.get("PATH", os.defpath))

@@ -62,8 +62,10 @@ class CommandExecutor:
         self._setup = setup
         self._commands: dict[int, _Command] = {}
         self._host = socket.gethostname()
+        self._pid = os.getpid()  # asked once: getpid is a system call every time
         self._base_env = {**os.environ, procs.RUN_MARKER_ENV: setup.worker.run_id}
         self._poll_timer: Any = None
+        self._mark = usage.HighWater()
 
     def submit(self, batch: Sequence[Any]) -> None:
         for work in batch:
@@ -159,9 +161,9 @@ class CommandExecutor:
             status, error = TaskStatus.CRASHED, death_error(None, command.child.pid, "command")
         else:
             status, error = command_status(code, command.child.pid, command.name)
-        peak_rss, cpu_time = usage.reaped(command.child.usage)
+        peak_rss, cpu_time = usage.reaped(command.child.usage, self._mark)
         outcome = Outcome(command.work.key, status, command.started, finished,
-                          command.child.pid, os.getpid(), command.name, self._host,
+                          command.child.pid, self._pid, command.name, self._host,
                           exit_code=None if code == procs.LOST_STATUS else code, error=error,
                           stdout=command.stdout.text(), stderr=command.stderr.text(),
                           peak_rss=peak_rss, cpu_time=cpu_time)
@@ -171,7 +173,7 @@ class CommandExecutor:
         """Nothing waits in a queue here: every submitted attempt starts at once."""
 
     def running(self) -> list[Running]:
-        return [Running(key, c.child.pid, os.getpid(), c.name, self._host, c.started)
+        return [Running(key, c.child.pid, self._pid, c.name, self._host, c.started)
                 for key, c in self._commands.items()]
 
     def stop(self, key: int, signum: int) -> None:
@@ -224,11 +226,13 @@ def _unstarted(work: CommandWork, started: float, exc: OSError) -> Outcome:
     return verdicts.not_started(work.key, error, started, code)
 
 
+_PIDFD_OPEN = getattr(os, "pidfd_open", None)
+
+
 def _pidfd(pid: int) -> int | None:
-    opener = getattr(os, "pidfd_open", None)
-    if opener is None:
+    if _PIDFD_OPEN is None:
         return None
     try:
-        return int(opener(pid))
+        return int(_PIDFD_OPEN(pid))
     except OSError:
         return None

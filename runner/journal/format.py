@@ -69,8 +69,8 @@ def iso(ts: float) -> str:
 def where(pid: int, ppid: int, process_name: str, host: str) -> str:
     """`"pid":1,"ppid":2,"process_name":"x","host":"y"`: the same for every attempt a
     worker runs, so a worker computes it once."""
-    return (f'"pid":{pid},"ppid":{ppid},"process_name":{encode(process_name)},'
-            f'"host":{encode(host)}')
+    return (f'"pid":{pid},"ppid":{ppid},"process_name":{text(process_name)},'
+            f'"host":{text(host)}')
 
 
 def made(where_text: str, started: float, finished: float, result: str | None,
@@ -93,15 +93,28 @@ def made(where_text: str, started: float, finished: float, result: str | None,
     return Fragments(where_text, f'"{iso(started)}"', f'"{iso(finished)}"', tail)
 
 
+class _Made:
+    """The outcome whose fragments were made last, and those: an attempt announced with
+    its end has its task_started and task_finished lines written from the same outcome.
+    One tuple, replaced whole (see _Ident)."""
+
+    last: tuple[Outcome | None, Fragments | None] = (None, None)
+
+
 def of(outcome: Outcome) -> Fragments:
     """The outcome's fragments, made now if it came without (a runner-made outcome, or
     one whose status the engine changed after the fact)."""
     if outcome.journal is not None:
         return outcome.journal  # type: ignore[return-value]  # it is a Fragments
-    return made(where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host),
-                outcome.started, outcome.finished, outcome.result, outcome.exit_code,
-                outcome.error, outcome.stdout, outcome.stderr, outcome.peak_rss,
-                outcome.cpu_time)
+    last = _Made.last
+    if outcome is last[0] and last[1] is not None:
+        return last[1]
+    fragments = made(where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host),
+                     outcome.started, outcome.finished, outcome.result, outcome.exit_code,
+                     outcome.error, outcome.stdout, outcome.stderr, outcome.peak_rss,
+                     outcome.cpu_time)
+    _Made.last = (outcome, fragments)
+    return fragments
 
 
 def job_started_line(event: JobStarted, pid_created: float | None, resumes: str | None,
@@ -121,12 +134,9 @@ def started_line(event: TaskStarted, pid_created: float | None = None) -> str:
     """A task_started line. An attempt announced with its end reuses its outcome's
     fragments; one seen running carries its process's `pid_created` (null when unknown)."""
     outcome = event.outcome
-    if outcome is not None and outcome.journal is not None:
+    if outcome is not None:  # made now if need be, for its finished line too
         fragments = of(outcome)
         where_text, started = fragments.where, fragments.started
-    elif outcome is not None:  # only these two fragments: the rest is the finished line's
-        where_text = where(outcome.pid, outcome.ppid, outcome.process_name, outcome.host)
-        started = f'"{iso(outcome.started)}"'
     else:
         where_text = where(event.pid, event.ppid, event.process_name, event.host)
         where_text += f',"pid_created":{"null" if pid_created is None else repr(pid_created)}'
@@ -167,10 +177,23 @@ def job_finished_line(event: JobFinished) -> str:
                    "interrupted_by": event.interrupted_by}) + "\n"
 
 
+class _Ident:
+    """The last task named, as JSON: an attempt's task_started line is mostly followed by
+    its task_finished line, whose events hold the very same values dict. One tuple,
+    replaced whole, so threads formatting at once never mix two tasks' fields."""
+
+    last: tuple[Any, int, str, str, str] = (None, -1, "", "", "")
+
+
 def _ident(task: str, name: str, index: int, values: dict[str, Any]) -> str:
     """The fields naming a task: its id, its name, its place and its foreach values
     (always an object, {} without foreach, so `.values.AXIS` needs no special case)."""
-    return f'"task":{text(task)},"name":{text(name)},"index":{index},"values":{_values(values)}'
+    last = _Ident.last
+    if values is last[0] and index == last[1] and task == last[2] and name == last[3]:
+        return last[4]
+    ident = f'"task":{text(task)},"name":{text(name)},"index":{index},"values":{_values(values)}'
+    _Ident.last = (values, index, task, name, ident)
+    return ident
 
 
 def _values(values: dict[str, Any]) -> str:

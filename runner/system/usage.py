@@ -20,18 +20,37 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PROC = "/proc"
 
 
-def reaped(usage: Any) -> tuple[int, float]:
+def reaped(usage: Any, mark: HighWater | None = None) -> tuple[int, float]:
     """(peak bytes, CPU seconds) of a reaped child and the children it waited for, from its
     `resource.struct_rusage` (None: nothing known). Linux carries the high-water mark of
     the memory the process had when it called exec into its `ru_maxrss`, and a command
     is spawned sharing the runner's memory until its exec, so the peak counts only when
-    it is above the runner's own mark."""
+    it is above this process's own mark: read now, or kept by `mark`."""
     if usage is None:
         return 0, 0.0
     peak = int(usage.ru_maxrss) * _KIB
-    if peak <= peak_of_process():
+    if not (mark.below(peak) if mark is not None else peak > peak_of_process()):
         peak = 0  # unknown: sampling says what it saw
     return peak, usage.ru_utime + usage.ru_stime
+
+
+class HighWater:
+    """This process's high-water mark as last read, for a process that never resets it
+    (the runner: only a pool or Dask worker does): the mark only rises, so a peak at or
+    under the last reading is under it still, and /proc is read again only for a peak
+    above it. Thousands of short commands then cost one read each no more."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def below(self, peak: int) -> bool:
+        """Whether this process's mark is below `peak` bytes."""
+        if peak <= self.seen:
+            return False
+        self.seen = peak_of_process()
+        return peak > self.seen
 
 
 def peak_of_process() -> int:

@@ -62,4 +62,6 @@ class Tail:
             self.kept -= len(self.chunks.popleft())
 
     def text(self) -> str:
+        if not self.total:  # most commands write nothing
+            return ""
         return tail_text(b"".join(self.chunks)[-TAIL_BYTES:], self.total)

@@ -48,10 +48,11 @@ def text(value: str) -> str:
 
 class _Second:
     """The ISO text of the last whole second formatted: consecutive timestamps mostly
-    share it, and formatting only the microseconds is several times cheaper."""
+    share it, and formatting only the microseconds is several times cheaper. The
+    second and its text are one tuple, replaced whole, so that threads formatting at
+    once (Dask's) never pair one second's text with another's number."""
 
-    second = -1
-    prefix = ""
+    last: tuple[int, str] = (-1, "")
 
 
 def iso(ts: float) -> str:
@@ -60,10 +61,11 @@ def iso(ts: float) -> str:
     micro = round((ts - second) * 1_000_000)
     if micro >= 1_000_000 or ts < 0:
         return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
-    if second != _Second.second:
-        _Second.prefix = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        _Second.second = second
-    return f"{_Second.prefix}.{micro:06d}+00:00"
+    last = _Second.last
+    if last[0] != second:
+        last = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        _Second.last = last
+    return f"{last[1]}.{micro:06d}+00:00"
 
 
 def where(pid: int, ppid: int, process_name: str, host: str) -> str:

@@ -60,8 +60,8 @@ class _Mark:
     invalidates the interpreter's lookup caches for that class, which cost a trivial
     attempt a tenth of its time."""
 
-    __slots__ = ("pid", "cpu", "children", "read_by", "owed", "mark", "from_status",
-                 "slots", "index")
+    __slots__ = ("children", "cpu", "from_status", "index", "mark", "owed", "pid", "read_by",
+                 "slots")
 
     def __init__(self) -> None:
         self.pid = 0

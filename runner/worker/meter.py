@@ -5,7 +5,9 @@ A pool worker runs thousands of trivial calls a second, where one system call mo
 call is a fifth of its cost. So an attempt is measured with one `getrusage` call at its
 end (the end of one attempt is the start of the next), a second one for the children
 it waited for when it lasted long enough to have any, and none at all when it took
-less than a millisecond (see `SHORT`).
+less than a millisecond (see `SHORT`). Such an attempt costs the worker one comparison
+at its start (with `fresh_until`) and one call at its end (`stop`, given the clock the
+attempt's record ends at), and nothing else.
 Memory comes from the kernel's high-water mark of the worker's resident set: an attempt
 added what the mark rose by.
 After an attempt that raised it, the mark is reset to the worker's current size (Linux,
@@ -57,8 +59,8 @@ the attempt's own measurement."""
 class _Mark:
     """The worker's state between attempts (the one instance `_at`, set up by `_prepare` in
     each new process). An instance, not class attributes: writing an attribute of a class
-    invalidates the interpreter's lookup caches for that class, which cost a trivial
-    attempt a tenth of its time."""
+    invalidates the interpreter's lookup caches for that class, which slowed every read
+    of it too, on every attempt."""
 
     __slots__ = ("children", "cpu", "from_status", "index", "mark", "owed", "pid", "read_by",
                  "slots")

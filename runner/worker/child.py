@@ -78,6 +78,7 @@ def setup(config: WorkerSetup) -> None:
     State.rows = config.rows
     if config.slots is not None:
         _claim_slot(config.slots, config.slots_lock, config.generation)
+        meter.publish(config.slots, State.slot + SLOT_BASE)
         if config.capture is not None:
             _redirect_or_leave(config.capture, row_name(State.slot))
     State.capture = config.capture
@@ -241,10 +242,10 @@ def run_one(work: Work) -> Outcome:
     """Run one attempt; never raises."""
     slots, base = State.slots, State.slot
     started = time.time()
-    mark = meter.start(started)
+    if started >= meter.fresh_until:  # else the last attempt's end is this one's start
+        meter.start(started)
     if slots is not None:
         slots[base + SLOT_STARTED] = started
-        slots[base + SLOT_BASE] = mark
         slots[base + SLOT_KEY] = float(work.key)
     status, result, exit_code, error = TaskStatus.OK, None, None, None
     kinds: tuple[str, ...] = ()
@@ -268,7 +269,6 @@ def run_one(work: Work) -> Outcome:
         if saved is not None:
             calling.leave(saved)
         calling.end_leftovers()
-        peak_rss, cpu_time = meter.stop(started, time.time())
         out, err = capture.take() if kept is None else capture.release(kept)
         capture.give_back(lent)
         if slots is not None:
@@ -277,6 +277,7 @@ def run_one(work: Work) -> Outcome:
         State.name = multiprocessing.current_process().name
         State.where = format.where(State.pid, os.getppid(), State.name, State.host)
     finished = time.time()
+    peak_rss, cpu_time = meter.stop(started, finished)
     return Outcome(work.key, status, started, finished, State.pid, os.getppid(), State.name,
                    State.host, result, exit_code, error, out, err,
                    format.made(State.where, started, finished, result, exit_code, error, out,

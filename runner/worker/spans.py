@@ -6,7 +6,6 @@ journal lines only.
 from __future__ import annotations
 
 from runner.events import OkRow, Outcome, SpanOutcome, TaskStatus
-from runner.jobfile.claims import entry_claims
 from runner.journal.format import claims_text, first_try_lines
 from runner.plan import Plan, Span
 from runner.worker.child import State, run_one
@@ -25,7 +24,7 @@ def run_span(span: Span) -> SpanOutcome:
     if State.plan is None:
         State.plan = Plan(State.job)
     entry = State.plan.entries[span.entry]
-    claims = claims_text(entry_claims(State.plan.job)[span.entry])
+    claims = claims_text(entry.claims)
     lines: list[str] = []
     others: list[Outcome] = []
     rows: list[OkRow] | None = [] if State.rows else None

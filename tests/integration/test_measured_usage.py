@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 
@@ -123,6 +124,47 @@ def test_commands_record_their_memory_and_cpu(job_runner: JobRunner) -> None:
     assert records["spin"]["cpu_time"] > 0.3  # type: ignore[operator]
     assert records["trivial"]["peak_rss"] < 64 * MIB  # type: ignore[operator]
     assert records["trivial"]["cpu_time"] < 0.3  # type: ignore[operator]
+
+
+SPANNED = """
+version: 1
+workers: 1
+start_method: {start_method}
+tasks:
+  - name: trivial
+    call: usetasks:trivial
+    foreach: {{i: {{range: [0, 400]}}}}
+  - name: spin
+    call: usetasks:spin
+    args: [0.5]
+  - name: hold
+    call: usetasks:hold
+    args: [{big}]
+"""
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+def test_short_attempts_are_charged_their_wall_time(job_runner: JobRunner,
+                                                    start_method: str) -> None:
+    """Quiet, a pool worker runs trivial calls in spans and reads its counters for none of
+    them but one every 10 ms: every other such attempt's `cpu_time` is its `duration`,
+    the same number. The attempts after them are still measured for themselves."""
+    _write_tasks(job_runner)
+    finished = job_runner.run(job_runner.write(SPANNED.format(start_method=start_method,
+                                                              big=BIG)), "--quiet", timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    records = finished.events("task_finished")
+    trivial = [r for r in records if r["name"] == "trivial"]
+    short = [r for r in trivial if r["duration"] < 0.001]
+    assert len(trivial) == 400 and short  # a loaded machine may slow a few past 1 ms
+    begun = datetime.fromisoformat(trivial[0]["started"]).timestamp()
+    ended = datetime.fromisoformat(trivial[-1]["finished"]).timestamp()
+    readings = 2 + (ended - begun) / 0.01  # the first, and one every 10 ms at most
+    charged_wall = [r for r in short if r["cpu_time"] == r["duration"] and r["peak_rss"] == 0]
+    assert len(charged_wall) >= len(short) - readings, (len(short), len(charged_wall))
+    by_name = {r["name"]: r for r in records}
+    assert 0.4 < by_name["spin"]["cpu_time"] < 5  # its own half second, not the spans'
+    assert by_name["hold"]["peak_rss"] >= AT_LEAST
 
 
 ENFORCED = """

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
@@ -30,6 +30,9 @@ from runner.jobfile import job, values
 from runner.jobfile.diagnose import Fields
 from runner.jobfile.job import Part
 from runner.version import __version__
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class NotCacheable(TypeError):
@@ -74,6 +77,26 @@ def models_checker() -> JobChecker:
     from runner.jobfile.spec import MODEL_FIELDS, Job
 
     return JobChecker(lambda values: _as_parts(Job.model_validate(values)), MODEL_FIELDS)
+
+
+def as_model(part: Part) -> BaseModel:
+    """The model of the same name holding a part's values (its parts as models too), for
+    what only the models do, such as dumping."""
+    from runner.jobfile import spec
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Part):
+            model: type[BaseModel] = getattr(spec, type(value).__name__)
+            fields = {name: convert(v) for name, v in value.__dict__.items()}
+            return model.model_construct(None, **fields, **value.extra)
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    converted: BaseModel = convert(part)
+    return converted
 
 
 def _as_parts(value: Any) -> Any:

@@ -44,7 +44,7 @@ class Part:
                  "__pydantic_private__")
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: {name} cannot be set")
+        raise ValueError(f"{type(self).__name__} is frozen: {name} cannot be set")
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is type(self) and self.__dict__ == other.__dict__
@@ -86,6 +86,18 @@ class Part:
     def replace(self: _P, **changes: Any) -> _P:
         """A copy with these fields changed (parts are frozen)."""
         return type(self).of({**self.__dict__, **changes}, self.extra, self.private)
+
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        """The fields as plain values, through the model of the same name (pydantic's
+        `model_dump` and its options: `mode="json"`, `exclude_defaults=True`, ...)."""
+        from runner.jobfile.checker import as_model
+
+        dumped: dict[str, Any] = as_model(self).model_dump(**options)
+        return dumped
+
+    def model_copy(self: _P, *, update: dict[str, Any] | None = None) -> _P:
+        """`replace`, under the name pydantic gives it."""
+        return self.replace(**(update or {}))
 
     def with_private(self: _P, **values: Any) -> _P:
         """A copy with these private values changed (None removes one)."""
@@ -218,6 +230,15 @@ class Job(Part):
     abort_on: FailureRule | None
     dask: DaskOptions
     tasks: list[CallTask | CommandTask]
+
+    @classmethod
+    def model_validate(cls, values: Any) -> Job:
+        """A job from values as a job file holds them, validated as `runner.load`
+        validates a file's (a pydantic `ValidationError` for bad ones)."""
+        from runner.jobfile.checker import job_checker
+
+        built: Job = job_checker().validate(values)
+        return built
 
     @property
     def source(self) -> Path | None:

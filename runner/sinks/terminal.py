@@ -60,7 +60,7 @@ class Terminal:
             if self._error is None:
                 try:
                     self._write_all(text.encode(self._encoding, self._errors))
-                except (OSError, UnicodeError) as exc:
+                except Exception as exc:  # raised in the runner instead
                     self._error = exc
 
     def _write_all(self, data: bytes) -> None:

@@ -110,11 +110,24 @@ def test_the_parts_are_frozen_compare_by_value_and_pickle(tmp_path: Path) -> Non
     built = _cached(tmp_path).validate(values)
     assert isinstance(built, job.Job) and isinstance(built.tasks[0].needs[0], job.Need)
     assert built.limits.amounts() == {"gpu": 2} and built.shutdown.grace == 10.0
-    with pytest.raises(AttributeError, match="frozen"):
+    with pytest.raises(ValueError, match="frozen"):
         built.workers = 3  # type: ignore[misc]
     assert pickle.loads(pickle.dumps(built)) == built == _cached(tmp_path).validate(values)
     assert built.replace(workers=3) != built and built.replace(workers=3).workers == 3
     assert built.with_source(tmp_path / "j.yml").job_name == "j" and built.source is None
+
+
+def test_the_public_job_keeps_the_models_methods_a_library_calls() -> None:
+    import runner
+
+    built = runner.Job.model_validate({"version": 1, "limits": {"gpu": 2},
+                                       "tasks": [{"name": "a", "command": "true"}]})
+    assert isinstance(built, runner.Job)
+    assert built.model_dump(exclude_defaults=True) == {
+        "version": 1, "limits": {"gpu": 2}, "tasks": [{"name": "a", "command": "true"}]}
+    assert built.model_copy(update={"workers": 2}) == built.replace(workers=2)
+    with pytest.raises(ValidationError):
+        runner.Job.model_validate({"version": 1, "tasks": [{"name": "a"}]})
 
 
 def test_a_schema_the_cache_cannot_name_is_still_used(

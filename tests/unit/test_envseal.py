@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ResumeError, RunnerError
-from runner.jobfile.job import Job
 from runner.jobfile.loader import load
+from runner.jobfile.spec import Job
 from runner.journal import resume
 from runner.plan import Plan
 from runner.system import envseal
@@ -56,8 +56,8 @@ def test_guessing_all_10000_pins_against_the_journal_fails(tmp_path: Path) -> No
     template = load(tmp_path / "job.yml", environ={"PIN": "0000"})
     hits = []
     for guess in (f"{n:04d}" for n in range(10_000)):  # all an attacker can do without the key
-        plan = Plan(template.replace(defaults=template.defaults.replace(
-            env={"PIN": guess, "USER_NAME": "alice"})))
+        plan = Plan(template.model_copy(update={"defaults": template.defaults.model_copy(
+            update={"env": {"PIN": guess, "USER_NAME": "alice"}})}))
         entry = plan.entries[0]
         candidates = {entry.hash, entry.legacy_hash(0), entry.spec_hash(0),
                       hashlib.sha256(f"PIN\0{guess}".encode()).hexdigest(),

@@ -22,17 +22,14 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
 from runner.jobfile import job, values
 from runner.jobfile.diagnose import Fields
-from runner.jobfile.job import Part
+from runner.jobfile.job import Part, as_parts
 from runner.version import __version__
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
 
 
 class NotCacheable(TypeError):
@@ -76,40 +73,7 @@ def models_checker() -> JobChecker:
     what the cached one is held equal to."""
     from runner.jobfile.spec import MODEL_FIELDS, Job
 
-    return JobChecker(lambda values: _as_parts(Job.model_validate(values)), MODEL_FIELDS)
-
-
-def as_model(part: Part) -> BaseModel:
-    """The model of the same name holding a part's values (its parts as models too), for
-    what only the models do, such as dumping."""
-    from runner.jobfile import spec
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, Part):
-            model: type[BaseModel] = getattr(spec, type(value).__name__)
-            fields = {name: convert(v) for name, v in value.__dict__.items()}
-            return model.model_construct(None, **fields, **value.extra)
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        return value
-
-    converted: BaseModel = convert(part)
-    return converted
-
-
-def _as_parts(value: Any) -> Any:
-    from pydantic import BaseModel
-
-    if isinstance(value, BaseModel):
-        fields = {name: _as_parts(getattr(value, name)) for name in type(value).model_fields}
-        return _part(type(value).__name__).of(fields, value.__pydantic_extra__)
-    if isinstance(value, list):
-        return [_as_parts(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _as_parts(v) for k, v in value.items()}
-    return value
+    return JobChecker(lambda values: as_parts(Job.model_validate(values)), MODEL_FIELDS)
 
 
 def _checker(schema: Any, fields: dict[str, Any]) -> JobChecker:

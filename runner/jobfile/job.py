@@ -20,16 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from runner.jobfile.values import InputAxis
+    from pydantic import BaseModel
 
-FailureStatus = Literal["failed", "timeout", "crashed"]
-Condition = Literal["success", "failure", "always"]
-ResultFrom = Literal["stdout", "json"]
-SignalName = Literal["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGKILL"]
-Executor = Literal["process", "pool", "mp-pool", "dask"]
-Mode = Literal["sync", "async"]
-StartMethod = Literal["auto", "fork", "spawn", "forkserver"]
-OnFailure = Literal["continue", "stop", "abort"]
+    from runner.jobfile.kinds import (
+        Condition,
+        Executor,
+        FailureStatus,
+        Mode,
+        OnFailure,
+        ResultFrom,
+        SignalName,
+        StartMethod,
+    )
+    from runner.jobfile.values import InputAxis
 
 _P = TypeVar("_P", bound="Part")
 
@@ -90,8 +93,6 @@ class Part:
     def model_dump(self, **options: Any) -> dict[str, Any]:
         """The fields as plain values, through the model of the same name (pydantic's
         `model_dump` and its options: `mode="json"`, `exclude_defaults=True`, ...)."""
-        from runner.jobfile.checker import as_model
-
         dumped: dict[str, Any] = as_model(self).model_dump(**options)
         return dumped
 
@@ -233,11 +234,11 @@ class Job(Part):
 
     @classmethod
     def model_validate(cls, values: Any) -> Job:
-        """A job from values as a job file holds them, validated as `runner.load`
-        validates a file's (a pydantic `ValidationError` for bad ones)."""
-        from runner.jobfile.checker import job_checker
+        """A job from values as a job file holds them, validated by the models (a
+        pydantic `ValidationError` for bad ones)."""
+        from runner.jobfile.spec import Job as JobModel
 
-        built: Job = job_checker().validate(values)
+        built: Job = as_parts(JobModel.model_validate(values))
         return built
 
     @property
@@ -271,3 +272,39 @@ class Job(Part):
     @property
     def has_env(self) -> bool:
         return bool(self.defaults.env) or any(task.env for task in self.tasks)
+
+
+def as_model(part: Part) -> BaseModel:
+    """The model of the same name holding a part's values (its parts as models too), for
+    what only the models do, such as dumping."""
+    from runner.jobfile import spec
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Part):
+            model: type[BaseModel] = getattr(spec, type(value).__name__)
+            fields = {name: convert(v) for name, v in value.__dict__.items()}
+            return model.model_construct(None, **fields, **value.extra)
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    converted: BaseModel = convert(part)
+    return converted
+
+
+def as_parts(value: Any) -> Any:
+    """What the models built, as the classes here: the same values, the same classes'
+    names."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        fields = {name: as_parts(getattr(value, name)) for name in type(value).model_fields}
+        part: type[Part] = globals()[type(value).__name__]
+        return part.of(fields, value.__pydantic_extra__)
+    if isinstance(value, list):
+        return [as_parts(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_parts(v) for k, v in value.items()}
+    return value

@@ -29,7 +29,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from runner.jobfile.job import (
+from runner.jobfile.kinds import (
     Condition,
     Executor,
     FailureStatus,

@@ -22,16 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from runner.jobfile.kinds import (
-        Condition,
-        Executor,
-        FailureStatus,
-        Mode,
-        OnFailure,
-        ResultFrom,
-        SignalName,
-        StartMethod,
-    )
+    from runner.jobfile import kinds
     from runner.jobfile.values import InputAxis
 
 _P = TypeVar("_P", bound="Part")
@@ -111,7 +102,7 @@ class Shutdown(Part):
 
     wait: bool
     cancel_pending: bool
-    signal: SignalName
+    signal: kinds.SignalName
     grace: float
 
 
@@ -139,7 +130,7 @@ class FailureRule(Part):
     """Which failed attempts a rule matches: any of these statuses, exit codes (a
     death by signal N is 128+N) or exception class names (a class matches its bases)."""
 
-    statuses: list[FailureStatus]
+    statuses: list[kinds.FailureStatus]
     exit_codes: list[int]
     exceptions: list[str]
 
@@ -176,7 +167,7 @@ class TaskBase(Part):
     cwd: str | None
     tags: list[str]
     needs: list[str | Need] | None
-    if_: Condition | None
+    if_: kinds.Condition | None
     resources: Resources | None
     retry_on: FailureRule | None
     escalate: dict[str, float] | None
@@ -194,7 +185,7 @@ class CommandTask(TaskBase):
     """A program: a list runs without a shell, a string under `/bin/sh -c`."""
 
     command: str | list[str]
-    result: ResultFrom | None
+    result: kinds.ResultFrom | None
     ok_exit_codes: list[int] | None
 
 
@@ -212,13 +203,13 @@ class Job(Part):
     version: Literal[1]
     name: str | None
     description: str | None
-    executor: Executor
+    executor: kinds.Executor
     workers: int | None
-    mode: Mode
-    start_method: StartMethod
+    mode: kinds.Mode
+    start_method: kinds.StartMethod
     backlog: int | None
     max_tasks_per_worker: int | None
-    on_failure: OnFailure
+    on_failure: kinds.OnFailure
     max_failures: int | float
     shutdown: Shutdown
     defaults: TaskDefaults

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable
@@ -51,7 +52,7 @@ def job_checker(cache_dir: Path | None = None) -> JobChecker:
     path = _cache_file(cache_dir or _default_cache_dir())
     if path is not None:
         try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
+            saved = json.loads(_read_cache(path))
             return _checker(_decode(saved["schema"]), saved["fields"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError, SchemaError):
             pass  # rebuilt and saved again below
@@ -155,8 +156,22 @@ def _decode(node: Any) -> Any:
 
 def _part(name: str) -> type[Part]:
     found = getattr(job, name)
-    assert isinstance(found, type) and issubclass(found, Part)
+    if not (isinstance(found, type) and issubclass(found, Part)):
+        raise TypeError(f"{name} names no class of the job")  # a damaged cache: rebuilt
     return found
+
+
+def _read_cache(path: Path) -> bytes:
+    """The saved schema, read only from a regular file: a FIFO put in its place must
+    not hold up every start."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def _save(path: Path, text: str) -> None:

@@ -49,6 +49,8 @@ def test_the_schema_is_saved_once_and_read_back(tmp_path: Path) -> None:
     "", "{", "[]", '{"schema": {"type": "any"}}',
     '{"schema": {"type": "no such type"}, "fields": {}}',
     '{"schema": {"$function": "no_such_function"}, "fields": {}}',
+    '{"schema": {"$class": "Path"}, "fields": {}}',
+    '{"schema": {"$default": "Shutdown", "fields": []}, "fields": {}}',
 ])
 def test_a_damaged_cache_is_rebuilt(tmp_path: Path, damage: str) -> None:
     _cached(tmp_path)
@@ -58,6 +60,17 @@ def test_a_damaged_cache_is_rebuilt(tmp_path: Path, damage: str) -> None:
         _cached(tmp_path).validate(NONSENSE)
     assert {e["loc"] for e in caught.value.errors()} == {("workers",), ("tasks",)}
     assert json.loads(saved.read_text())["fields"]["Job"][0] == "version"
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_in_place_of_the_cache_is_not_read(tmp_path: Path) -> None:
+    """Opening a FIFO for reading would wait for a writer on every start."""
+    _cached(tmp_path)
+    [saved] = _saved(tmp_path)
+    saved.unlink()
+    os.mkfifo(saved)
+    with pytest.raises(ValidationError):
+        _cached(tmp_path).validate(NONSENSE)
 
 
 def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:

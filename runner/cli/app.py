@@ -22,6 +22,7 @@ from typing import Annotated, Optional  # noqa: E402
 
 import typer  # noqa: E402
 
+from runner.cli.named import ROOT_HELP, named_command  # noqa: E402
 from runner.errors import ExitCode, RunnerError, UsageError  # noqa: E402
 from runner.version import __version__  # noqa: E402
 
@@ -32,7 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": list(ROOT_HELP)},
 )
 
 
@@ -335,8 +336,6 @@ def main() -> None:
     `RunnerError` becomes its message on stderr and its exit code, with no traceback;
     anything else is a bug, said in one line (see runner.cli.crash), exit 3."""
     try:
-        from runner.cli.named import named_command
-
         named_command(app, sys.argv[1:])()
     except RunnerError as exc:
         typer.echo(str(exc), err=True)

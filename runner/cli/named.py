@@ -8,7 +8,7 @@ import copy
 import typer
 
 ROOT_HELP = ("-h", "--help")
-"""The root's help options (app.py's `help_option_names`): its help lists every command."""
+"""The root's help options: its help lists every command."""
 
 
 def named_command(app: typer.Typer, argv: list[str]) -> typer.Typer:

@@ -29,7 +29,7 @@ from pydantic_core import CoreSchema, SchemaError, SchemaValidator
 
 from runner.jobfile import job, values
 from runner.jobfile.diagnose import Fields
-from runner.jobfile.job import Part, as_parts
+from runner.jobfile.job import Part
 from runner.version import __version__
 
 
@@ -61,9 +61,8 @@ def job_checker(cache_dir: Path | None = None) -> JobChecker:
     Job.model_rebuild()  # the models defer building their schemas until asked
     try:
         encoded = {"schema": _encode(Job.__pydantic_core_schema__), "fields": MODEL_FIELDS}
-    except NotCacheable:  # validated as it is, with the models' classes swapped
-        schema = _encode(Job.__pydantic_core_schema__, keep_unnamed=True)
-        return _checker(_decode(schema), MODEL_FIELDS)
+    except NotCacheable:
+        return models_checker()
     if path is not None:
         _save(path, json.dumps(encoded, separators=(",", ":")))
     return _checker(_decode(encoded["schema"]), MODEL_FIELDS)
@@ -72,9 +71,9 @@ def job_checker(cache_dir: Path | None = None) -> JobChecker:
 def models_checker() -> JobChecker:
     """The models' own validator, what they build turned into the classes of `job`:
     what the cached one is held equal to."""
-    from runner.jobfile.spec import MODEL_FIELDS, Job
+    from runner.jobfile.spec import MODEL_FIELDS
 
-    return JobChecker(lambda values: as_parts(Job.model_validate(values)), MODEL_FIELDS)
+    return JobChecker(job.Job.model_validate, MODEL_FIELDS)
 
 
 def _checker(schema: Any, fields: dict[str, Any]) -> JobChecker:
@@ -111,31 +110,26 @@ def _cache_file(folder: Path | None) -> Path | None:
 _UNCHECKED = frozenset({"serialization", "metadata"})
 
 
-def _encode(node: Any, *, keep_unnamed: bool = False) -> Any:
+def _encode(node: Any) -> Any:
     """Core schema -> JSON: model classes and `values` functions by name, serialization
-    and metadata dropped. With `keep_unnamed`, what has no name stays as it is."""
+    and metadata dropped."""
     from pydantic import BaseModel
 
-    def inner(child: Any) -> Any:
-        return _encode(child, keep_unnamed=keep_unnamed)
-
     if isinstance(node, dict):
-        return {k: inner(v) for k, v in node.items() if k not in _UNCHECKED}
+        return {k: _encode(v) for k, v in node.items() if k not in _UNCHECKED}
     if isinstance(node, (list, tuple)):
-        return [inner(v) for v in node]
+        return [_encode(v) for v in node]
     if node is None or isinstance(node, (str, int, float, bool)):
         return node
     if isinstance(node, type) and issubclass(node, BaseModel):
         return {"$class": node.__name__}
     if isinstance(node, BaseModel) and node == type(node).model_construct():
         fields = {name: getattr(node, name) for name in type(node).model_fields}
-        return {"$default": type(node).__name__, "fields": inner(fields),
-                "extra": inner(node.__pydantic_extra__)}
+        return {"$default": type(node).__name__, "fields": _encode(fields),
+                "extra": _encode(node.__pydantic_extra__)}
     name = getattr(node, "__qualname__", "")
     if getattr(node, "__module__", None) == values.__name__ and getattr(values, name, None) is node:
         return {"$function": name}
-    if keep_unnamed:
-        return node
     raise NotCacheable(f"cannot save {node!r} in the schema cache")
 
 

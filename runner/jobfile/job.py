@@ -189,7 +189,6 @@ class CommandTask(TaskBase):
     ok_exit_codes: list[int] | None
 
 
-
 class DaskOptions(Part):
     """Where the dask executor runs; without `address` a local cluster is started."""
 

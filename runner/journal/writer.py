@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from runner.errors import JournalError
 from runner.journal import files
+from runner.system.atomic import write_all
 
 
 class JournalFile:
@@ -42,9 +43,7 @@ class JournalFile:
 
     def write(self, data: bytes) -> None:
         try:
-            written = os.write(self._fd, data)
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+            write_all(self._fd, data)
             if self.fsync:
                 os.fsync(self._fd)
         except OSError as exc:

@@ -11,7 +11,7 @@ Names are sanitised: a control character in a job's name could move the cursor.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from runner.events import TaskStatus
 
@@ -32,8 +32,7 @@ _ORDER = [status.value for status in TaskStatus]
 Piece = tuple[str, str]  # text, SGR parameters ("" for none)
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     """What the bar shows at one moment."""
 
     title: str

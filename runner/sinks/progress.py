@@ -60,10 +60,6 @@ class _Lines:
     def flush(self) -> None:
         self._progress.flush()
 
-    def hurry(self) -> None:
-        """The next flush draws at once: what follows answers a person (a stop)."""
-        self._progress.hurry()
-
 
 class Progress(Sink):
     """A Sink drawing a live bar; give `lines` to the console as its stream."""

@@ -15,17 +15,18 @@ error writing (the terminal is gone) is raised in the runner at its next write.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import TextIO
+
+from runner.system.atomic import write_all
 
 QUEUED = 4
 """Draws that may wait for the terminal before the runner waits with them."""
 
 
 class Terminal:
-    """A stream's file descriptor, written by a thread; `write`, `flush` and `close` are
+    """A stream's file descriptor, written by a thread; `write` and `close` are
     called by the runner's thread only."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -59,14 +60,9 @@ class Terminal:
         while (text := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._write_all(text.encode(self._encoding, self._errors))
+                    write_all(self._fd, text.encode(self._encoding, self._errors))
                 except Exception as exc:  # raised in the runner instead
                     self._error = exc
-
-    def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
 
 
 def writer(stream: TextIO) -> Terminal | None:

@@ -1,4 +1,5 @@
-"""Writing a small file whole: beside its place first, then renamed into it.
+"""Writing whole: a small file beside its place first, then renamed into it, and all
+of a buffer to a descriptor.
 
 A reader of the registry or of the schema cache never sees half a file, and a
 writer that dies leaves at most a hidden `.tmp` file beside it.
@@ -21,10 +22,7 @@ def write_atomically(path: Path, text: str, *, mode: int = 0o600) -> int:
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
     fd = os.open(temporary, flags, mode)
     try:
-        data = text.encode()
-        written = os.write(fd, data)
-        while written < len(data):
-            written += os.write(fd, data[written:])
+        write_all(fd, text.encode())
         os.replace(temporary, path)
     except OSError:
         os.close(fd)
@@ -32,3 +30,10 @@ def write_atomically(path: Path, text: str, *, mode: int = 0o600) -> int:
             os.unlink(temporary)
         raise
     return fd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: a write to a pipe, a terminal or a full disk may take part."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

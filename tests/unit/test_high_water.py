@@ -5,9 +5,14 @@ a few pages, so the sizes compared here are megabytes apart.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from runner.system import usage
 
 MIB = 1 << 20
+pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 
 
 def _resident() -> int:
@@ -29,6 +34,8 @@ def test_a_mark_that_rose_since_the_last_reading_is_read_again() -> None:
     mark = usage.HighWater()
     assert not mark.below(usage.peak_of_process())
     before = mark.seen
+    if before - _resident() > 512 * MIB:
+        pytest.skip("earlier tests left this process's mark far above its size")
     # every page touched: the process grows 96 MiB past its mark, wherever it is now
     block = bytearray(max(before - _resident(), 0) + 96 * MIB)
     grown = usage.peak_of_process()

@@ -80,7 +80,7 @@ def test_held_lines_go_out_on_a_later_flush(monkeypatch: pytest.MonkeyPatch) -> 
         progress.lines.write("first\n")
         progress.lines.flush()
         assert "first\n" not in buffer.getvalue()
-        progress.lines.hurry()  # as if REFRESH_SECONDS had passed
+        progress.hurry()  # as if REFRESH_SECONDS had passed
         progress.flush()  # the runner's next flush, with no new line
         assert "first\n" in buffer.getvalue()
     finally:
@@ -111,7 +111,7 @@ def test_a_job_name_that_looks_like_markup_or_moves_the_cursor_is_shown_as_text(
         progress.close()
     text = buffer.getvalue()
     assert "demo [/x] [bold]?[2J?next (stopping: SIGINT [/y])" in ESCAPES.sub("", text)
-    assert "\x1b[2J" not in text and "\n" not in text.rstrip("\x1b[?25h\n")
+    assert "\x1b[2J" not in text and "\n" not in text.removesuffix("\n\x1b[?25h")
 
 
 def test_no_live_bar_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

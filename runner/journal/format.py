@@ -47,25 +47,34 @@ def text(value: str) -> str:
 
 
 class _Second:
-    """The ISO text of the last whole second formatted: consecutive timestamps mostly
-    share it, and formatting only the microseconds is several times cheaper. The
-    second and its text are one tuple, replaced whole, so that threads formatting at
-    once (Dask's) never pair one second's text with another's number."""
+    """The last whole second stamped, and its text up to the microseconds (with the
+    opening quote): consecutive timestamps mostly share it, and formatting only the
+    microseconds is several times cheaper. The second and its text are one tuple,
+    replaced whole, so that threads formatting at once (Dask's) never pair one second's
+    text with another's number."""
 
-    last: tuple[int, str] = (-1, "")
+    last: tuple[int, str] = (0, '"1970-01-01T00:00:00.')
+
+
+def stamp(ts: float) -> str:
+    """`"2026-11-27T21:33:52.123456+00:00"`: `iso(ts)` as a JSON string, the form every
+    task line holds, made in one step."""
+    second, head = _Second.last
+    micro = round((ts - second) * 1_000_000)
+    if not 0 <= micro < 1_000_000:  # another second (or one rounding up into the next)
+        second = int(ts)
+        micro = round((ts - second) * 1_000_000)
+        if micro >= 1_000_000 or ts < 0:
+            exact = datetime.fromtimestamp(ts, timezone.utc)
+            return f'"{exact.isoformat(timespec="microseconds")}"'
+        head = f'"{datetime.fromtimestamp(second, timezone.utc):%Y-%m-%dT%H:%M:%S}.'
+        _Second.last = (second, head)
+    return f'{head}{micro:06d}+00:00"'
 
 
 def iso(ts: float) -> str:
     """`2026-11-27T21:33:52.123456+00:00` (UTC, microseconds)."""
-    second = int(ts)
-    micro = round((ts - second) * 1_000_000)
-    if micro >= 1_000_000 or ts < 0:
-        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")
-    last = _Second.last
-    if last[0] != second:
-        last = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
-        _Second.last = last
-    return f"{last[1]}.{micro:06d}+00:00"
+    return stamp(ts)[1:-1]
 
 
 def where(pid: int, ppid: int, process_name: str, host: str) -> str:
@@ -94,7 +103,7 @@ def made(where_text: str, started: float, finished: float, result: str | None,
     if result is not None:
         tail += f',"result":{result}'
     cpu = duration if cpu_time == wall else f"{cpu_time:.6f}"  # a short attempt's is its wall
-    return Fragments(where_text, f'"{iso(started)}"', f'"{iso(finished)}"',
+    return Fragments(where_text, stamp(started), stamp(finished),
                      f',"duration":{duration}{tail},"peak_rss":{peak_rss},"cpu_time":{cpu}')
 
 
@@ -145,7 +154,7 @@ def started_line(event: TaskStarted, pid_created: float | None = None) -> str:
     else:
         where_text = where(event.pid, event.ppid, event.process_name, event.host)
         where_text += f',"pid_created":{"null" if pid_created is None else repr(pid_created)}'
-        started = encode(iso(event.ts))
+        started = stamp(event.ts)
     ident = _ident(event.task, event.name, event.index, event.values)
     return _started(ident, event.attempt, where_text, started, event.spec_hash,
                     claims_text(event.claims))
@@ -201,15 +210,22 @@ def _ident(task: str, name: str, index: int, values: dict[str, Any]) -> str:
     return ident
 
 
+_KEYS: dict[str, str] = {}
+"""Each foreach variable's name as a JSON key with its colon: a handful per job."""
+
+
 def _values(values: dict[str, Any]) -> str:
     """The foreach values as a JSON object: ints and strings, nearly every axis, are
     written here about three times faster than by the encoder, which does the rest."""
-    return "{" + ",".join([f"{text(key)}:{_scalar(value)}" for key, value in values.items()]) + "}"
-
-
-def _scalar(value: Any) -> str:
-    kind = type(value)
-    return str(value) if kind is int else text(value) if kind is str else encode(value)
+    out = "{"
+    for key, value in values.items():
+        head = _KEYS.get(key)
+        if head is None:
+            head = _KEYS[key] = text(key) + ":"
+        kind = type(value)
+        out += ("" if out == "{" else ",") + head + (
+            str(value) if kind is int else text(value) if kind is str else encode(value))
+    return out + "}"
 
 
 def _started(ident: str, attempt: int, where_text: str, started: str, spec_hash: str,

@@ -55,7 +55,8 @@ class State:
     tasks_run: int = 0
     max_tasks: int | None = None
     closed_flag: int = -1
-    where: str = ""
+    where: str = ""  # the journal's pid, ppid, process name and host, formatted once
+    ppid: int = 0  # as `where` has it: asked once, not a system call per attempt
     name: str = ""
     job: Any = None
     plan: Any = None
@@ -275,10 +276,11 @@ def run_one(work: Work) -> Outcome:
             slots[base + SLOT_KEY] = SLOT_IDLE
     if not State.where:
         State.name = multiprocessing.current_process().name
-        State.where = format.where(State.pid, os.getppid(), State.name, State.host)
+        State.ppid = os.getppid()
+        State.where = format.where(State.pid, State.ppid, State.name, State.host)
     finished = time.time()
     peak_rss, cpu_time = meter.stop(started, finished)
-    return Outcome(work.key, status, started, finished, State.pid, os.getppid(), State.name,
+    return Outcome(work.key, status, started, finished, State.pid, State.ppid, State.name,
                    State.host, result, exit_code, error, out, err,
                    format.made(State.where, started, finished, result, exit_code, error, out,
                                err, peak_rss, cpu_time), peak_rss, cpu_time, kinds)

@@ -222,6 +222,8 @@ class Entry:
     def render_at(self, offset: int, index: int,
                   received: Mapping[str, Any] | None = None) -> PlannedTask:
         """The task at `offset` in this entry's product (first axis outermost)."""
+        if len(self.axes) == 1:  # most foreach have one axis: no digits to work out
+            return self.render(index, (self.axes[0][1][offset],), received)
         values = []
         for size, (_, axis) in zip(reversed(self.sizes), reversed(self.axes)):
             offset, digit = divmod(offset, size)

@@ -184,3 +184,23 @@ def test_a_huge_foreach_is_lazy(job: Callable[..., Job], axes: int, count: int,
 def test_the_plan_holds_no_reference_to_the_environment(job: Callable[..., Job]) -> None:
     task = planned(job, HEAD + "tasks:\n  - {name: a, command: ls}\n")[0]
     assert "PATH" not in task.env and os.environ.get("PATH")
+
+
+def test_a_task_rendered_by_its_place_is_the_task_the_plan_lists(
+        job: Callable[..., Job]) -> None:
+    """Spans render their tasks from an entry and an offset: the same task, field for
+    field, as walking the plan gives, with no axis, one, or several."""
+    plan = Plan(job(HEAD + "tasks:\n"
+                    "  - {name: none, call: m:f, args: ['{{ index }}']}\n"
+                    "  - name: one\n    call: m:f\n    args: ['{{ i }}']\n"
+                    "    foreach: {i: {range: [3, 9, 2]}}\n"
+                    "  - name: 'two-{{ a }}'\n    command: [echo, '{{ b }}']\n"
+                    "    foreach: {a: [x, y], b: [1, 2, 3]}\n"
+                    "  - {name: three, call: m:f, foreach: {a: [1, 2], b: [3], c: [4, 5, 6]}}\n"))
+    walked = list(plan)
+    by_place = [entry.render_at(offset, first + offset)
+                for first, entry in zip(itertools.accumulate(
+                    [0] + [e.count for e in plan.entries]), plan.entries)
+                for offset in range(entry.count)]
+    assert by_place == walked
+    assert [len(entry.axes) for entry in plan.entries] == [0, 1, 2, 3]

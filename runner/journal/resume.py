@@ -148,8 +148,7 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
     """Steps 1 to 4 of the module docstring on `stream`, the journal at `journal` opened
     for reading and writing; the caller holds its lock."""
     stream.seek(0)
-    fed = tuple({plan.entries[k].name_template for entry in plan.entries
-                 for k, (_, alias) in _needed(plan, entry.needs) if alias})
+    fed = _fed(plan)
     recorded = read(stream, journal, fed)
     if not recorded.runs:
         raise ResumeError(f"cannot resume from {journal}: it records no run (no job_started "
@@ -161,13 +160,14 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
                       recorded.attempts, recorded.results)
 
 
-def _needed(plan: Plan, needs: list[tuple[str, str | None]]
-            ) -> list[tuple[int, tuple[str, str | None]]]:
-    """The needed entries' places, with each item."""
+def _fed(plan: Plan) -> tuple[str, ...]:
+    """The names of the entries whose results feed an `as`, found through one index of
+    the entries by name."""
     from runner.jobfile.needs import normalised
 
     places = {normalised(entry.name_template): k for k, entry in enumerate(plan.entries)}
-    return [(places[normalised(name)], (name, alias)) for name, alias in needs]
+    return tuple({plan.entries[places[normalised(name)]].name_template
+                  for entry in plan.entries for name, alias in entry.needs if alias})
 
 
 def _of_entries(task: str, names: tuple[str, ...]) -> bool:

@@ -1,5 +1,5 @@
-"""The work `--only`, `--dry-run` and a pipeline's ready tasks do grows with the entries
-of a job, not with their square: counted as the lines of the runner's own code that run
+"""The work `--only`, `--dry-run`, a pipeline's ready tasks and `--resume` do grows with
+the entries of a job, not with their square: counted as the lines of the runner's own code that run
 (`sys.settrace`), exact and the same on every machine, never timed. A chain four times
 longer may cost four times the lines; work per entry that looks at every entry would
 cost sixteen."""
@@ -18,6 +18,7 @@ import runner.cli.dryrun
 import runner.engine.matching
 import runner.engine.needs
 import runner.jobfile.needs
+import runner.journal.resume
 import runner.plan
 import runner.selection
 from runner.cli.dryrun import print_plan
@@ -25,6 +26,7 @@ from runner.engine.needs import source
 from runner.events import Outcome, TaskStatus
 from runner.jobfile.job import Job
 from runner.jobfile.loader import load
+from runner.journal.resume import Recorded
 from runner.plan import Plan
 from runner.selection import Selection
 
@@ -65,8 +67,8 @@ def _lines_run(action: Callable[[], Any], modules: list[ModuleType]) -> int:
     return count
 
 
-def _ratio(cost: Callable[[Job], int], tmp_path: Path) -> float:
-    short, long = cost(_chain(tmp_path, SHORT)), cost(_chain(tmp_path, LONG))
+def _ratio(cost: Callable[[int], int]) -> float:
+    short, long = cost(SHORT), cost(LONG)
     assert short > SHORT  # the counter sees the work
     return long / short
 
@@ -75,8 +77,8 @@ SELECTING = [runner.selection, runner.jobfile.needs, runner.plan, runner.cli.dry
 
 
 def test_only_selects_the_closure_in_work_linear_in_the_entries(tmp_path: Path) -> None:
-    def cost(job: Job) -> int:
-        plan = Plan(job)
+    def cost(entries: int) -> int:
+        plan = Plan(_chain(tmp_path, entries))
         last = f"t{len(plan.entries) - 1}"
 
         def select() -> None:
@@ -85,23 +87,24 @@ def test_only_selects_the_closure_in_work_linear_in_the_entries(tmp_path: Path) 
 
         return _lines_run(select, SELECTING)
 
-    assert _ratio(cost, tmp_path) < ALLOWED
+    assert _ratio(cost) < ALLOWED
 
 
 @pytest.mark.parametrize("only", [[], ["t*9"]])
 def test_a_dry_run_lists_the_needs_in_work_linear_in_the_entries(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], only: list[str]) -> None:
-    def cost(job: Job) -> int:
+    def cost(entries: int) -> int:
+        job = _chain(tmp_path, entries)
         return _lines_run(lambda: print_plan(job, False, only), SELECTING)
 
-    assert _ratio(cost, tmp_path) < ALLOWED
+    assert _ratio(cost) < ALLOWED
     assert "needs: t8" in capsys.readouterr().out
 
 
 def test_a_pipeline_hands_out_its_ready_tasks_in_work_linear_in_the_entries(
         tmp_path: Path) -> None:
-    def cost(job: Job) -> int:
-        plan = Plan(job)
+    def cost(entries: int) -> int:
+        plan = Plan(_chain(tmp_path, entries))
         order: list[str] = []
 
         def drain() -> None:
@@ -118,4 +121,19 @@ def test_a_pipeline_hands_out_its_ready_tasks_in_work_linear_in_the_entries(
         assert order == [f"t{i}" for i in range(len(plan.entries))]
         return lines
 
-    assert _ratio(cost, tmp_path) < ALLOWED
+    assert _ratio(cost) < ALLOWED
+
+
+def test_resume_keeps_the_results_of_entries_fed_to_an_as_in_work_linear_in_them() -> None:
+    def cost(entries: int) -> int:
+        recorded = Recorded(fed=frozenset(f"t{i}" for i in range(entries)))
+        events = [{"event": "task_finished", "task": f"t{i}[x={i}]", "final": True,
+                   "status": "ok", "result": i} for i in range(entries)]
+        events += [{"event": "task_finished", "task": f"u{i}", "final": True, "status": "ok",
+                    "result": i} for i in range(entries)]
+        lines = _lines_run(lambda: [recorded.add(event, "h") for event in events],
+                           [runner.journal.resume])
+        assert recorded.results == {f"t{i}[x={i}]": str(i) for i in range(entries)}
+        return lines
+
+    assert _ratio(cost) < ALLOWED

@@ -20,7 +20,7 @@ import difflib
 from collections.abc import Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from fnmatch import fnmatchcase
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any, NamedTuple
 
 from runner.errors import UsageError
@@ -64,6 +64,8 @@ class Selection:
         globs = [p for p in patterns if not p.startswith(TAG)]
         self.choices = [Choice(globs, every=bool(tags.intersection(_tags(plan, position))))
                         for position in range(len(plan.entries))]
+        self._firsts = list(accumulate((entry.count for entry in plan.entries), initial=0))
+        """Each entry's first task's place in the plan (prefix sums of the counts)."""
         self._close_over_needs()
 
     def __call__(self, task: PlannedTask) -> bool:
@@ -93,7 +95,7 @@ class Selection:
     def _selected(self, position: int, skip: AbstractSet[str]) -> Iterator[bool]:
         """For each selected task of an entry, whether it runs (its id is not in `skip`);
         tasks are rendered in full only when there is a skip to look their ids up in."""
-        entry, first, choice = self.plan.entries[position], self._first(position), \
+        entry, first, choice = self.plan.entries[position], self._firsts[position], \
             self.choices[position]
         if not skip:
             yield from (True for name, values in _instances(entry, first)
@@ -104,16 +106,13 @@ class Selection:
             if choice.wants(task.name, task.values):
                 yield task.id not in skip
 
-    def _first(self, position: int) -> int:
-        return sum(entry.count for entry in self.plan.entries[:position])
-
     def _close_over_needs(self) -> None:
         """Each entry's choice grows by what its chosen dependents need; dependents are
         settled before what they need (a cycle is the job file's error, reported by
         its checks: here it only stops the walk)."""
         entries = self.plan.entries
-        edges = {i: [(item.entry, item.bound) for item in needs_items(self.plan, i)]
-                 for i in range(len(entries))}
+        edges = {i: [(item.entry, item.bound) for item in items]
+                 for i, items in enumerate(needs_items(self.plan))}
         waiting = [0] * len(entries)
         for items in edges.values():
             for needed, _ in items:
@@ -136,7 +135,7 @@ class Selection:
         chosen = choice.every
         if bound or not chosen:
             entry = self.plan.entries[position]
-            for name, values in _instances(entry, self._first(position)):
+            for name, values in _instances(entry, self._firsts[position]):
                 if choice.wants(name, values):
                     chosen = True
                     for needed, axes in bound:
@@ -154,7 +153,7 @@ class Selection:
                        for tag in _tags(self.plan, position)})
         names = [*{entry.name_template: None for entry in self.plan.entries}]
         for position, entry in enumerate(self.plan.entries):
-            first = self._first(position)
+            first = self._firsts[position]
             names += [name for name, _ in islice(_instances(entry, first), SUGGESTED_FROM)]
         close: list[str] = []
         for pattern in self.patterns:
@@ -191,10 +190,15 @@ class NeedItem(NamedTuple):
         return bound(self.name, values)
 
 
-def needs_items(plan: Plan, position: int) -> list[NeedItem]:
-    """The `needs` items of an entry; one naming no entry is the job file's error,
-    reported by its checks, and left out here."""
+def needs_items(plan: Plan) -> list[list[NeedItem]]:
+    """The `needs` items of each entry, the entries found by name through one index
+    built for them all; an item naming no entry is the job file's error, reported by
+    its checks, and left out here."""
     by_name = {normalised(entry.name_template): i for i, entry in enumerate(plan.entries)}
+    return [_items(plan, position, by_name) for position in range(len(plan.entries))]
+
+
+def _items(plan: Plan, position: int, by_name: dict[str, int]) -> list[NeedItem]:
     own = set(plan.entries[position].names)
     items = []
     for item in plan.job.tasks[position].needs or []:

@@ -32,7 +32,7 @@ def print_plan(job: Job, as_json: bool, only: Sequence[str]) -> None:
         selection = Selection(plan, only)
         selection.require_some(selection.count(frozenset())[0])
         selected = selection
-    needs = [needs_items(plan, position) for position in range(len(plan.entries))]
+    needs = needs_items(plan)
     for task in plan:
         if not selected(task):
             continue

@@ -6,13 +6,16 @@ every task's last word (`ended`), and it answers with the tasks that became read
 or that end `skipped` because their `if` says so (`take_skipped`).
 
 State is one byte per task (waiting, ready, decided), so the next ready task of an
-entry is one `bytearray.find` away, plus the per-group counts of `matching.Item`.
+entry is one `bytearray.find` away, plus the per-group counts of `matching.Item`;
+the entries that have ready tasks are a heap, so the first of them is found without
+looking at every entry (a pipeline of thousands of entries would pay for each task).
 Stages are not barriers: a task is ready as soon as every group it needs has ended.
 Results are kept only of entries whose results feed an `as`.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import socket
 import time
@@ -61,6 +64,8 @@ class Ready:
         self._state = [bytearray(entry.count) if items else bytearray(b"\x01") * entry.count
                        for entry, items in zip(entries, self._items)]
         self._ready = [0 if items else entry.count for entry, items in zip(entries, self._items)]
+        self._with_ready = [entry for entry, count in enumerate(self._ready) if count]
+        """Entries that may have ready tasks, a heap; every one that has them is in it."""
         self._low = [0] * len(entries)
         self._left = start
         self._results: dict[int, dict[int, str]] = {
@@ -85,14 +90,24 @@ class Ready:
         return self._left <= 0
 
     def peek(self) -> PlannedTask | None:
-        if self._peeked is None:
-            for entry, count in enumerate(self._ready):
-                if count:
-                    offset = self._state[entry].find(READY, self._low[entry])
-                    self._low[entry] = offset
-                    self._peeked = self._render(entry, offset)
-                    break
+        entry = self._first_ready() if self._peeked is None else None
+        if entry is not None:
+            offset = self._state[entry].find(READY, self._low[entry])
+            self._low[entry] = offset
+            self._peeked = self._render(entry, offset)
         return self._peeked
+
+    def _first_ready(self) -> int | None:
+        """The first entry with a ready task (entries left without one leave the heap)."""
+        heap = self._with_ready
+        while heap and not self._ready[heap[0]]:
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
+    def _more_ready(self, entry: int, count: int) -> None:
+        if count and not self._ready[entry]:
+            heapq.heappush(self._with_ready, entry)
+        self._ready[entry] += count
 
     def take(self) -> PlannedTask | None:
         task = self.peek()
@@ -169,7 +184,7 @@ class Ready:
             else:
                 item.ended[first:stop] = array("I", [1]) * (stop - first)
                 self._state[item.dependent][first:stop] = bytes([READY]) * (stop - first)
-                self._ready[item.dependent] += stop - first
+                self._more_ready(item.dependent, stop - first)
                 self._low[item.dependent] = min(self._low[item.dependent], first)
                 self._peeked = None
 
@@ -213,7 +228,7 @@ class Ready:
     def stalled(self, busy: bool) -> None:
         """Raises when nothing runs (not `busy`) and nothing is ready, yet tasks wait:
         the run ends, naming them, rather than wait forever."""
-        if busy or self.done or any(self._ready):
+        if busy or self.done or self._first_ready() is not None:
             return
         waiting = [self._render(e, o).name for e in range(len(self._entries))
                    for o in self._waiting(e)][:SHOWN]
@@ -228,7 +243,7 @@ class Ready:
                 self._verdict(self._entries[entry].condition or "success", [(item, group)]) \
                 is None:  # a fan-out: every waiting task of the entry is ready at once
             state = self._state[entry]
-            self._ready[entry] += state.count(WAITING)
+            self._more_ready(entry, state.count(WAITING))
             self._state[entry] = state.replace(bytes([WAITING]), bytes([READY]))
             self._low[entry], self._peeked = 0, None
             return
@@ -249,7 +264,7 @@ class Ready:
             why = why or "cancelled"
         if why is None:
             state[offset] = READY
-            self._ready[entry] += 1
+            self._more_ready(entry, 1)
             self._low[entry] = min(self._low[entry], offset)
             self._peeked = None
             return

@@ -12,7 +12,7 @@ these problems together with the schema's, whatever else is wrong.
 
 from __future__ import annotations
 
-from runner.jobfile import failure_checks
+from runner.jobfile import failure_checks, finite
 from runner.jobfile.claims import claim_problems
 from runner.jobfile.needs import aliases, need_problems
 from runner.jobfile.template import names_in, shell_problem
@@ -38,6 +38,7 @@ def semantic_problems(values: object) -> list[Problem]:
     problems += _unknown_templates(values.get("logs"), ("logs",), frozenset({"job"}))
     problems += claim_problems(values)
     problems += failure_checks.problems(values)
+    problems += finite.problems(values)
     tasks = values.get("tasks")
     if not isinstance(tasks, list):
         return problems

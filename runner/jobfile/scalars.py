@@ -56,7 +56,7 @@ def resolve_plain(text: str) -> tuple[Any, str | None]:
         number = float(text)
         if math.isinf(number):
             return text, (f'"{shorten(text)}" is beyond the largest number a float holds '
-                          "(about 1.8e308); write .inf if you mean infinity")
+                          "(about 1.8e308)")
         return number, None
     if text.lower() in _SPECIAL_FLOAT:
         return _SPECIAL_FLOAT[text.lower()], None

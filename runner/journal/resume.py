@@ -60,7 +60,7 @@ class Recorded:
     processes: dict[int, float] = field(default_factory=dict)
     """PID -> create time of processes the runs started on this host (latest per PID:
     a PID that came back with a newer create time means the older process is gone)."""
-    fed: tuple[str, ...] = ()
+    fed: frozenset[str] = frozenset()
     """Name templates of the entries whose results feed an `as`: only theirs are kept."""
     results: dict[str, str] = field(default_factory=dict)
     """Task id -> its recorded result as JSON text, for the tasks of `fed` entries."""
@@ -148,8 +148,7 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
     """Steps 1 to 4 of the module docstring on `stream`, the journal at `journal` opened
     for reading and writing; the caller holds its lock."""
     stream.seek(0)
-    fed = tuple({plan.entries[k].name_template for entry in plan.entries
-                 for k, (_, alias) in _needed(plan, entry.needs) if alias})
+    fed = _fed(plan)
     recorded = read(stream, journal, fed)
     if not recorded.runs:
         raise ResumeError(f"cannot resume from {journal}: it records no run (no job_started "
@@ -161,18 +160,28 @@ def prepare(journal: Path, stream: BinaryIO, plan: Plan, *, force: bool,
                       recorded.attempts, recorded.results)
 
 
-def _needed(plan: Plan, needs: list[tuple[str, str | None]]
-            ) -> list[tuple[int, tuple[str, str | None]]]:
-    """The needed entries' places, with each item."""
+def _fed(plan: Plan) -> frozenset[str]:
+    """The names of the entries whose results feed an `as`, found through one index of
+    the entries by name."""
     from runner.jobfile.needs import normalised
 
     places = {normalised(entry.name_template): k for k, entry in enumerate(plan.entries)}
-    return [(places[normalised(name)], (name, alias)) for name, alias in needs]
+    return frozenset(plan.entries[places[normalised(name)]].name_template
+                     for entry in plan.entries for name, alias in entry.needs if alias)
 
 
-def _of_entries(task: str, names: tuple[str, ...]) -> bool:
-    """Whether a task id is one of these entries' (`name` or `name[axis=value,...]`)."""
-    return any(task == name or task.startswith(name + "[") for name in names)
+def _of_entries(task: str, names: frozenset[str]) -> bool:
+    """Whether a task id is one of these entries' (`name` or `name[axis=value,...]`):
+    the id and each part of it before a `[` are looked up, so the cost is the id's
+    length, whatever the number of entries."""
+    if task in names:
+        return True
+    at = task.find("[")
+    while at >= 0:
+        if task[:at] in names:
+            return True
+        at = task.find("[", at + 1)
+    return False
 
 
 def trim_torn_tail(file: BinaryIO) -> int:
@@ -195,7 +204,7 @@ def trim_torn_tail(file: BinaryIO) -> int:
     return size - keep
 
 
-def read(stream: BinaryIO, journal: Path, fed: tuple[str, ...] = ()) -> Recorded:
+def read(stream: BinaryIO, journal: Path, fed: frozenset[str] = frozenset()) -> Recorded:
     """Stream the journal's whole lines, however long (a torn last one is left to
     `trim_torn_tail`); a line that is not JSON means someone else wrote the file: refuse it."""
     recorded = Recorded(fed=fed)

@@ -24,9 +24,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from runner.errors import UsageError
+from runner.errors import NotAJournal, UsageError
 from runner.journal import reader
-from runner.journal.format import FINISHED_PREFIX, encode
+from runner.journal.format import FINISHED_PREFIX
 from runner.report.read import STATUSES, no_events
 
 HEAD = ("task", "name")
@@ -34,6 +34,7 @@ TAIL = ("status", "result", "exit_code", "attempts", "duration", "pid", "host", 
         "cpu_time")
 
 _FINISHED = FINISHED_PREFIX.encode()
+_STRICT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 _JOB_STARTED = b'{"event":"job_started"'
 _EVENTS = tuple(f'{{"event":"{name}"'.encode()
                 for name in ("job_started", "task_started", "task_finished", "job_finished"))
@@ -209,24 +210,36 @@ def write(rows_: Iterable[dict[str, Any]], header: list[str], kind: str, out: IO
     if kind == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([_cell(value, key == "result") for key, value in row.items()]
+        writer.writerows([_cell(value, key == "result", row) for key, value in row.items()]
                          for row in rows_)
     elif kind == "jsonl":
-        out.writelines(encode(row) + "\n" for row in rows_)
+        out.writelines(_encode(row, row) + "\n" for row in rows_)
     else:
         out.write("[")
-        out.writelines(("\n" if i == 0 else ",\n") + encode(row) for i, row in enumerate(rows_))
+        out.writelines(("\n" if i == 0 else ",\n") + _encode(row, row)
+                       for i, row in enumerate(rows_))
         out.write("\n]\n")
 
 
-def _cell(value: Any, as_json: bool) -> str:
+def _cell(value: Any, as_json: bool, row: dict[str, Any]) -> str:
     if value is None:
         return ""
     if isinstance(value, str) and not as_json:
         return value
     if type(value) in (int, float) and not as_json:
         return repr(value)
-    return str(encode(value))
+    return _encode(value, row)
+
+
+def _encode(value: Any, row: dict[str, Any]) -> str:
+    """JSON text, without NaN or Infinity: JSON has no form for them, and a journal written
+    by hand or by an older runner may hold them."""
+    try:
+        return _STRICT(value)
+    except ValueError:
+        raise NotAJournal(f"task {row['task']}: its record holds NaN or Infinity, which JSON "
+                          "has no form for (an older runner wrote them from a task's data); "
+                          "the rows before it were written") from None
 
 
 def results_command(journal: Path, kind: str, status: Iterable[str]) -> int:

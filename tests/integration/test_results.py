@@ -222,3 +222,40 @@ def test_pandas_and_duckdb_read_the_csv_without_options(job_runner: JobRunner, t
             assert row["f"] == record["values"]["f"]  # commas, quotes, newlines, unicode
             assert json.loads(row["result"]) == record["result"]  # nested, as JSON text
             assert int(row["pid"]) == record["pid"]
+
+
+def _finished(task: str, values: str, result: str) -> str:
+    return ('{"event":"task_finished","ts":"2026-12-06T08:18:50.088759+00:00","task":"'
+            + task + '","name":"g","index":0,"values":' + values + ',"attempt":1,'
+            '"final":true,"status":"ok","pid":2693,"ppid":2685,"process_name":"py",'
+            '"host":"vm","duration":0.003787,"result":' + result + '}\n')
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json"])
+def test_nan_or_infinity_in_an_older_journal_is_refused_not_written_as_json(
+        tmp_path: Path, kind: str) -> None:
+    """Such a journal came from a runner that let `.inf` into a task's data: the JSON
+    formats refuse the row, naming its task; CSV writes the number as Python reads it."""
+    journal = tmp_path / "older.jsonl"
+    journal.write_text(
+        '{"event":"job_started","ts":"2026-12-06T08:18:50.064178+00:00","job":"nan",'
+        '"run":"097a7bbe5fa7","pid":2685,"host":"vm","executor":"pool","workers":2,'
+        '"mode":"async","tasks":3}\n'
+        + _finished("g[x=1.5]", '{"x":1.5}', "1.5")
+        + _finished("g[x=Infinity]", '{"x":Infinity}', "null")
+        + _finished("h", "{}", "[1,NaN]"))
+    out = _results(journal, "--format", kind)
+    assert out.returncode == 2
+    assert out.stderr == ("task g[x=Infinity]: its record holds NaN or Infinity, which JSON "
+                          "has no form for (an older runner wrote them from a task's data); "
+                          "the rows before it were written\n")
+
+    def refuse(constant: str) -> object:
+        raise ValueError(constant)
+
+    written = out.stdout if kind == "jsonl" else out.stdout.lstrip("[")
+    assert [json.loads(line, parse_constant=refuse)["task"]
+            for line in written.splitlines() if line] == ["g[x=1.5]"]
+    table = _results(journal, "--format", "csv")
+    assert table.returncode == 2 and "task h:" in table.stderr
+    assert [row["x"] for row in csv.DictReader(io.StringIO(table.stdout))] == ["1.5", "inf"]

@@ -33,8 +33,9 @@ SMALL = [
 ]
 ODD = [b"~", b"!!python/object/apply:os.system ['true']", b"*nowhere", b"&a [*a, *a]", b"yes",
        b"1:30", b"0755", b"{{ nope }}", b"${UNSET_VARIABLE}", b"`touch pwned`", b"'", b'"',
-       b"[" * 200 + b"]" * 200, b"{a: " * 80 + b"1" + b"}" * 80, b".nan", b"-.inf", b"1e400",
-       b"1" + b"0" * 309, b"9" * 4301, b"0x" + b"f" * 2000, b"\xd9\xa3", b"\xc2\xb2",
+       b"[" * 200 + b"]" * 200, b"{a: " * 80 + b"1" + b"}" * 80, b".nan", b"-.inf", b".NaN",
+       b"+.INF", b"1e400", b"1" + b"0" * 309, b"9" * 4301, b"0x" + b"f" * 2000, b"\xd9\xa3",
+       b"\xc2\xb2",
        b"\xe3\x80\x80", b"\xe2\x80\xae", b"\xf0\x9f\x92\xa5", b"\xed\xa0\x80", b"\x00", b"\t",
        b"---\n", b"<<: *x", b"? [a]", b"!!binary aGk=", b"|\n  text", b"-1", b"0", b"true"]
 

@@ -33,7 +33,7 @@ DURATION = "expected a duration greater than 0 and at most 365d (31536000 second
     ("shutdown: {grace: 1" + "0" * 309 + "}",
      f"2:19: shutdown.grace: {DURATION} an integer of about 310 digits"),
     ("shutdown: {grace: 1e400}", '2:19: shutdown.grace: "1e400" is beyond the largest number a '
-     "float holds (about 1.8e308); write .inf if you mean infinity"),
+     "float holds (about 1.8e308)"),
     ("shutdown: {grace: 1.0e300}", f"2:19: shutdown.grace: {DURATION} 1e+300"),
     ("shutdown: {grace: 366d}", f'2:19: shutdown.grace: {DURATION} "366d" (a string)'),
     ("defaults: {timeout: '" + "9" * 400 + "s'}", f'2:21: defaults.timeout: {DURATION} '
@@ -55,7 +55,7 @@ def test_a_foreach_range_too_large_to_count_is_an_error(problems: Problems) -> N
     (f"workers={BIG}", f'workers: "{"9" * 30}...{"9" * 10} (4301 characters)" {TOO_LONG}'),
     ("shutdown.grace=1" + "0" * 309, f"shutdown.grace: {DURATION} an integer of about 310 digits"),
     ("workers=1e400", 'workers: "1e400" is beyond the largest number a float holds (about '
-     "1.8e308); write .inf if you mean infinity"),
+     "1.8e308)"),
     ("defaults.retries=5000", "defaults.retries: must be at most 1000, got 5000"),
 ])
 def test_the_same_numbers_through_set_name_the_argument(

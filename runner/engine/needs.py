@@ -65,7 +65,11 @@ class Ready:
                        for entry, items in zip(entries, self._items)]
         self._ready = [0 if items else entry.count for entry, items in zip(entries, self._items)]
         self._with_ready = [entry for entry, count in enumerate(self._ready) if count]
-        """Entries that may have ready tasks, a heap; every one that has them is in it."""
+        """Entries that may have ready tasks, a heap; every one that has them is in it,
+        once (`_queued`), however often its tasks become ready one by one."""
+        self._queued = bytearray(len(entries))
+        for position in self._with_ready:
+            self._queued[position] = 1
         self._low = [0] * len(entries)
         self._left = start
         self._results: dict[int, dict[int, str]] = {
@@ -101,12 +105,13 @@ class Ready:
         """The first entry with a ready task (entries left without one leave the heap)."""
         heap = self._with_ready
         while heap and not self._ready[heap[0]]:
-            heapq.heappop(heap)
+            self._queued[heapq.heappop(heap)] = 0
         return heap[0] if heap else None
 
     def _more_ready(self, entry: int, count: int) -> None:
-        if count and not self._ready[entry]:
+        if count and not self._queued[entry]:
             heapq.heappush(self._with_ready, entry)
+            self._queued[entry] = 1
         self._ready[entry] += count
 
     def take(self) -> PlannedTask | None:

@@ -137,3 +137,34 @@ def test_resume_keeps_the_results_of_entries_fed_to_an_as_in_work_linear_in_them
         return lines
 
     assert _ratio(cost) < ALLOWED
+
+
+def test_an_entry_whose_tasks_become_ready_one_by_one_waits_once_in_the_heap(
+        tmp_path: Path) -> None:
+    """b-{i} needs a-{i}; every a runs at once, then they end one by one, and each b is
+    handed out as soon as it is ready: b's tasks become ready alone, each after the
+    previous one left it with none. The entries waiting with ready tasks stay at most
+    two, not one more for every task."""
+    path = tmp_path / "pairs.yml"
+    path.write_text("version: 1\ntasks:\n"
+                    "  - {name: 'a-{{ i }}', command: ['true'], foreach: {i: {range: [0, 200]}}}\n"
+                    "  - {name: 'b-{{ i }}', command: ['true'], foreach: {i: {range: [0, 200]}},"
+                    " needs: ['a-{{ i }}']}\n")
+    plan = Plan(load(path))
+    ready = source(plan, frozenset())
+    assert ready is not None
+
+    def end(task: Any) -> None:
+        ready.ended(task, Outcome(task.index, TaskStatus.OK, 0.0, 0.0, 0, 0, "", "h"))
+
+    running = [ready.take() for _ in range(200)]
+    longest, seconds = 0, []
+    for first in running:
+        end(first)
+        second = ready.take()
+        assert second is not None and second.name == first.name.replace("a-", "b-")
+        seconds.append(second)
+        end(second)
+        longest = max(longest, len(ready._with_ready))
+    assert ready.done and len(seconds) == 200
+    assert longest <= len(plan.entries)

@@ -21,7 +21,7 @@ from typing import Any
 
 from runner.executors.base import ExecutorSetup, Loss, Running, capture_folder
 from runner.executors.messages import deliver, pool_call
-from runner.executors.slots import SlotTable, ended, starting_generation, tracked_context
+from runner.executors.slots import SlotTable, starting_generation, tracked_context
 from runner.system import procs
 from runner.worker.child import setup
 
@@ -112,9 +112,8 @@ class PoolExecutor:
             if gen == generation:
                 del self._batches[batch_id]
                 lost.extend(keys)
+        culprits = self._slots.culprits(generation)
         pids = self._slots.pids(generation)
-        dead = {pid for pid in pids if ended(generation, pid)}
-        culprits = self._slots.culprits(generation, dead)
         blamed = {c.key for c in culprits}
         if generation == self._generation and self._pool is not None:
             pool, self._pool = self._pool, None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context as mpc
 import os
+import signal
 import socket
 import time
 from multiprocessing.process import BaseProcess
@@ -147,6 +148,29 @@ def ended(generation: int, pid: int) -> bool:
         return False
 
 
+ENDING_SECONDS = 1.0
+"""How long a broken generation's workers are given to end before it is judged."""
+
+
+def _started_in(generation: int) -> set[int]:
+    """Every worker started for a generation, with a row or without one."""
+    return {pid for started, pid in list(started_processes) if started == generation}
+
+
+def _wait_ended(generation: int, pids: set[int]) -> None:
+    deadline = time.monotonic() + ENDING_SECONDS
+    while pids and time.monotonic() < deadline:
+        pids = {pid for pid in pids if not ended(generation, pid)}
+        if pids:
+            time.sleep(0.01)
+
+
+def _died_otherwise(generation: int, pids: set[int]) -> bool:
+    """Whether any of these workers is known to have ended other than by a SIGTERM."""
+    return any(ended(generation, pid)
+               and exit_code(generation, pid) not in (None, -signal.SIGTERM) for pid in pids)
+
+
 def process_name(generation: int, pid: int) -> str:
     process = started_processes.get((generation, pid))
     return process.name if process is not None else ""
@@ -202,12 +226,20 @@ class SlotTable:
                 self._parents[pid] = os.getpid()
         return self._parents[pid]
 
-    def culprits(self, generation: int, dead: set[int]) -> list[Culprit]:
-        """The dead workers that caused a loss: those not taken down by a SIGTERM from the
-        pool; failing that, the first to receive one (a task that signalled itself)."""
-        rows = [r for r in self._rows(generation) if int(r[SLOT_PID]) in dead]
+    def culprits(self, generation: int) -> list[Culprit]:
+        """The workers whose death broke a generation's pool, judged once its workers have
+        ended (the pool stops all of them: one that died first may still be exiting when
+        the pool's futures fail): those that died other than by a SIGTERM, which each
+        worker marks in its row as it goes. Failing that, the first to receive one (a task
+        that signalled itself), unless a worker that never took a row died otherwise: it
+        broke the pool before running anything, and the attempts stopped with it are not
+        to blame."""
+        rowful = set(self.pids(generation))
+        started = rowful | _started_in(generation)
+        _wait_ended(generation, started)
+        rows = [r for r in self._rows(generation) if ended(generation, int(r[SLOT_PID]))]
         chosen = [r for r in rows if not r[SLOT_TERMINATED]]
-        if not chosen and rows:
+        if not chosen and rows and not _died_otherwise(generation, started - rowful):
             chosen = [min(rows, key=lambda r: r[SLOT_TERMINATED])]
         return [self._culprit(generation, r) for r in chosen]
 
@@ -252,6 +284,8 @@ class SlotTable:
         """A generation is over: free its rows (evidence and all) and its process records.
         Rows that were never freed would starve later workers of a slot, and a worker
         without a slot runs tasks nobody can time out."""
+        for pid in _started_in(generation):
+            started_processes.pop((generation, pid), None)
         with self.lock:
             for base in range(0, self.rows * SLOT_FIELDS, SLOT_FIELDS):
                 pid = int(self.array[base + SLOT_PID])

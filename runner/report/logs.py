@@ -3,7 +3,10 @@
 The journal is streamed through runner.journal.reader; only the records of the
 task asked for are kept. The task is named by its id or its rendered name. Its
 whole files are printed when the run kept them (`logs:`), else the tails the
-journal holds, under a header naming the task, its attempt, status and PID.
+journal holds, under a header naming the task, its attempt, status and PID. An
+attempt the journal records as started but not as ended (it is running, or its
+run was killed) shows what its files hold so far; without `logs:` nothing of it
+is kept until it ends, and the header says so.
 
 A journal is data anyone could have edited, so a path it records is read only
 when it is the very file the runner would have made there: in the logs folder
@@ -27,6 +30,7 @@ from runner.journal.logfiles import file_safe
 from runner.report.read import no_events
 
 _FINISHED = FINISHED_PREFIX.encode()
+_STARTED = b'{"event":"task_started"'
 _JOB_STARTED = b'{"event":"job_started"'
 _EVENT = b'{"event":"'
 _CANDIDATES = 100_000
@@ -34,7 +38,8 @@ _CANDIDATES = 100_000
 
 
 class _Found:
-    """The finished attempts of the task asked for, with the logs folder of their run."""
+    """The attempts of the task asked for, started or finished in journal order, with the
+    logs folder of their run."""
 
     def __init__(self, task: str) -> None:
         self.task = task
@@ -42,6 +47,14 @@ class _Found:
         self.records: list[tuple[dict[str, Any], str | None]] = []
         self.events = 0
         self.skipped = 0
+
+    def attempts(self) -> list[tuple[dict[str, Any], str | None]]:
+        """Each attempt's last word: its task_finished, or its task_started when no end
+        was recorded."""
+        ended = {(r.get("task"), r.get("attempt")) for r, _ in self.records
+                 if r.get("event") == "task_finished"}
+        return [(r, folder) for r, folder in self.records if r.get("event") == "task_finished"
+                or (r.get("task"), r.get("attempt")) not in ended]
 
     def feed(self, line: bytes, folder: str | None) -> str | None:
         """Take one line; returns the logs folder of the run it belongs to from now on."""
@@ -51,7 +64,8 @@ class _Found:
         self.events += 1
         if line.startswith(_JOB_STARTED):
             return _run_folder(line)
-        if line.startswith(_FINISHED) and any(n in line for n in self.needles):
+        if (line.startswith(_FINISHED) or line.startswith(_STARTED)) \
+                and any(n in line for n in self.needles):
             record = _record(line)
             if record is not None and self.task in (record.get("task"), record.get("name")):
                 self.records.append((record, folder))
@@ -60,11 +74,11 @@ class _Found:
 
 def logs_command(journal: Path, task: str, attempt: int | None) -> int:
     """Print the attempt (default: the task's latest) and return the exit code."""
-    found = _read(journal, task)
-    if not found.records:
+    found = _read(journal, task).attempts()
+    if not found:
         raise UsageError(f"no task {task!r} in the journal {journal}{_suggest(journal, task)}")
-    by_id = [pair for pair in found.records if pair[0].get("task") == task]
-    records = by_id or found.records  # an id names one task; a name may be shared
+    by_id = [pair for pair in found if pair[0].get("task") == task]
+    records = by_id or found  # an id names one task; a name may be shared
     ids = {record["task"] for record, _ in records}
     if len(ids) > 1:
         shown = ", ".join(sorted(ids)[:10])
@@ -104,17 +118,25 @@ def _chosen(records: list[tuple[dict[str, Any], str | None]], attempt: int | Non
 def _print(record: dict[str, Any], folder: str | None, out: BinaryIO) -> None:
     name, ident = record.get("name"), record.get("task")
     label = f"{name} ({ident})" if name != ident else str(ident)
-    out.write(f"== {label} · attempt {record.get('attempt')} · {record.get('status')} · "
+    ended = record.get("event") == "task_finished"
+    status = record.get("status") if ended else "no end recorded (running, or its run died)"
+    out.write(f"== {label} · attempt {record.get('attempt')} · {status} · "
               f"pid {record.get('pid')} ==\n".encode())
     error = record.get("error")
     if isinstance(error, dict):
         out.write(f"error: {error.get('type')}: {error.get('message')}\n".encode())
     for stream in ("stdout", "stderr"):
-        path = record.get(f"{stream}_path")
+        path = record.get(f"{stream}_path") if ended else _expected(folder, record, stream)
         fd = None if path is None else _open_kept(path, folder, record, stream)
         if fd is not None:
-            out.write(f"-- {stream} (whole file {path}) --\n".encode())
+            so_far = "" if ended else ", so far"
+            out.write(f"-- {stream} (whole file {path}{so_far}) --\n".encode())
             last = _copy(fd, out)
+        elif not ended:
+            kept = "its file is not there" if path else "the run keeps no logs: its tail " \
+                "is journaled when the attempt ends"
+            out.write(f"-- {stream} ({kept}) --\n".encode())
+            continue
         else:
             gone = "" if path is None else f"; the whole file {path} is gone"
             out.write(f"-- {stream} (tail kept in the journal{gone}) --\n".encode())
@@ -126,16 +148,21 @@ def _print(record: dict[str, Any], folder: str | None, out: BinaryIO) -> None:
             out.write(b"\n")
 
 
+def _expected(folder: str | None, record: dict[str, Any], stream: str) -> str | None:
+    """The file the run makes for this attempt's stream: None without `logs:`."""
+    suffix = ".out" if stream == "stdout" else ".err"
+    task, attempt = record.get("task"), record.get("attempt")
+    return (os.path.join(folder, f"{file_safe(task)}.{attempt}{suffix}")
+            if isinstance(folder, str) and isinstance(task, str) and type(attempt) is int
+            else None)
+
+
 def _open_kept(path: object, folder: str | None, record: dict[str, Any],
                stream: str) -> int | None:
     """A descriptor on the recorded file, None when it is gone; UsageError when the journal
     names a file the run would not have made (see the module docstring)."""
-    suffix = ".out" if stream == "stdout" else ".err"
-    task, attempt = record.get("task"), record.get("attempt")
-    expected = (os.path.join(folder, f"{file_safe(task)}.{attempt}{suffix}")
-                if isinstance(folder, str) and isinstance(task, str) and type(attempt) is int
-                else None)
-    if not isinstance(path, str) or path != expected:
+    task = record.get("task")
+    if not isinstance(path, str) or path != _expected(folder, record, stream):
         raise UsageError(f"refused: the journal says the {stream} of {task!r} is {path!r}, "
                          "which is not a file this run's logs folder would hold")
     try:
@@ -183,7 +210,7 @@ def _suggest(journal: Path, task: str) -> str:
         for _, line in lines:
             if len(names) >= _CANDIDATES:
                 break
-            if line.startswith(_FINISHED):
+            if line.startswith(_FINISHED) or line.startswith(_STARTED):
                 record = _record(line)
                 if record is not None:
                     names.update(v for v in (record.get("task"), record.get("name"))

@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -400,3 +403,48 @@ def test_runner_logs_refuses_what_is_not_a_journal(tmp_path: Path, kind: str) ->
     assert shown.returncode == 2
     assert shown.stderr.count("\n") == 1 and str(path) in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not seen in {seconds} s: {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_runner_logs_shows_a_running_attempt_so_far(job_runner: JobRunner, kept: bool) -> None:
+    """A task still running has a task_started record and, with `logs:`, files the
+    attempt is writing: `runner logs` shows them as they are now, and says when nothing
+    of it is kept before it ends; once the run is stopped, its record as usual."""
+    job = _job(job_runner, """
+        - name: slow
+          call: talkers:print_then_hang
+        """)
+    text = job.read_text().replace("tasks:\n", "shutdown: {wait: false}\ntasks:\n")
+    job.write_text(text if kept else text.replace('logs: "logs/{{ job }}"\n', ""))
+    assert ("logs:" in job.read_text()) is kept
+    journal = job_runner.folder / "journal.jsonl"
+    began = time.monotonic()
+    process = job_runner.start(job)
+    try:
+        _wait_for(lambda: journal.exists() and '"task_started"' in journal.read_text(),
+                  "the attempt's task_started")
+        if kept:
+            out = next((job_runner.folder / "logs" / "lj").glob("*/slow.1.out"))
+            _wait_for(lambda: out.read_text() == "napping\n", "the attempt's first line")
+        shown = _logs(job_runner, "slow")
+        assert shown.returncode == 0, shown.stderr
+        text = shown.stdout.decode()
+        assert "== slow · attempt 1 · no end recorded (running, or its run died) · pid " in text
+        if kept:
+            assert f"-- stdout (whole file {out}, so far) --\nnapping\n" in text
+        else:
+            assert "-- stdout (the run keeps no logs: its tail is journaled when the " \
+                   "attempt ends) --" in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        done = job_runner.finish(process, began)
+    assert done.final()["slow"]["status"] == "interrupted"
+    ended = _logs(job_runner, "slow").stdout.decode()
+    assert "== slow · attempt 1 · interrupted · pid " in ended and "napping\n" in ended

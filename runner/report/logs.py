@@ -132,18 +132,18 @@ def _print(record: dict[str, Any], folder: str | None, out: BinaryIO) -> None:
             so_far = "" if ended else ", so far"
             out.write(f"-- {stream} (whole file {path}{so_far}) --\n".encode())
             last = _copy(fd, out)
-        elif not ended:
-            kept = "its file is not there" if path else "the run keeps no logs: its tail " \
-                "is journaled when the attempt ends"
-            out.write(f"-- {stream} ({kept}) --\n".encode())
-            continue
-        else:
+        elif ended:
             gone = "" if path is None else f"; the whole file {path} is gone"
             out.write(f"-- {stream} (tail kept in the journal{gone}) --\n".encode())
             text = record.get(stream)
             data = text.encode("utf-8", "replace") if isinstance(text, str) else b""
             out.write(data)
             last = data[-1:]
+        else:  # nothing of a running attempt is in the journal yet
+            kept = "its file is not there" if path else "the run keeps no logs: its tail " \
+                "is journaled when the attempt ends"
+            out.write(f"-- {stream} ({kept}) --\n".encode())
+            continue
         if last not in (b"", b"\n"):
             out.write(b"\n")
 

@@ -210,34 +210,34 @@ def write(rows_: Iterable[dict[str, Any]], header: list[str], kind: str, out: IO
     if kind == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([_cell(value, key == "result", row) for key, value in row.items()]
-                         for row in rows_)
+        writer.writerows([_cell(value, key == "result", row["task"])
+                          for key, value in row.items()] for row in rows_)
     elif kind == "jsonl":
-        out.writelines(_encode(row, row) + "\n" for row in rows_)
+        out.writelines(_encode(row, row["task"]) + "\n" for row in rows_)
     else:
         out.write("[")
-        out.writelines(("\n" if i == 0 else ",\n") + _encode(row, row)
+        out.writelines(("\n" if i == 0 else ",\n") + _encode(row, row["task"])
                        for i, row in enumerate(rows_))
         out.write("\n]\n")
 
 
-def _cell(value: Any, as_json: bool, row: dict[str, Any]) -> str:
+def _cell(value: Any, as_json: bool, task: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str) and not as_json:
         return value
     if type(value) in (int, float) and not as_json:
         return repr(value)
-    return _encode(value, row)
+    return _encode(value, task)
 
 
-def _encode(value: Any, row: dict[str, Any]) -> str:
+def _encode(value: Any, task: object) -> str:
     """JSON text, without NaN or Infinity: JSON has no form for them, and a journal written
     by hand or by an older runner may hold them."""
     try:
         return _STRICT(value)
     except ValueError:
-        raise NotAJournal(f"task {row['task']}: its record holds NaN or Infinity, which JSON "
+        raise NotAJournal(f"task {task}: its record holds NaN or Infinity, which JSON "
                           "has no form for (an older runner wrote them from a task's data); "
                           "the rows before it were written") from None
 

@@ -10,13 +10,13 @@ import signal
 import subprocess
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.system.procs import RUN_MARKER_ENV
 from tests.conftest import RUNNER, START_METHODS, Finished, JobRunner
+from tests.integration.test_journal import wait_for_lines
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("marker")]
 
@@ -405,13 +405,6 @@ def test_runner_logs_refuses_what_is_not_a_journal(tmp_path: Path, kind: str) ->
     assert "Traceback" not in shown.stderr
 
 
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not seen in {seconds} s: {what}"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("kept", [True, False])
 def test_runner_logs_shows_a_running_attempt_so_far(job_runner: JobRunner, kept: bool) -> None:
     """A task still running has a task_started record and, with `logs:`, files the
@@ -428,11 +421,10 @@ def test_runner_logs_shows_a_running_attempt_so_far(job_runner: JobRunner, kept:
     began = time.monotonic()
     process = job_runner.start(job)
     try:
-        _wait_for(lambda: journal.exists() and '"task_started"' in journal.read_text(),
-                  "the attempt's task_started")
+        wait_for_lines(journal, '"event":"task_started"')
         if kept:
             out = next((job_runner.folder / "logs" / "lj").glob("*/slow.1.out"))
-            _wait_for(lambda: out.read_text() == "napping\n", "the attempt's first line")
+            wait_for_lines(out, "napping")
         shown = _logs(job_runner, "slow")
         assert shown.returncode == 0, shown.stderr
         text = shown.stdout.decode()
@@ -448,3 +440,34 @@ def test_runner_logs_shows_a_running_attempt_so_far(job_runner: JobRunner, kept:
     assert done.final()["slow"]["status"] == "interrupted"
     ended = _logs(job_runner, "slow").stdout.decode()
     assert "== slow · attempt 1 · interrupted · pid " in ended and "napping\n" in ended
+
+
+@pytest.mark.parametrize("planted", ["link", "fifo", "folder"])
+def test_a_running_attempts_file_that_is_no_regular_file_is_refused(
+        job_runner: JobRunner, planted: str) -> None:
+    """A journal is data: where a running attempt's stdout file goes, a link to a secret,
+    a FIFO nobody writes (reading it would hang) or a folder is refused in one line,
+    exit 2, and nothing of it is printed."""
+    folder = job_runner.folder / "logs" / "run1"
+    folder.mkdir(parents=True)
+    secret = job_runner.folder / "secret"
+    secret.write_text("hunter2\n")
+    out = folder / "slow.1.out"
+    if planted == "link":
+        out.symlink_to(secret)
+    elif planted == "fifo":
+        os.mkfifo(out)
+    else:
+        out.mkdir()
+    (job_runner.folder / "journal.jsonl").write_text(
+        json.dumps({"event": "job_started", "ts": "2026-12-06T08:00:00+00:00", "job": "lj",
+                    "run": "run1", "logs": str(folder)}, separators=(",", ":")) + "\n"
+        + json.dumps({"event": "task_started", "ts": "2026-12-06T08:00:01+00:00",
+                      "task": "slow", "name": "slow", "index": 0, "values": {}, "attempt": 1,
+                      "pid": 4_000_000, "ppid": 1, "process_name": "", "host": "h"},
+                     separators=(",", ":")) + "\n")
+    shown = _logs(job_runner, "slow")
+    assert shown.returncode == 2
+    assert b"hunter2" not in shown.stdout + shown.stderr
+    assert b"Traceback" not in shown.stderr
+    assert shown.stderr.decode().strip().startswith("refused: the log file")

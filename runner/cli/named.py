@@ -21,7 +21,8 @@ def named_command(app: typer.Typer, argv: list[str]) -> typer.Typer:
             break
         if not word.startswith("-"):
             chosen = [command for command in app.registered_commands
-                      if command.callback is not None and command.callback.__name__ == word]
+                      if command.callback is not None and word == (
+                          command.name or command.callback.__name__.replace("_", "-"))]
             if chosen:
                 lean = copy.copy(app)
                 lean.registered_commands = chosen

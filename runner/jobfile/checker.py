@@ -81,7 +81,9 @@ def _checker(schema: Any, fields: dict[str, Any]) -> JobChecker:
     return JobChecker(validator.validate_python, {k: tuple(v) for k, v in fields.items()})
 
 
-_SOURCES = ("spec.py", "values.py", "checker.py", "job.py")
+_SOURCES = ("spec.py", "kinds.py", "values.py", "checker.py", "job.py")
+"""The files whose text the cached schema is built from: the models, every module of
+theirs that defines what a field takes, and the encoding."""
 
 
 def _default_cache_dir() -> Path | None:

@@ -175,7 +175,7 @@ def first_try_lines(task: PlannedTask, fragments: Fragments, claims: str = "") -
     """Both lines of a task that ended ok at its first attempt, as a worker running a span
     writes them (with the same text `started_line` and `finished_line` would give);
     `claims` is the entry's `claims_text`."""
-    ident = _ident(task.id, task.name, task.index, task.values)
+    ident = _ident_text(task.id, task.name, task.index, task.values)  # named once: no cache
     return (_started(ident, 1, fragments.where, fragments.started, task.spec_hash, claims)
             + _finished(ident, 1, True, "ok", fragments, task.spec_hash, claims))
 
@@ -205,9 +205,13 @@ def _ident(task: str, name: str, index: int, values: dict[str, Any]) -> str:
     last = _Ident.last
     if values is last[0] and index == last[1] and task == last[2] and name == last[3]:
         return last[4]
-    ident = f'"task":{text(task)},"name":{text(name)},"index":{index},"values":{_values(values)}'
+    ident = _ident_text(task, name, index, values)
     _Ident.last = (values, index, task, name, ident)
     return ident
+
+
+def _ident_text(task: str, name: str, index: int, values: dict[str, Any]) -> str:
+    return f'"task":{text(task)},"name":{text(name)},"index":{index},"values":{_values(values)}'
 
 
 _KEYS: dict[str, str] = {}

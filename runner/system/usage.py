@@ -29,7 +29,8 @@ def reaped(usage: Any, mark: HighWater | None = None) -> tuple[int, float]:
     if usage is None:
         return 0, 0.0
     peak = int(usage.ru_maxrss) * _KIB
-    if not (mark.below(peak) if mark is not None else peak > peak_of_process()):
+    above_mark = mark.below(peak) if mark is not None else peak > peak_of_process()
+    if not above_mark:
         peak = 0  # unknown: sampling says what it saw
     return peak, usage.ru_utime + usage.ru_stime
 

@@ -6,6 +6,7 @@ loader tests (see conftest.py)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pickle
@@ -154,3 +155,15 @@ def test_a_schema_the_cache_cannot_name_is_still_used(
                                         "tasks": [{"name": "a", "command": "true"}]})
     assert isinstance(built, job.Job) and built.shutdown.grace == 60.0
     assert _saved(tmp_path) == []
+
+
+def test_the_cache_is_named_by_every_module_the_models_take_their_fields_from() -> None:
+    """A new word in a field's vocabulary (kinds) or a new bound (values) must name a new
+    cache file, or runs keep validating with the old schema."""
+    spec = Path(checker.__file__).with_name("spec.py")
+    imported = {node.module.rsplit(".", 1)[1] + ".py"
+                for node in ast.walk(ast.parse(spec.read_text()))
+                if isinstance(node, ast.ImportFrom) and node.module
+                and node.module.startswith("runner.jobfile.")}
+    assert imported >= {"kinds.py", "values.py"}
+    assert imported <= set(checker._SOURCES)
